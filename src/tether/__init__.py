@@ -1,0 +1,7 @@
+"""tether: keeps a production ML model healthy on its own."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

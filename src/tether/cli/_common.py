@@ -1,0 +1,92 @@
+"""What every command shares: the project, output as text or JSON, errors as exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
+
+from tether.errors import TetherError
+from tether.project import Project
+
+__all__ = [
+    "JSON_OPTION",
+    "Group",
+    "Options",
+    "console",
+    "emit",
+    "err_console",
+    "project_of",
+    "quiet_libraries",
+]
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document for scripts.")
+
+UNEXPECTED = 1
+
+
+@dataclass
+class Options:
+    config: Path | None = None
+    debug: bool = False
+
+
+class Group(TyperGroup):
+    """Turns tether's errors into one line on stderr and the error's exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, TyperException):
+            raise
+        except TetherError as exc:
+            if _debug(ctx):
+                raise
+            err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except Exception as exc:
+            if _debug(ctx):
+                raise
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            err_console.print(f"[red]error:[/red] unexpected {type(exc).__name__}: {message} "
+                              "(run with --debug for the traceback)", soft_wrap=True)
+            raise typer.Exit(UNEXPECTED) from None
+
+
+def quiet_libraries() -> None:
+    """MLflow and friends log and warn freely; a CLI user wants tether's lines only."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    for name in ("mlflow", "alembic", "urllib3", "git"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _debug(ctx: Any) -> bool:
+    options = ctx.find_object(Options)
+    return bool(options and options.debug)
+
+
+def project_of(ctx: typer.Context) -> Project:
+    options = ctx.find_object(Options) or Options()
+    return Project.open(options.config)
+
+
+def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
+    """JSON for scripts or the rendered view for people."""
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    else:
+        render()

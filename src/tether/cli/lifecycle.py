@@ -1,0 +1,186 @@
+"""init, retrain, gate, promote, rollback, status, history."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from tether import lifecycle
+from tether.cli._common import JSON_OPTION, console, emit, err_console, project_of
+from tether.config import CONFIG_FILE
+from tether.errors import ConfigError
+from tether.registry import RegistryState
+
+__all__ = ["register"]
+
+FAILED = 1
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def init(
+    directory: Path = typer.Argument(Path("."), help="Folder to scaffold the project in."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+) -> None:
+    """Scaffold tether.yaml and a trainer from the loan-default example."""
+    template = resources.files("tether.example") / "project"
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in (CONFIG_FILE, "train.py"):
+        target = directory / name
+        if target.exists() and not force:
+            raise ConfigError(f"{target}: already exists; pass --force to overwrite it")
+        with resources.as_file(template / name) as source:
+            shutil.copyfile(source, target)
+        written.append(str(target))
+    console.print(f"wrote {', '.join(written)}")
+    console.print("next: [bold]tether retrain[/bold], [bold]tether gate[/bold], "
+                  "[bold]tether promote[/bold]")
+
+
+def retrain(
+    ctx: typer.Context,
+    reason: str = typer.Option("manual", "--reason", help="Why; kept with the version."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Train a candidate version; prints RUN_ID and MODEL_VERSION, writes $GITHUB_OUTPUT."""
+    project = project_of(ctx)
+    with err_console.status(f"training {project.model_name} ({project.policy.trainer})"):
+        result = lifecycle.train(project, reason=reason)
+    github_output = os.environ.get("GITHUB_OUTPUT")
+    if github_output:
+        with open(github_output, "a") as handle:
+            handle.write(f"run_id={result.run_id}\nmodel_version={result.version}\n")
+
+    def render() -> None:
+        console.print(f"RUN_ID: {result.run_id}")
+        console.print(f"MODEL_VERSION: {result.version}")
+        figures = ", ".join(f"{k.removeprefix('holdout_')} {v:.4f}"
+                            for k, v in result.metrics.items())
+        err_console.print(f"version {result.version} registered as candidate "
+                          f"({result.rows['train']} training rows, {result.seconds:.1f} s): "
+                          f"{figures}")
+
+    emit(result.as_dict(), as_json, render)
+
+
+def gate(
+    ctx: typer.Context,
+    version: int | None = typer.Option(None, "--version", help="Default: latest candidate."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Challenger vs champion on the same data; exits 1 when the challenger loses."""
+    project = project_of(ctx)
+    with err_console.status("scoring challenger and champion"):
+        verdict = lifecycle.gate(project, version)
+
+    def render() -> None:
+        table = Table(title=f"gate: version {verdict.version} vs champion "
+                            f"{verdict.champion or '(none)'} on {verdict.rows} {verdict.segment} "
+                            "rows")
+        for column in ("rule", "value", "threshold", "result"):
+            table.add_column(column)
+        for rule in verdict.rules:
+            table.add_row(rule.name, f"{rule.value:.4f}", f"{rule.threshold:.4f}",
+                          "[green]pass[/green]" if rule.passed else "[red]fail[/red]")
+        console.print(table)
+        console.print(("[green]PASS[/green] " if verdict.passed else "[red]FAIL[/red] ")
+                      + verdict.summary)
+
+    emit(verdict.as_dict(), as_json, render)
+    if not verdict.passed:
+        raise typer.Exit(FAILED)
+
+
+def promote(
+    ctx: typer.Context,
+    version: int | None = typer.Option(None, "--version",
+                                       help="Default: the latest candidate that passed."),
+    reason: str = typer.Option("manual promote", "--reason"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Make a version the champion; the old champion becomes `previous`."""
+    project = project_of(ctx)
+    number = lifecycle.promote(project, version, reason)
+    state = project.registry.state()
+    emit({"champion": number, "previous": state.previous}, as_json,
+         lambda: console.print(f"version {number} is champion"
+                               + (f" (previous: {state.previous})" if state.previous else "")))
+
+
+def rollback(
+    ctx: typer.Context,
+    reason: str = typer.Option(..., "--reason", help="Why; kept in the registry and the log."),
+    to: int | None = typer.Option(None, "--to", help="Default: alias previous."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Put the previous champion (or --to N) back; the current one is tagged rolled_back."""
+    project = project_of(ctx)
+    bad, target = lifecycle.rollback(project, reason, to)
+    emit({"champion": target, "rolled_back": bad}, as_json,
+         lambda: console.print(f"rolled back version {bad}; version {target} is champion"))
+
+
+def _render_state(state: RegistryState, repaired: list[str]) -> None:
+    rollout = state.rollout
+    console.print(f"[bold]{state.model_name}[/bold]: champion {state.champion or '-'}, "
+                  f"challenger {state.challenger or '-'}, previous {state.previous or '-'}"
+                  + (f", rollout {rollout.mode} {rollout.weight:.0%} of traffic to version "
+                     f"{rollout.version} (step {rollout.step})" if rollout else ""))
+    table = Table()
+    for column in ("version", "state", "aliases", "created", "reason"):
+        table.add_column(column)
+    for info in state.versions:
+        table.add_row(str(info.version), info.state or "-", ", ".join(info.aliases),
+                      _when(info.created_at), info.reason)
+    console.print(table)
+    for fix in repaired:
+        console.print(f"[green]repaired:[/green] {fix}")
+    for problem in state.problems:
+        console.print(f"[yellow]problem:[/yellow] {problem} (run `tether status --repair`)")
+
+
+def status(
+    ctx: typer.Context,
+    repair: bool = typer.Option(False, "--repair", help="Make tags agree with aliases."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """What is serving, what is rolling out, and every version's state."""
+    project = project_of(ctx)
+    result = lifecycle.status(project, repair=repair)
+    emit(result.as_dict(), as_json, lambda: _render_state(result.registry, result.repaired))
+
+
+def history(
+    ctx: typer.Context,
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the latest N."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Every decision, oldest first, with its reason."""
+    project = project_of(ctx)
+    events = lifecycle.history(project, limit)
+
+    def render() -> None:
+        table = Table()
+        for column in ("#", "time (UTC)", "event", "version", "reason"):
+            table.add_column(column)
+        for event in events:
+            table.add_row(str(event.id), _when(event.ts), event.kind,
+                          str(event.version) if event.version is not None else "-",
+                          event.reason)
+        console.print(table)
+
+    emit([event.as_dict() for event in events], as_json, render)
+
+
+def register(app: typer.Typer) -> None:
+    for command in (init, retrain, gate, promote, rollback, status, history):
+        app.command()(command)

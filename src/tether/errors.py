@@ -1,0 +1,124 @@
+"""Every error tether raises on purpose.
+
+```
+TetherError                      exit 1, HTTP 500 unless a subclass says otherwise
+├── ConfigError                  exit 2   bad tether.yaml, bad environment
+├── DataError                    exit 2   missing or unreadable data
+├── TrainingError                exit 3   the trainer failed or returned no model
+├── RegistryError                exit 4   MLflow could not do what was asked
+│   ├── RegistryUnavailable      exit 4   MLflow is not reachable
+│   ├── ModelNotFound            exit 4   HTTP 404
+│   ├── VersionNotFound          exit 4   HTTP 404
+│   ├── InvalidTransition        exit 5   HTTP 409  e.g. promoting a rejected version
+│   └── NothingToRollBack        exit 5   HTTP 409
+├── StoreError                   exit 6   the database failed
+├── RolloutLocked                exit 5   HTTP 409  another rollout holds the lock
+├── InputError                   exit 2   HTTP 400  bad request input (serving)
+│   └── PayloadTooLarge          HTTP 413
+└── ModelNotReady                HTTP 503  no model loaded yet
+```
+
+The CLI maps these to exit codes, the server to HTTP responses; both read
+`exit_code` and `status_code` from the class, so the table lives here.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "InputError",
+    "InvalidTransition",
+    "ModelNotFound",
+    "ModelNotReady",
+    "NothingToRollBack",
+    "PayloadTooLarge",
+    "RegistryError",
+    "RegistryUnavailable",
+    "RolloutLocked",
+    "StoreError",
+    "TetherError",
+    "TrainingError",
+    "VersionNotFound",
+]
+
+
+class TetherError(Exception):
+    """Base of every error tether raises on purpose."""
+
+    exit_code: int = 1
+    status_code: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class ConfigError(TetherError):
+    exit_code = 2
+    status_code = 400
+
+
+class DataError(TetherError):
+    exit_code = 2
+    status_code = 400
+
+
+class TrainingError(TetherError):
+    exit_code = 3
+
+
+class RegistryError(TetherError):
+    exit_code = 4
+    status_code = 502
+
+
+class RegistryUnavailable(RegistryError):
+    status_code = 503
+
+
+class ModelNotFound(RegistryError):
+    status_code = 404
+
+
+class VersionNotFound(RegistryError):
+    status_code = 404
+
+
+class InvalidTransition(RegistryError):
+    exit_code = 5
+    status_code = 409
+
+
+class NothingToRollBack(RegistryError):
+    exit_code = 5
+    status_code = 409
+
+
+class StoreError(TetherError):
+    exit_code = 6
+    status_code = 503
+
+
+class RolloutLocked(TetherError):
+    exit_code = 5
+    status_code = 409
+
+
+class InputError(TetherError):
+    exit_code = 2
+    status_code = 400
+
+
+class PayloadTooLarge(InputError):
+    status_code = 413
+
+
+class ModelNotReady(TetherError):
+    status_code = 503

@@ -1,0 +1,1 @@
+"""The example project: a loan-default classifier on generated data."""

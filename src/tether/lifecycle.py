@@ -1,0 +1,80 @@
+"""The manual lifecycle: promote, roll back, read the state and the history.
+
+Each step writes the registry first (the truth) and then the event log, with the
+numbers that decided it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tether.errors import TetherError
+from tether.gate import Verdict, run_gate
+from tether.project import Project
+from tether.registry import RegistryState, State
+from tether.store import Event
+from tether.training import TrainResult, retrain
+
+__all__ = ["Status", "gate", "history", "promote", "rollback", "status", "train"]
+
+
+def train(project: Project, reason: str = "manual") -> TrainResult:
+    """Retrain, recording a failure in the event log before re-raising it."""
+    try:
+        return retrain(project, reason=reason)
+    except TetherError as exc:
+        project.record("retrain_failed", str(exc), data={"cause": reason})
+        raise
+
+
+def gate(project: Project, version: int | None = None) -> Verdict:
+    return run_gate(project, version)
+
+
+def promote(project: Project, version: int | None = None, reason: str = "manual promote") -> int:
+    """Make `version` (default: the latest candidate that passed its gate) the champion."""
+    registry = project.registry
+    number = version if version is not None else _latest_passed(project)
+    old = registry.promote(number, reason)
+    info = registry.version(number)
+    project.record("promoted", reason, version=number, data={"previous": old, "gate": info.gate})
+    return number
+
+
+def _latest_passed(project: Project) -> int:
+    state = project.registry.state()
+    passed = [v.version for v in state.versions
+              if v.state == State.CANDIDATE and v.gate and v.gate.get("passed")]
+    if not passed:
+        from tether.errors import VersionNotFound
+
+        raise VersionNotFound("no candidate has passed its gate; run `tether gate`, or pass "
+                              "--version N to promote a version by hand")
+    return max(passed)
+
+
+def rollback(project: Project, reason: str, to: int | None = None) -> tuple[int, int]:
+    bad, target = project.registry.rollback(reason, to=to)
+    project.record("rolled_back", reason, version=bad, data={"to": target})
+    return bad, target
+
+
+@dataclass(frozen=True)
+class Status:
+    registry: RegistryState
+    repaired: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.registry.as_dict(), "repaired": self.repaired}
+
+
+def status(project: Project, repair: bool = False) -> Status:
+    fixed = project.registry.repair() if repair else []
+    if fixed:
+        project.record("repaired", "; ".join(fixed), data={"fixes": fixed})
+    return Status(registry=project.registry.state(), repaired=fixed)
+
+
+def history(project: Project, limit: int | None = None) -> list[Event]:
+    return project.store.events(project.model_name, limit=limit)

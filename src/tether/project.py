@@ -1,0 +1,54 @@
+"""A loaded project: its policy, its registry and its store, opened once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from tether.config import Config, Policy, Settings, load_config
+from tether.registry import Registry
+from tether.store import Event, Store
+
+__all__ = ["Project"]
+
+
+@dataclass
+class Project:
+    config: Config
+
+    @classmethod
+    def open(cls, path: Path | str | None = None) -> Project:
+        return cls(load_config(path))
+
+    @property
+    def policy(self) -> Policy:
+        return self.config.policy
+
+    @property
+    def settings(self) -> Settings:
+        return self.config.settings
+
+    @property
+    def model_name(self) -> str:
+        return self.policy.model.name
+
+    @cached_property
+    def registry(self) -> Registry:
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        return Registry(self.model_name, self.settings.tracking_uri, self.settings.registry_uri,
+                        artifact_root=self.settings.artifact_root)
+
+    @cached_property
+    def store(self) -> Store:
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        return Store(self.settings.store_url)
+
+    def record(self, kind: str, reason: str = "", version: int | None = None,
+               data: Mapping[str, Any] | None = None) -> Event:
+        """Write one event to the log, with the numbers behind it."""
+        return self.store.record_event(Event(model_name=self.model_name, kind=kind,
+                                             reason=reason, version=version,
+                                             data=dict(data or {})))

@@ -1,0 +1,242 @@
+"""Run the user's trainer and register what it returns as a candidate version.
+
+The trainer is a plain function `train(ctx) -> model`; tether loads the data, splits a
+holdout, scores it, logs the MLflow run (params, metrics, signature, input example,
+reference snapshot) and registers a new version tagged `candidate`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from tether.config import Task
+from tether.errors import DataError, TrainingError
+from tether.project import Project
+from tether.scoring import compute_metrics
+from tether.store import Event
+
+__all__ = ["TrainContext", "TrainResult", "load_reference", "load_trainer", "predict_scores",
+           "retrain"]
+
+SEGMENT = "_segment"
+MAX_REFERENCE_ROWS = 50_000
+
+
+@dataclass
+class TrainContext:
+    """What a trainer gets: the training rows, the target's name and the parameters."""
+
+    data: pd.DataFrame
+    target: str
+    features: list[str]
+    params: dict[str, Any]
+    seed: int
+    sample_weight: np.ndarray
+    recent_rows: int = 0
+
+    @property
+    def X(self) -> pd.DataFrame:
+        return self.data[self.features]
+
+    @property
+    def y(self) -> pd.Series:
+        return self.data[self.target]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_id: str
+    version: int
+    metrics: dict[str, float]
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "model_version": self.version, "metrics": self.metrics,
+                "rows": self.rows, "seconds": round(self.seconds, 3)}
+
+
+def _resolve(spec: str, project_dir: Path, what: str) -> Callable[..., Any]:
+    """`module:function`, looked up first as a file in the project folder."""
+    module_name, _, attribute = spec.partition(":")
+    candidate = project_dir / (module_name.replace(".", "/") + ".py")
+    try:
+        if candidate.is_file():
+            unique = f"_tether_project_{abs(hash(str(candidate)))}_{module_name}"
+            loader_spec = importlib.util.spec_from_file_location(unique, candidate)
+            assert loader_spec is not None and loader_spec.loader is not None
+            module = importlib.util.module_from_spec(loader_spec)
+            sys.path.insert(0, str(project_dir))
+            try:
+                loader_spec.loader.exec_module(module)
+            finally:
+                sys.path.remove(str(project_dir))
+        else:
+            module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise TrainingError(
+            f"{what} {spec!r}: cannot import {module_name!r} "
+            f"({type(exc).__name__}: {exc}); looked in {project_dir} and on sys.path") from exc
+    function = getattr(module, attribute, None)
+    if not callable(function):
+        raise TrainingError(f"{what} {spec!r}: module {module_name!r} has no function "
+                            f"{attribute!r}")
+    return function
+
+
+def load_trainer(project: Project) -> Callable[[TrainContext], Any]:
+    return _resolve(project.policy.trainer, project.settings.project_dir, "trainer")
+
+
+def load_reference(project: Project) -> pd.DataFrame:
+    """The reference/training data the policy names: a CSV/Parquet file or a generator."""
+    source = project.policy.data
+    target = project.policy.model.target
+    if source.generator is not None:
+        generator = _resolve(source.generator, project.settings.project_dir, "data generator")
+        try:
+            frame = generator(**source.params)
+        except Exception as exc:
+            raise DataError(f"data generator {source.generator!r} raised "
+                            f"{type(exc).__name__}: {exc}") from exc
+    else:
+        assert source.reference is not None
+        frame = read_table(project.settings.project_dir / source.reference)
+    if not isinstance(frame, pd.DataFrame) or frame.empty:
+        raise DataError("reference data is empty; it needs rows with features and the target")
+    if target not in frame.columns:
+        raise DataError(f"reference data has no target column {target!r} (model.target); "
+                        f"columns: {', '.join(map(str, frame.columns))}")
+    return frame
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV or Parquet file as a DataFrame, with a clear error when it cannot be read."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such data file")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    except Exception as exc:
+        raise DataError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from exc
+
+
+def recent_labeled(project: Project, features: list[str]) -> pd.DataFrame:
+    """The most recent labeled predictions of any served version, as training rows."""
+    limit = project.policy.data.recent_labeled_rows
+    if limit == 0:
+        return pd.DataFrame(columns=[*features, project.policy.model.target])
+    window = project.store.prediction_window(project.model_name, limit=limit,
+                                             labeled_only=True)
+    window = window[window["route"] != "shadow"] if not window.empty else window
+    if window.empty or not set(features) <= set(window.columns):
+        return pd.DataFrame(columns=[*features, project.policy.model.target])
+    rows = window[features].copy()
+    rows[project.policy.model.target] = window["label"].to_numpy()
+    return rows
+
+
+def predict_scores(model: Any, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predictions and, for a classifier with `predict_proba`, the positive-class score."""
+    predictions = np.asarray(model.predict(frame))
+    proba = getattr(model, "predict_proba", None)
+    if proba is None:
+        return predictions, None
+    scores = np.asarray(proba(frame))
+    return predictions, scores[:, -1] if scores.ndim == 2 else scores
+
+
+def _split(frame: pd.DataFrame, target: str, fraction: float, seed: int,
+           stratify: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    labels = frame[target] if stratify and frame[target].value_counts().min() >= 2 else None
+    train, holdout = train_test_split(frame, test_size=fraction, random_state=seed,
+                                      stratify=labels)
+    return train.reset_index(drop=True), holdout.reset_index(drop=True)
+
+
+def retrain(project: Project, reason: str = "manual",
+            params: dict[str, Any] | None = None) -> TrainResult:
+    """Train, score, log and register one candidate version."""
+    started = time.perf_counter()
+    policy = project.policy
+    target = policy.model.target
+    reference = load_reference(project)
+    features = [c for c in reference.columns if c != target]
+    trainer = load_trainer(project)
+    classification = policy.model.task is Task.BINARY
+    seed = policy.data.seed
+
+    ref_train, ref_holdout = _split(reference, target, policy.data.holdout_fraction, seed,
+                                    classification)
+    recent = recent_labeled(project, features)
+    recent_train = recent.iloc[: int(len(recent) * 0.7)]
+    recent_holdout = recent.iloc[len(recent_train):]
+    train_rows = (pd.concat([ref_train, recent_train], ignore_index=True)
+                  if len(recent_train) else ref_train)
+    weight = np.ones(len(train_rows))
+    if len(recent_train):
+        # Recent rows carry as much weight in total as the whole reference: they describe
+        # the world the model is about to serve.
+        weight[len(ref_train):] = len(ref_train) / len(recent_train)
+    all_params = {**policy.trainer_params, **(params or {})}
+    context = TrainContext(data=train_rows, target=target, features=features,
+                           params=all_params, seed=seed, sample_weight=weight,
+                           recent_rows=len(recent_train))
+    try:
+        model = trainer(context)
+    except Exception as exc:
+        raise TrainingError(f"trainer {policy.trainer!r} raised {type(exc).__name__}: "
+                            f"{exc}") from exc
+    if model is None or not callable(getattr(model, "predict", None)):
+        raise TrainingError(f"trainer {policy.trainer!r} returned "
+                            f"{type(model).__name__}, which has no predict(); return a fitted "
+                            "sklearn-compatible estimator")
+
+    holdout = ref_holdout.assign(**{SEGMENT: "holdout"})
+    if len(recent_holdout):
+        holdout = pd.concat([holdout, recent_holdout.assign(**{SEGMENT: "recent"})],
+                            ignore_index=True)
+    try:
+        predictions, scores = predict_scores(model, holdout[features])
+    except Exception as exc:
+        raise TrainingError(f"the trained model cannot predict its holdout: "
+                            f"{type(exc).__name__}: {exc}") from exc
+    if len(predictions) != len(holdout):
+        raise TrainingError(f"the trained model returned {len(predictions)} predictions for "
+                            f"{len(holdout)} rows")
+    metrics = {f"holdout_{k}": v for k, v in compute_metrics(
+        policy.model.task.value, holdout[target].to_numpy(), predictions, scores).items()}
+    scored = holdout.assign(_prediction=predictions)
+    if scores is not None:
+        scored["_score"] = scores
+    snapshot = train_rows.sample(n=min(len(train_rows), MAX_REFERENCE_ROWS), random_state=seed)
+    rows = {"train": len(train_rows), "holdout": len(holdout), "recent": len(recent)}
+    run_id, version = project.registry.log_candidate(
+        model,
+        features=train_rows[features],
+        params={"trainer": policy.trainer, "reason": reason, "seed": seed, **all_params,
+                **{f"rows_{k}": v for k, v in rows.items()}},
+        metrics={k: v for k, v in metrics.items() if np.isfinite(v)},
+        artifacts={"reference": snapshot.reset_index(drop=True), "holdout": scored},
+        files={"training.json": json.dumps({"features": features, "target": target,
+                                            "task": policy.model.task.value, "rows": rows})},
+        reason=reason,
+    )
+    result = TrainResult(run_id=run_id, version=version, metrics=metrics, rows=rows,
+                         seconds=time.perf_counter() - started)
+    project.store.record_event(Event(model_name=project.model_name, kind="trained",
+                                     version=version, reason=reason, data=result.as_dict()))
+    return result

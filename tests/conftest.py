@@ -1,0 +1,68 @@
+"""Shared fixtures: a real MLflow registry (SQLite in a temp dir) and a real store."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+from tether.project import Project  # noqa: E402
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "src" / "tether" / "example" / "project"
+SMALL_DATA = {"n": 2000, "seed": 1}
+
+
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MLflow SQLite database with its schema migrated once; tests get copies."""
+    from mlflow import MlflowClient
+
+    folder = tmp_path_factory.mktemp("mlflow-template")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    MlflowClient(tracking_uri=uri, registry_uri=uri).search_registered_models()
+    return folder / "mlflow.db"
+
+
+def write_project(folder: Path, **overrides: object) -> Path:
+    """The example project in `folder`, on a smaller data set, with policy overrides."""
+    policy = yaml.safe_load((EXAMPLE / "tether.yaml").read_text())
+    policy["data"]["params"] = dict(SMALL_DATA)
+    policy["trainer_params"] = {"max_iter": 60}
+    for dotted, value in overrides.items():
+        node = policy
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tether.yaml").write_text(yaml.safe_dump(policy, sort_keys=False))
+    shutil.copyfile(EXAMPLE / "train.py", folder / "train.py")
+    return folder / "tether.yaml"
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path, mlflow_template: Path,
+                monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An example project in a temp folder with its own registry and store."""
+    folder = tmp_path / "project"
+    write_project(folder)
+    home = folder / ".tether"
+    home.mkdir()
+    shutil.copyfile(mlflow_template, home / "mlflow.db")
+    for name in list(os.environ):
+        if name.startswith("TETHER_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(folder)
+    yield folder
+
+
+@pytest.fixture
+def project(project_dir: Path) -> Project:
+    return Project.open(project_dir / "tether.yaml")
