@@ -1,0 +1,86 @@
+"""Every Prometheus metric tether exports: name, type and labels.
+
+The serving app, the monitoring collector and the controller define their metrics
+with these names; the Grafana dashboard and the Prometheus rules may only query these.
+Label `route` is the traffic arm (champion, canary, shadow).
+
+>>> sorted(name for name, spec in METRICS.items() if spec.kind == "counter")[:2]
+['tether_feedback_labels_total', 'tether_http_requests_total']
+>>> all(name.startswith("tether_") for name in METRICS)
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["METRICS", "MetricSpec", "exported_series"]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    kind: str  # counter, gauge, histogram
+    labels: tuple[str, ...]
+    help: str
+
+
+_MODEL = ("model", "version", "route")
+
+METRICS: dict[str, MetricSpec] = {
+    # serving
+    "tether_http_requests_total": MetricSpec(
+        "counter", ("endpoint", "method", "status"), "HTTP requests by endpoint and status."),
+    "tether_http_request_duration_seconds": MetricSpec(
+        "histogram", ("endpoint",), "HTTP request duration."),
+    "tether_predictions_total": MetricSpec("counter", _MODEL, "Rows predicted."),
+    "tether_prediction_errors_total": MetricSpec("counter", _MODEL, "Model calls that failed."),
+    "tether_predict_latency_seconds": MetricSpec("histogram", _MODEL, "One model call."),
+    "tether_batch_size_rows": MetricSpec(
+        "histogram", ("model", "version"), "Rows per model call."),
+    "tether_model_info": MetricSpec("gauge", _MODEL, "1 for each version being served."),
+    "tether_rollout_weight_ratio": MetricSpec(
+        "gauge", ("model", "version"), "Canary traffic fraction."),
+    "tether_model_load_failures_total": MetricSpec(
+        "counter", ("model", "version"), "Versions that failed to load or warm."),
+    "tether_prediction_log_queue_depth": MetricSpec("gauge", (), "Predictions waiting."),
+    "tether_prediction_log_dropped_total": MetricSpec("counter", (), "Predictions dropped."),
+    "tether_prediction_log_written_total": MetricSpec("counter", (), "Predictions written."),
+    "tether_feedback_labels_total": MetricSpec("counter", ("model",), "Labels accepted."),
+    # monitoring
+    "tether_live_metric": MetricSpec(
+        "gauge", (*_MODEL, "metric"), "Metric from labels over the live window."),
+    "tether_live_metric_ci_lower": MetricSpec(
+        "gauge", (*_MODEL, "metric"), "Lower confidence bound of the live metric."),
+    "tether_live_metric_ci_upper": MetricSpec(
+        "gauge", (*_MODEL, "metric"), "Upper confidence bound of the live metric."),
+    "tether_live_metric_samples": MetricSpec("gauge", _MODEL, "Labeled rows in the window."),
+    "tether_label_coverage_ratio": MetricSpec("gauge", _MODEL, "Labeled / predicted."),
+    "tether_estimated_metric": MetricSpec(
+        "gauge", (*_MODEL, "metric"), "Label-free performance estimate."),
+    "tether_feature_drift_score": MetricSpec(
+        "gauge", ("model", "version", "feature", "method"), "Drift of one feature."),
+    "tether_drift_share_ratio": MetricSpec(
+        "gauge", ("model", "version"), "Share of drifted features."),
+    "tether_prediction_drift_score": MetricSpec(
+        "gauge", ("model", "version"), "Drift of the predictions."),
+    "tether_change_detected": MetricSpec(
+        "gauge", ("model", "version", "stream"), "1 when the change detector fired."),
+    # controller
+    "tether_rollout_step": MetricSpec("gauge", ("model", "version"), "Current rollout step."),
+    "tether_retrains_total": MetricSpec("counter", ("model", "trigger"), "Retrains started."),
+    "tether_promotions_total": MetricSpec("counter", ("model",), "Promotions."),
+    "tether_rollbacks_total": MetricSpec("counter", ("model",), "Rollbacks."),
+    "tether_triggers_total": MetricSpec("counter", ("model", "kind"), "Triggers received."),
+}
+
+
+def exported_series(name: str) -> set[str]:
+    """The sample names Prometheus sees for a metric (histograms have three, counters end
+    in _total already).
+
+    >>> sorted(exported_series("tether_batch_size_rows"))
+    ['tether_batch_size_rows_bucket', 'tether_batch_size_rows_count', 'tether_batch_size_rows_sum']
+    """
+    if METRICS[name].kind == "histogram":
+        return {f"{name}_bucket", f"{name}_count", f"{name}_sum"}
+    return {name}
