@@ -23,6 +23,8 @@ from typing import Any
 from tether import lifecycle
 from tether.config import RolloutPolicy
 from tether.control.analysis import Analysis, Verdict, assess
+from tether.control.github import DEFAULT_API_URL, dispatch
+from tether.control.metrics import ControllerMetrics
 from tether.control.observe import arm_stats
 from tether.control.triggers import Action, Trigger, TriggerKind, admit, dedupe, schedule_due
 from tether.errors import TetherError
@@ -42,12 +44,14 @@ class Controller:
 
     def __init__(self, project: Project, *, push: Callable[[], None] | None = None,
                  clock: Callable[[], float] = time.time, owner: str | None = None,
-                 watch: Callable[[RegistryState, float], list[Trigger]] | None = None) -> None:
+                 watch: Callable[[RegistryState, float], list[Trigger]] | None = None,
+                 metrics: ControllerMetrics | None = None) -> None:
         self.project = project
         self.push = push
         self.clock = clock
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.watch = watch
+        self.metrics = metrics
         self.inbox: queue.SimpleQueue[Trigger] = queue.SimpleQueue()
         self.last_analysis: dict[str, Any] | None = None
         self.on_tick: Callable[[list[str]], None] | None = None
@@ -61,6 +65,8 @@ class Controller:
     def submit(self, trigger: Trigger) -> None:
         """Hand a trigger to the next pass (thread-safe); it is recorded at once."""
         self.project.record("trigger", trigger.reason, data=trigger.as_dict())
+        if self.metrics is not None:
+            self.metrics.triggers.labels(self.project.model_name, trigger.kind.value).inc()
         self.inbox.put(trigger)
 
     # the pass ----------------------------------------------------------------------
@@ -86,6 +92,9 @@ class Controller:
             self._start_rollout(state, ready, now, done)
         elif state.champion is not None:
             self._probation(state, now, done)
+        if self.metrics is not None:
+            self.metrics.observe_state(self.project.registry.state() if done else state)
+            self.metrics.observe_actions(done)
         if done and self.on_tick is not None:
             self.on_tick(done)
         return done
@@ -153,8 +162,13 @@ class Controller:
             self.project.record("trigger_skipped", why, data=trigger.as_dict())
             done.append(f"skipped {trigger.kind.value}: {why}")
             return state
+        repo = self.project.policy.triggers.github_repo
+        if repo is not None:
+            return self._dispatch(repo, trigger, state, done)
         self.project.record("retrain_started", f"{trigger.kind.value}: {trigger.reason}",
                             data=trigger.as_dict())
+        if self.metrics is not None:
+            self.metrics.retrains.labels(self.project.model_name, trigger.kind.value).inc()
         try:
             result = lifecycle.train(self.project, reason=f"{trigger.kind.value}: "
                                                           f"{trigger.reason}")
@@ -165,6 +179,24 @@ class Controller:
         done.append(f"trained version {result.version}; gate "
                     f"{'passed' if verdict.passed else 'failed'}")
         return self.project.registry.state()
+
+    def _dispatch(self, repo: str, trigger: Trigger, state: RegistryState,
+                  done: list[str]) -> RegistryState:
+        """Hand the retrain to CI: GitHub's repository_dispatch, as seed 000 wires it."""
+        payload = {"model_name": self.project.model_name,
+                   "trigger_reason": f"{trigger.kind.value}: {trigger.reason}"}
+        try:
+            dispatch(repo, os.environ.get("TETHER_GITHUB_TOKEN"), "model-performance-drop",
+                     payload, api_url=os.environ.get("TETHER_GITHUB_API_URL", DEFAULT_API_URL))
+        except TetherError as exc:
+            self.project.record("dispatch_failed", str(exc), data=trigger.as_dict())
+            done.append(f"dispatch failed: {exc}")
+            return state
+        # counts against the budget and cool-down like a local retrain
+        self.project.record("retrain_started", f"dispatched to {repo}: {trigger.reason}",
+                            data={**trigger.as_dict(), "github_repo": repo})
+        done.append(f"dispatched model-performance-drop to {repo}")
+        return state
 
     def _ready_candidate(self, state: RegistryState) -> int | None:
         """The newest candidate that passed its gate after the champion was made."""
