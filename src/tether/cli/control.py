@@ -25,13 +25,17 @@ def controller(
     interval: float | None = typer.Option(None, "--interval", min=0.05,
                                           help="Seconds between passes."),
     once: bool = typer.Option(False, "--once", help="Run one pass, print it, exit."),
+    lock_ttl: float = typer.Option(15.0, "--lock-ttl", envvar="TETHER_LOCK_TTL", min=1.0,
+                                   help="Seconds another controller waits after this one "
+                                        "dies before taking over."),
 ) -> None:
     """Run the controller alone: it drives the registry; servers follow it."""
     project = project_of(ctx)
     urls = [url.strip() for url in servers.split(",") if url.strip()]
     push = http_push(urls, project.settings.admin_token) if urls else None
     registry = CollectorRegistry()
-    loop = Controller(project, push=push, metrics=ControllerMetrics(project.model_name, registry))
+    loop = Controller(project, push=push, lock_ttl=lock_ttl,
+                      metrics=ControllerMetrics(project.model_name, registry))
     if once:
         for line in loop.tick() or ["nothing to do"]:
             console.print(line)

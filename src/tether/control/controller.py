@@ -45,13 +45,14 @@ class Controller:
     def __init__(self, project: Project, *, push: Callable[[], None] | None = None,
                  clock: Callable[[], float] = time.time, owner: str | None = None,
                  watch: Callable[[RegistryState, float], list[Trigger]] | None = None,
-                 metrics: ControllerMetrics | None = None) -> None:
+                 metrics: ControllerMetrics | None = None, lock_ttl: float = 15.0) -> None:
         self.project = project
         self.push = push
         self.clock = clock
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.watch = watch
         self.metrics = metrics
+        self.lock_ttl = lock_ttl
         self.inbox: queue.SimpleQueue[Trigger] = queue.SimpleQueue()
         self.last_analysis: dict[str, Any] | None = None
         self.on_tick: Callable[[list[str]], None] | None = None
@@ -74,8 +75,7 @@ class Controller:
     def tick(self) -> list[str]:
         """One reconcile pass; returns what it did, one line per action."""
         now = self.clock()
-        ttl = max(30.0, 3 * self.project.policy.monitoring.interval_seconds)
-        if not self.project.store.acquire_lock(self.lock_name, self.owner, ttl):
+        if not self.project.store.acquire_lock(self.lock_name, self.owner, self.lock_ttl):
             holder = self.project.store.lock_owner(self.lock_name)
             return [f"standby: {holder} holds the controller lock"]
         done: list[str] = []
@@ -102,6 +102,9 @@ class Controller:
     def run(self, stop: threading.Event, interval: float | None = None) -> None:
         """Tick until `stop` is set; errors are logged as events, never fatal."""
         pause = interval or self.project.policy.monitoring.interval_seconds
+        heartbeat = threading.Thread(target=self._hold_lease, args=(stop,), daemon=True,
+                                     name="tether-controller-lease")
+        heartbeat.start()
         try:
             while not stop.is_set():
                 try:
@@ -113,6 +116,15 @@ class Controller:
         finally:
             with contextlib.suppress(TetherError):
                 self.project.store.release_lock(self.lock_name, self.owner)
+
+    def _hold_lease(self, stop: threading.Event) -> None:
+        """Renew the lease while a long pass (a retrain) runs; never take it from another."""
+        while not stop.wait(self.lock_ttl / 3):
+            try:
+                if self.project.store.lock_owner(self.lock_name) == self.owner:
+                    self.project.store.acquire_lock(self.lock_name, self.owner, self.lock_ttl)
+            except TetherError as exc:
+                log.warning("lease renewal failed: %s", exc)
 
     # steps -------------------------------------------------------------------------
 
