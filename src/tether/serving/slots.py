@@ -1,0 +1,146 @@
+"""Loaded model versions: each one a `Slot` with its validator, batcher and metrics.
+
+A slot is built and warmed (a real prediction on the version's input example) in a
+worker thread before any request can reach it. `SlotCache` keeps the versions that
+serve, plus the champion they replaced, so a rollback is a pointer swap.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tether.registry import LoadedModel, ScoringResponse
+from tether.serving.batching import MicroBatcher, Prediction
+from tether.serving.metrics import ServingMetrics
+from tether.serving.validation import Validator
+
+__all__ = ["Slot", "SlotCache", "build_slot", "model_call"]
+
+
+def model_call(model: LoadedModel) -> Callable[[pd.DataFrame], Prediction]:
+    """The one function a batch calls: predictions, and positive-class scores if any.
+
+    A classifier with `classes_` and `predict_proba` is called once: the labels are the
+    argmax of the probabilities, which is how sklearn's forests, boosting and pipelines
+    predict, and it halves the cost of asking for both.
+    """
+    classes = getattr(model.raw, "classes_", None)
+    proba = model.predict_proba
+    if proba is not None and classes is not None:
+        labels = np.asarray(classes)
+
+        def call(frame: pd.DataFrame) -> Prediction:
+            probabilities = np.asarray(proba(frame))
+            values = labels[np.argmax(probabilities, axis=1)]
+            scores = probabilities[:, 1] if probabilities.shape[1] == 2 else None
+            return Prediction(values, scores)
+
+        return call
+    predict = model.predict
+    return lambda frame: Prediction(np.asarray(predict(frame)))
+
+
+def allows_nan(raw: Any) -> bool:
+    """Whether the estimator accepts missing values (sklearn's `allow_nan` tag)."""
+    try:
+        from sklearn.utils import get_tags
+
+        return bool(get_tags(raw).input_tags.allow_nan)
+    except Exception:  # not an sklearn estimator: let the model decide
+        return True
+
+
+@dataclass(eq=False)
+class Slot:
+    model: LoadedModel
+    validator: Validator
+    batcher: MicroBatcher
+    metrics: ServingMetrics
+    loaded_at: float = field(default_factory=time.time)
+    _children: dict[str, tuple[Any, Any, Any]] = field(default_factory=dict)
+    _scoring: Callable[[bytes, str], ScoringResponse] | None = None
+    _scoring_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def version(self) -> int:
+        return self.model.version
+
+    def series(self, route: str) -> tuple[Any, Any, Any]:
+        """(predictions, errors, latency) metric children for this version on a route."""
+        found = self._children.get(route)
+        if found is None:
+            labels = (self.model.name, str(self.version), route)
+            found = (self.metrics.predictions.labels(*labels),
+                     self.metrics.prediction_errors.labels(*labels),
+                     self.metrics.predict_latency.labels(*labels))
+            self._children[route] = found
+        return found
+
+    def mlflow_scoring(self, loader: Callable[[str], Callable[[bytes, str], ScoringResponse]]
+                       ) -> Callable[[bytes, str], ScoringResponse]:
+        """MLflow's own scorer for this version, loaded on first use (blocking)."""
+        with self._scoring_lock:
+            if self._scoring is None:
+                if self.model.path is None:
+                    raise RuntimeError(f"version {self.version} has no local model folder")
+                self._scoring = loader(self.model.path)
+            return self._scoring
+
+    def close(self) -> None:
+        self.batcher.close()
+
+
+def build_slot(model: LoadedModel, metrics: ServingMetrics, *, max_batch_rows: int,
+               max_wait_s: float) -> Slot:
+    """Compile the version's checks, then warm it with a real prediction (blocking)."""
+    validator = Validator(model.columns, allow_nan=allows_nan(model.raw))
+    batch_rows = metrics.batch_rows.labels(model.name, str(model.version))
+
+    def on_batch(rows: int, _seconds: float) -> None:
+        batch_rows.observe(rows)
+
+    batcher = MicroBatcher(model_call(model), validator.names, max_rows=max_batch_rows,
+                           max_wait_s=max_wait_s, label=f"v{model.version}",
+                           on_batch=on_batch)
+    try:
+        if model.input_example is not None:
+            example = validator.frame(model.input_example)
+            batcher.run_now(example)
+    except BaseException:
+        batcher.close()
+        raise
+    return Slot(model=model, validator=validator, batcher=batcher, metrics=metrics)
+
+
+class SlotCache:
+    """Versions loaded in this process, by number."""
+
+    def __init__(self) -> None:
+        self._slots: dict[int, Slot] = {}
+
+    def get(self, version: int) -> Slot | None:
+        return self._slots.get(version)
+
+    def add(self, slot: Slot) -> None:
+        self._slots[slot.version] = slot
+
+    def versions(self) -> list[int]:
+        return sorted(self._slots)
+
+    def retain(self, keep: Iterable[int]) -> list[int]:
+        """Unload every version not in `keep`; returns the unloaded ones."""
+        wanted = set(keep)
+        dropped = [v for v in self._slots if v not in wanted]
+        for version in dropped:
+            self._slots.pop(version).close()
+        return dropped
+
+    def close(self) -> None:
+        self.retain(())
