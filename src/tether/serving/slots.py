@@ -19,7 +19,7 @@ import pandas as pd
 from tether.registry import LoadedModel, ScoringResponse
 from tether.serving.batching import MicroBatcher, Prediction
 from tether.serving.metrics import ServingMetrics
-from tether.serving.validation import Validator
+from tether.serving.validation import FLOATS, Validator
 
 __all__ = ["Slot", "SlotCache", "build_slot", "model_call"]
 
@@ -47,14 +47,22 @@ def model_call(model: LoadedModel) -> Callable[[pd.DataFrame], Prediction]:
     return lambda frame: Prediction(np.asarray(predict(frame)))
 
 
-def allows_nan(raw: Any) -> bool:
-    """Whether the estimator accepts missing values (sklearn's `allow_nan` tag)."""
-    try:
-        from sklearn.utils import get_tags
+def accepts_missing(call: Callable[[pd.DataFrame], Prediction], example: pd.DataFrame,
+                    float_columns: list[str]) -> bool:
+    """Whether the model takes NaN in its float columns, found by trying one row.
 
-        return bool(get_tags(raw).input_tags.allow_nan)
-    except Exception:  # not an sklearn estimator: let the model decide
+    Estimator tags cannot tell: a pipeline whose first step tolerates NaN (a scaler) may
+    end in one that does not (a linear model).
+    """
+    if not float_columns:
         return True
+    probe = example.head(1).copy()
+    probe[float_columns] = np.nan
+    try:
+        result = call(probe)
+        return bool(len(result.values) == 1)
+    except Exception:
+        return False
 
 
 @dataclass(eq=False)
@@ -100,7 +108,7 @@ class Slot:
 def build_slot(model: LoadedModel, metrics: ServingMetrics, *, max_batch_rows: int,
                max_wait_s: float) -> Slot:
     """Compile the version's checks, then warm it with a real prediction (blocking)."""
-    validator = Validator(model.columns, allow_nan=allows_nan(model.raw))
+    validator = Validator(model.columns)
     batch_rows = metrics.batch_rows.labels(model.name, str(model.version))
 
     def on_batch(rows: int, _seconds: float) -> None:
@@ -113,6 +121,8 @@ def build_slot(model: LoadedModel, metrics: ServingMetrics, *, max_batch_rows: i
         if model.input_example is not None:
             example = validator.frame(model.input_example)
             batcher.run_now(example)
+            floats = [c.name for c in validator.columns if c.dtype in FLOATS]
+            validator.allow_nan = accepts_missing(batcher.run_now, example, floats)
     except BaseException:
         batcher.close()
         raise

@@ -30,7 +30,7 @@ from pandas.api.types import infer_dtype
 from tether.errors import InputError
 from tether.registry import ColumnSpec
 
-__all__ = ["Rows", "Validator", "row_count", "to_frame"]
+__all__ = ["FLOATS", "Rows", "Validator", "row_count", "to_frame"]
 
 Rows: TypeAlias = np.ndarray | pd.DataFrame
 
