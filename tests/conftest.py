@@ -13,7 +13,7 @@ import yaml
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
-from tether.project import Project  # noqa: E402
+from tether.project import Project
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "src" / "tether" / "example" / "project"
 SMALL_DATA = {"n": 2000, "seed": 1}
