@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from sqlalchemy.exc import IntegrityError
+
 from tether.errors import TetherError
 from tether.serving.metrics import ServingMetrics
 from tether.serving.validation import Rows, row_count
@@ -159,13 +161,29 @@ class PredictionLog:
         records = [record for entry in batch for record in entry.records(self.model_name)]
         try:
             self.store.log_predictions(records)
-        except TetherError as exc:
-            log.warning("prediction log: %d rows lost: %s", len(records), exc)
-            self.metrics.log_dropped.inc(len(records))
-            written = 0
-        else:
-            self.metrics.log_written.inc(len(records))
             written = len(records)
+        except TetherError as exc:
+            if not isinstance(exc.__cause__, IntegrityError):
+                log.warning("prediction log: %d rows lost: %s", len(records), exc)
+                self.metrics.log_dropped.inc(len(records))
+                return self._settle(batch, 0)
+            written = self._write_one_by_one(records)
+        self.metrics.log_written.inc(written)
+        return self._settle(batch, written)
+
+    def _write_one_by_one(self, records: list[PredictionRecord]) -> int:
+        """A reused prediction id fails the whole insert: keep every row but those."""
+        written = 0
+        for record in records:
+            try:
+                self.store.log_predictions([record])
+                written += 1
+            except TetherError as exc:
+                log.warning("prediction log: row %s lost: %s", record.id, exc)
+                self.metrics.log_dropped.inc()
+        return written
+
+    def _settle(self, batch: list[LogEntry], written: int) -> int:
         with self._lock:
             self._depth -= sum(row_count(entry.rows) for entry in batch)
             depth = self._depth

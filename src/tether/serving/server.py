@@ -31,11 +31,12 @@ from tether.serving.slots import Slot, SlotCache, build_slot
 from tether.serving.validation import Rows, row_count
 from tether.store import FeedbackResult
 
-__all__ = ["SHADOW_SUFFIX", "ModelServer", "Served"]
+__all__ = ["FAILED_SUFFIX", "SHADOW_SUFFIX", "ModelServer", "Served"]
 
 log = logging.getLogger("tether.serving")
 
 SHADOW_SUFFIX = ":shadow"  # a shadow row's id: the request's id plus this
+FAILED_SUFFIX = ":failed"  # a canary's failed attempt, when the champion then answered
 MAX_SHADOW_ROWS_IN_FLIGHT = 10_000
 
 
@@ -254,6 +255,7 @@ class ModelServer:
         return served
 
     async def _call(self, slot: Slot, route: str, rows: Rows, ids: Sequence[str]) -> Served:
+        """One model call, counted and logged (a failure as error rows, then re-raised)."""
         predictions, errors, latency = slot.series(route)
         n = row_count(rows)
         started = time.perf_counter()
@@ -262,7 +264,8 @@ class ModelServer:
         except ModelCallFailed:
             elapsed = time.perf_counter() - started
             errors.inc(n)
-            self.predlog.put(LogEntry(ids=ids, rows=rows, names=slot.validator.names,
+            failed_ids = ids if route != CANARY else [f"{pid}{FAILED_SUFFIX}" for pid in ids]
+            self.predlog.put(LogEntry(ids=failed_ids, rows=rows, names=slot.validator.names,
                                       version=slot.version, route=route,
                                       latency_ms=elapsed * 1000.0, error=True))
             raise
