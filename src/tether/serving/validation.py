@@ -195,6 +195,8 @@ class Validator:
         return matrix
 
     def _reject_nan(self, matrix: np.ndarray) -> None:
+        if np.isfinite(matrix.sum()):
+            return  # one reduction instead of a boolean matrix, on the common path
         bad = np.isnan(matrix)
         if bad.any():
             row, col = (int(i) for i in np.argwhere(bad)[0])
