@@ -192,3 +192,38 @@ def test_model_path_mode_serves_a_folder_without_the_registry(
         assert answer.status_code == 200 and answer.json()["route"] == "champion"
         assert client.get("/version").json()["source"].startswith("model folder")
     assert empty_project.registry.state().champion is None
+
+
+def test_extra_collectors_routes_and_lifespans_join_the_app(project: Project) -> None:
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+
+    from prometheus_client.core import GaugeMetricFamily
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    class Live:
+        def collect(self) -> Iterator[GaugeMetricFamily]:
+            yield GaugeMetricFamily("tether_drift_share_ratio", "share", value=0.25)
+
+    entered: list[str] = []
+
+    @asynccontextmanager
+    async def controller(app: Starlette) -> AsyncIterator[None]:
+        entered.append("ready" if app.state.server.ready else "not ready")
+        yield
+        entered.append("left")
+
+    async def hook(_request: Request) -> PlainTextResponse:
+        return PlainTextResponse("hooked")
+
+    app = create_app(project, poll=False, registry=CollectorRegistry(), collectors=[Live()],
+                     routes=[Route("/hooks/test", hook, methods=["POST"])],
+                     lifespans=[controller])
+    with TestClient(app) as client:
+        assert client.post("/hooks/test").text == "hooked"
+        assert "tether_drift_share_ratio 0.25" in client.get("/metrics").text
+        assert 'endpoint="/hooks/test"' in client.get("/metrics").text
+    assert entered == ["ready", "left"]

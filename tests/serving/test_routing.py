@@ -162,3 +162,17 @@ def test_rollback_to_the_replaced_version_is_a_pointer_swap(
     elapsed = time.perf_counter() - started
     assert server.table.champion is first  # the same loaded slot, not a reload
     assert elapsed < 1.0
+
+
+def test_polling_follows_a_promotion(project: Project, versions: dict[str, int],
+                                     cancer: tuple[pd.DataFrame, pd.Series]) -> None:
+    features, _ = cancer
+    app = create_app(project, registry=CollectorRegistry(), poll_seconds=0.2)
+    with TestClient(app) as client:
+        project.registry.promote(versions["b"], "test")
+
+        def answered_by_b() -> bool:
+            body = client.post("/predict", json={"dataframe_records": records(features, 1)})
+            return bool(body.json()["model_version"] == versions["b"])
+
+        wait_for(answered_by_b, timeout=15)

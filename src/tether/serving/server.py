@@ -74,7 +74,6 @@ class ModelServer:
         self.poll_seconds = poll_seconds if poll_seconds is not None else \
             project.settings.poll_seconds
         self.table = RoutingTable()
-        self.ready = False
         self.last_reload: float | None = None
         self.last_error: str | None = None
         self.predlog = PredictionLog(project.store, self.model_name, metrics,
@@ -88,6 +87,12 @@ class ModelServer:
         self._poller: asyncio.Task[None] | None = None
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         self._shadow_rows = 0
+
+    @property
+    def ready(self) -> bool:
+        """True once the champion has answered a real prediction (its warm-up counts)."""
+        champion = self.table.champion
+        return champion is not None and champion.proven
 
     # lifecycle -------------------------------------------------------------------------
 
@@ -111,7 +116,6 @@ class ModelServer:
         await asyncio.to_thread(self.predlog.close)
         self._slots.close()
         self.table = RoutingTable()
-        self.ready = False
 
     async def _poll(self) -> None:
         while True:
@@ -207,8 +211,6 @@ class ModelServer:
 
     def _swap(self, table: RoutingTable) -> None:
         self.table = table  # the one assignment every request reads
-        if table.champion is not None:
-            self.ready = True
         info = self.metrics.model_info
         info.clear()
         for served in table.describe():
@@ -270,6 +272,7 @@ class ModelServer:
                                       latency_ms=elapsed * 1000.0, error=True))
             raise
         elapsed = time.perf_counter() - started
+        slot.proven = True
         predictions.inc(n)
         latency.observe(elapsed)
         self.predlog.put(LogEntry(ids=ids, rows=rows, names=slot.validator.names,
@@ -332,7 +335,7 @@ class ModelServer:
         table = self.table
         return {
             "model": self.model_name,
-            "ready": self.ready and table.champion is not None,
+            "ready": self.ready,
             "source": f"model folder {self.model_path}" if self.model_path else "registry",
             "champion": table.champion.version if table.champion else None,
             "challenger": table.challenger.version if table.challenger else None,

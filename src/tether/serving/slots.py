@@ -72,6 +72,7 @@ class Slot:
     batcher: MicroBatcher
     metrics: ServingMetrics
     loaded_at: float = field(default_factory=time.time)
+    proven: bool = False  # a real prediction succeeded (warm-up or traffic)
     _children: dict[str, tuple[Any, Any, Any]] = field(default_factory=dict)
     _scoring: Callable[[bytes, str], ScoringResponse] | None = None
     _scoring_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -117,16 +118,19 @@ def build_slot(model: LoadedModel, metrics: ServingMetrics, *, max_batch_rows: i
     batcher = MicroBatcher(model_call(model), validator.names, max_rows=max_batch_rows,
                            max_wait_s=max_wait_s, label=f"v{model.version}",
                            on_batch=on_batch)
+    proven = False
     try:
         if model.input_example is not None:
             example = validator.frame(model.input_example)
             batcher.run_now(example)
             floats = [c.name for c in validator.columns if c.dtype in FLOATS]
             validator.allow_nan = accepts_missing(batcher.run_now, example, floats)
+            proven = True
     except BaseException:
         batcher.close()
         raise
-    return Slot(model=model, validator=validator, batcher=batcher, metrics=metrics)
+    return Slot(model=model, validator=validator, batcher=batcher, metrics=metrics,
+                proven=proven)
 
 
 class SlotCache:
