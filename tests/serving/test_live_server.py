@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 import pandas as pd
@@ -86,3 +86,24 @@ def test_queued_predictions_are_written_on_shutdown(
     assert sorted(logged["id"]) == sorted(acknowledged)
     assert len(acknowledged) == 280
     assert set(logged.columns) >= {"mean radius", "worst symmetry", "score", "latency_ms"}
+
+
+def test_a_ten_megabyte_body_gets_413_and_the_server_stays_up(
+        project: Project, versions: dict[str, int], live: Callable[[Starlette], LiveServer],
+        cancer: tuple[pd.DataFrame, pd.Series]) -> None:
+    features, _ = cancer
+    app = create_app(project, poll=False, registry=CollectorRegistry())
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(10):
+            yield b"x" * (1024 * 1024)
+
+    with live(app) as server:
+        declared = httpx.post(f"{server.url}/predict", content=b"x" * (10 * 1024 * 1024),
+                              headers={"Content-Type": "application/json"}, timeout=30)
+        streamed = httpx.post(f"{server.url}/invocations", content=chunks(),
+                              headers={"Content-Type": "application/json"}, timeout=30)
+        after = httpx.post(f"{server.url}/predict",
+                           json={"dataframe_records": records(features, 1)}, timeout=30)
+    assert (declared.status_code, streamed.status_code, after.status_code) == (413, 413, 200)
+    assert "exceeds the limit of 4194304 bytes" in streamed.json()["message"]
