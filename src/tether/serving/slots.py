@@ -7,6 +7,7 @@ serve, plus the champion they replaced, so a rollback is a pointer swap.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -133,11 +134,20 @@ def build_slot(model: LoadedModel, metrics: ServingMetrics, *, max_batch_rows: i
                 proven=proven)
 
 
-class SlotCache:
-    """Versions loaded in this process, by number."""
+RETIRE_AFTER_SECONDS = 10.0
 
-    def __init__(self) -> None:
+
+class SlotCache:
+    """Versions loaded in this process, by number.
+
+    An unloaded version is closed only after a grace period: a request that read the
+    routing table just before a swap may still be queued on it, and must be answered.
+    """
+
+    def __init__(self, retire_after: float = RETIRE_AFTER_SECONDS) -> None:
         self._slots: dict[int, Slot] = {}
+        self._retiring: set[Slot] = set()
+        self.retire_after = retire_after
 
     def get(self, version: int) -> Slot | None:
         return self._slots.get(version)
@@ -153,8 +163,22 @@ class SlotCache:
         wanted = set(keep)
         dropped = [v for v in self._slots if v not in wanted]
         for version in dropped:
-            self._slots.pop(version).close()
+            slot = self._slots.pop(version)
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no event loop: nothing can be in flight
+                slot.close()
+                continue
+            self._retiring.add(slot)
+            loop.call_later(self.retire_after, self._retire, slot)
         return dropped
 
+    def _retire(self, slot: Slot) -> None:
+        self._retiring.discard(slot)
+        slot.close()
+
     def close(self) -> None:
-        self.retain(())
+        for slot in [*self._slots.values(), *self._retiring]:
+            slot.close()
+        self._slots.clear()
+        self._retiring.clear()
