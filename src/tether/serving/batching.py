@@ -42,7 +42,7 @@ class _Pending:
     future: asyncio.Future[Prediction]
 
 
-def combine(parts: Sequence[Rows], names: Sequence[str]) -> pd.DataFrame:
+def combine(parts: Sequence[Rows], names: Sequence[str] | pd.Index) -> pd.DataFrame:
     """One frame for the model from several requests' rows."""
     if len(parts) == 1:
         return to_frame(parts[0], names)
@@ -60,7 +60,7 @@ class MicroBatcher:
         if max_rows < 1:
             raise ValueError("max_rows must be at least 1.")
         self._call = call
-        self._names = list(names)
+        self._names = pd.Index(list(names))  # built once: a column index per batch costs
         self.max_rows = max_rows
         self.max_wait_s = max_wait_s
         self._on_batch = on_batch

@@ -57,7 +57,7 @@ class IdSource:
 
     def take(self, n: int) -> list[str]:
         prefix = self._prefix
-        return [f"{prefix}-{next(self._counter):x}" for _ in range(n)]
+        return [f"{prefix}-{next(self._counter):012x}" for _ in range(n)]
 
 
 class ModelServer:

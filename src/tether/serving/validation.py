@@ -45,9 +45,10 @@ def row_count(rows: Rows) -> int:
     return int(rows.shape[0])
 
 
-def to_frame(rows: Rows, names: Sequence[str]) -> pd.DataFrame:
+def to_frame(rows: Rows, names: Sequence[str] | pd.Index) -> pd.DataFrame:
     if isinstance(rows, np.ndarray):
-        return pd.DataFrame(rows, columns=list(names), copy=False)
+        columns = names if isinstance(names, pd.Index) else pd.Index(list(names))
+        return pd.DataFrame(rows, columns=columns, copy=False)
     return rows
 
 
