@@ -100,8 +100,8 @@ class ModelServer:
         self.predlog.start()
         try:
             await self.reload()
-        except TetherError as exc:  # keep running: the poller retries
-            self.last_error = str(exc)
+        except Exception as exc:  # keep running: the poller (or /admin/reload) retries
+            self.last_error = f"{type(exc).__name__}: {exc}"
             log.warning("model server: first reload failed: %s", exc)
         if poll and self.model_path is None:
             self._poller = asyncio.create_task(self._poll(), name="tether-registry-poll")
