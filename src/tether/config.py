@@ -43,6 +43,7 @@ __all__ = [
     "Policy",
     "RollbackPolicy",
     "RolloutPolicy",
+    "ServingPolicy",
     "Settings",
     "Task",
     "TriggerPolicy",
@@ -164,6 +165,18 @@ class RollbackPolicy(_Strict):
     max_error_rate: float = Field(default=0.01, ge=0, le=1)
 
 
+class ServingPolicy(_Strict):
+    """Limits and batching of the model server (`tether serve`)."""
+
+    max_batch_rows: int = Field(default=1024, ge=1)
+    max_wait_ms: float = Field(default=0.0, ge=0)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_rows: int = Field(default=10_000, ge=1)
+    log_queue_rows: int = Field(default=200_000, ge=1)
+    log_batch_rows: int = Field(default=5_000, ge=1)
+    log_flush_seconds: float = Field(default=0.25, gt=0)
+
+
 class Policy(_Strict):
     """Everything `tether.yaml` says."""
 
@@ -177,6 +190,7 @@ class Policy(_Strict):
     triggers: TriggerPolicy = Field(default_factory=TriggerPolicy)
     rollout: RolloutPolicy = Field(default_factory=RolloutPolicy)
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
+    serving: ServingPolicy = Field(default_factory=ServingPolicy)
 
     @model_validator(mode="after")
     def _metrics_fit_task(self) -> Self:

@@ -182,6 +182,25 @@ class Store:
         with self._begin() as conn:
             conn.execute(predictions.insert(), rows)
 
+    def log_prediction_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert rows already shaped like the predictions table, `features` already JSON
+        text. The model server logs tens of thousands of rows a second: with a positional
+        driver statement the per-row cost is the driver's, not SQLAlchemy's parameter
+        processing (several times more)."""
+        if not rows:
+            return
+        names = [column.name for column in predictions.columns]
+        marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(
+            self.engine.dialect.paramstyle)
+        with self._begin() as conn:
+            if marker is None:
+                conn.execute(predictions.insert(), list(rows))
+                return
+            statement = (f"INSERT INTO {predictions.name} ({', '.join(names)}) "
+                         f"VALUES ({', '.join([marker] * len(names))})")
+            conn.exec_driver_sql(statement, [tuple(row[name] for name in names)
+                                             for row in rows])
+
     def count_predictions(self, model_name: str, version: int | None = None,
                           route: str | None = None, since: float | None = None) -> int:
         query = sa.select(sa.func.count()).select_from(predictions).where(
