@@ -246,9 +246,10 @@ def feature_drift(name: str, profile: FeatureProfile, current: pd.Series, *,
     else:
         categories, missing = categorical_values(current, profile.numeric)
         unparseable, rows = 0, len(categories)
-    chosen = method if method in allowed else default_method(kind, profile.count, rows)
+    chosen = (method if method is not None and method in allowed
+              else default_method(kind, profile.count, rows))
     threshold = alpha if chosen in TESTS else limits[chosen]
-    base = {"name": name, "kind": kind, "method": chosen, "threshold": threshold,
+    base: dict[str, Any] = {"name": name, "kind": kind, "method": chosen, "threshold": threshold,
             "rows_reference": profile.count, "rows_current": rows, "missing_current": missing}
     if unparseable:
         return FeatureDrift(**base, score=None, drifted=None,
@@ -296,7 +297,7 @@ def detect_drift(profile: Profile, current: pd.DataFrame, *, method: str | None 
     if prediction is not None and profile.prediction is not None:
         predicted = feature_drift("prediction", profile.prediction, prediction, method=method,
                                   alpha=alpha, thresholds=thresholds, min_rows=min_rows)
-    common = {"rows_reference": profile.rows, "rows_current": len(current),
+    common: dict[str, Any] = {"rows_reference": profile.rows, "rows_current": len(current),
               "features": results, "share_threshold": share_threshold, "alpha": alpha,
               "prediction": predicted, "missing_columns": missing, "extra_columns": extra}
     if not judged:
