@@ -189,7 +189,8 @@ class Monitor:
         reasons: dict[str, str] = {}
         enough = {"predictions": n > 0, "live": False, "estimated": False, "drift": False}
         base: dict[str, Any] = {
-                "model": self.project.model_name, "version": version, "route": route, "ts": now, "change": change, "enough_data": enough, "reasons": reasons}
+            "model": self.project.model_name, "version": version, "route": route, "ts": now,
+            "change": change, "enough_data": enough, "reasons": reasons}
         if n == 0:
             for key in ("predictions", "live", "estimated", "drift"):
                 reasons[key] = "not enough data: no predictions in the window"
