@@ -269,7 +269,6 @@ def feature_drift(name: str, profile: FeatureProfile, current: pd.Series, *,
                                                              and p_value < alpha),
                             p_value=p_value, scores=scores, unseen=unseen)
     return FeatureDrift(**base, score=score, drifted=bool(score >= threshold),
-                        p_value=p_value if kind == "numeric" or chosen == "chi2" else None,
                         scores=scores, unseen=unseen)
 
 
