@@ -100,6 +100,7 @@ class _Stream:
     cursor: float | None = None
     last_alarm: float | None = None
     alarms: int = 0
+    fed: int = 0
 
 
 @dataclass(frozen=True)
@@ -277,6 +278,7 @@ class Monitor:
             fresh = fresh[~fresh["error"].astype(bool) & fresh["prediction"].notna()] \
                 if not fresh.empty else fresh
             values, stamps = self._stream_values(stream, fresh, reference)
+            state.fed += len(values)
             for value, stamp in zip(values, stamps, strict=True):
                 if state.detector.update(value).drift_detected:
                     state.last_alarm = stamp
