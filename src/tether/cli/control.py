@@ -51,6 +51,26 @@ def controller(
                 log_level="warning")
 
 
+def up(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host", envvar="TETHER_HOST"),
+    port: int = typer.Option(8000, "--port", envvar="TETHER_PORT"),
+    interval: float | None = typer.Option(None, "--interval", min=0.05,
+                                          help="Seconds between controller passes."),
+    log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Server and controller in one process: the whole loop on the embedded default."""
+    import uvicorn
+
+    from tether.control.embedded import build
+
+    project = project_of(ctx)
+    embedded = build(project, interval=interval)
+    console.print(f"tether up: {project.model_name} on http://{host}:{port} "
+                  "(predict, feedback, metrics, dashboard at /, hooks at /hooks/*)")
+    uvicorn.run(embedded.app, host=host, port=port, log_level=log_level, access_log=False)
+
+
 def trigger(
     ctx: typer.Context,
     github: str = typer.Option(..., "--github", help="OWNER/REPO whose workflow retrains."),
@@ -72,4 +92,5 @@ def trigger(
 
 def register(app: typer.Typer) -> None:
     app.command()(controller)
+    app.command()(up)
     app.command()(trigger)

@@ -25,7 +25,7 @@ from tether.config import RolloutPolicy
 from tether.control.analysis import Analysis, Verdict, assess
 from tether.control.github import DEFAULT_API_URL, dispatch
 from tether.control.metrics import ControllerMetrics
-from tether.control.observe import arm_stats
+from tether.control.observe import Estimator, arm_stats
 from tether.control.triggers import Action, Trigger, TriggerKind, admit, dedupe, schedule_due
 from tether.errors import TetherError
 from tether.project import Project
@@ -45,7 +45,8 @@ class Controller:
     def __init__(self, project: Project, *, push: Callable[[], None] | None = None,
                  clock: Callable[[], float] = time.time, owner: str | None = None,
                  watch: Callable[[RegistryState, float], list[Trigger]] | None = None,
-                 metrics: ControllerMetrics | None = None, lock_ttl: float = 15.0) -> None:
+                 metrics: ControllerMetrics | None = None, lock_ttl: float = 15.0,
+                 estimator: Estimator | None = None) -> None:
         self.project = project
         self.push = push
         self.clock = clock
@@ -53,6 +54,7 @@ class Controller:
         self.watch = watch
         self.metrics = metrics
         self.lock_ttl = lock_ttl
+        self.estimator = estimator
         self.inbox: queue.SimpleQueue[Trigger] = queue.SimpleQueue()
         self.last_analysis: dict[str, Any] | None = None
         self.on_tick: Callable[[list[str]], None] | None = None
@@ -279,8 +281,10 @@ class Controller:
         policy = self.project.policy
         assert state.champion is not None
         route = "shadow" if spec.mode == "shadow" else "canary"
-        challenger = arm_stats(self.project, spec.version, route, since=spec.started_at)
-        champion = arm_stats(self.project, state.champion, "champion", since=spec.started_at)
+        challenger = arm_stats(self.project, spec.version, route, since=spec.started_at,
+                               estimator=self.estimator)
+        champion = arm_stats(self.project, state.champion, "champion", since=spec.started_at,
+                             estimator=self.estimator)
         minimum = policy.rollout.shadow_min_predictions if spec.mode == "shadow" else None
         return assess(challenger, champion, policy.rollout, primary=policy.metric.primary,
                       task=policy.model.task.value, min_predictions=minimum)
@@ -307,8 +311,10 @@ class Controller:
             max_p99_latency_ms=self.project.policy.rollout.max_p99_latency_ms,
             alpha=self.project.policy.rollout.alpha,
         )
-        current = arm_stats(self.project, state.champion, "champion", since=started)
-        baseline = arm_stats(self.project, state.previous, "champion", since=None, until=started)
+        current = arm_stats(self.project, state.champion, "champion", since=started,
+                            estimator=self.estimator)
+        baseline = arm_stats(self.project, state.previous, "champion", since=None,
+                             until=started, estimator=self.estimator)
         analysis = assess(current, baseline, policy, primary=self.project.policy.metric.primary,
                           task=self.project.policy.model.task.value)
         self.last_analysis = {"probation": state.champion, **analysis.as_dict()}

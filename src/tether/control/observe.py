@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+import pandas as pd
 
 from tether.control.analysis import ArmStats
+from tether.errors import TetherError
 from tether.project import Project
 
-__all__ = ["MAX_WINDOW_ROWS", "arm_stats"]
+__all__ = ["MAX_WINDOW_ROWS", "Estimator", "arm_stats"]
 
 MAX_WINDOW_ROWS = 50_000
 
 
+Estimator = Callable[[int, pd.DataFrame], dict[str, float]]
+
+
 def arm_stats(project: Project, version: int, route: str, since: float | None,
-              until: float | None = None) -> ArmStats:
+              until: float | None = None, estimator: Estimator | None = None) -> ArmStats:
     """Counts, errors, p99 latency and labeled outcomes of one arm since `since`."""
     window = project.store.prediction_window(project.model_name, version=version, route=route,
                                              since=since, limit=MAX_WINDOW_ROWS,
@@ -37,10 +44,15 @@ def arm_stats(project: Project, version: int, route: str, since: float | None,
         y_true=labeled["label"].to_numpy(dtype=float),
         y_pred=labeled["prediction"].to_numpy(dtype=float),
         y_score=scores.to_numpy(dtype=float) if len(scores) and scores.notna().all() else None,
-        estimated=estimated_metrics(project, version, served),
+        estimated=_estimate(estimator, version, served),
     )
 
 
-def estimated_metrics(project: Project, version: int, served: object) -> dict[str, float]:
-    """Label-free estimates for the arm; empty until monitoring provides an estimator."""
-    return {}
+def _estimate(estimator: Estimator | None, version: int,
+              served: pd.DataFrame) -> dict[str, float]:
+    if estimator is None:
+        return {}
+    try:
+        return estimator(version, served)
+    except TetherError:  # no calibration for this version: the labels have to decide
+        return {}

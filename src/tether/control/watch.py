@@ -10,30 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 from tether.config import Policy
 from tether.control.triggers import Trigger, TriggerKind
+from tether.monitoring.monitor import Snapshot
 from tether.registry import RegistryState
 from tether.scoring import improvement
 
 __all__ = ["Watcher"]
-
-
-class _Estimate(Protocol):
-    value: float
-    n: int
-
-
-class _Drift(Protocol):
-    share_drifted: float
-
-
-class _Snapshot(Protocol):
-    n_labels: int
-    live: Any
-    drift: Any
-    change: dict[str, bool]
 
 
 @dataclass
@@ -41,11 +25,11 @@ class Watcher:
     """Turns snapshots of the champion into triggers; call it once per controller pass."""
 
     policy: Policy
-    snapshot: Callable[[int], _Snapshot]
+    snapshot: Callable[[int], Snapshot]
     baseline: Callable[[RegistryState], float | None]
     _drift_streak: int = 0
     _firing: dict[str, bool] = field(default_factory=dict)
-    last: _Snapshot | None = None
+    last: Snapshot | None = None
 
     def __call__(self, state: RegistryState, now: float) -> list[Trigger]:
         if state.champion is None or state.rollout is not None:
@@ -63,7 +47,7 @@ class Watcher:
         self._firing[name] = active
         return fired
 
-    def _drift(self, snap: _Snapshot, now: float) -> list[Trigger]:
+    def _drift(self, snap: Snapshot, now: float) -> list[Trigger]:
         threshold = self.policy.monitoring.drift_share_threshold
         share = snap.drift.share_drifted if snap.drift is not None else None
         self._drift_streak = self._drift_streak + 1 if share is not None and \
@@ -75,7 +59,7 @@ class Watcher:
                             "consecutive checks", data={"share_drifted": share}, ts=now)]
         return []
 
-    def _metric(self, snap: _Snapshot, baseline: float | None, now: float) -> list[Trigger]:
+    def _metric(self, snap: Snapshot, baseline: float | None, now: float) -> list[Trigger]:
         triggers = self.policy.triggers
         primary = self.policy.metric.primary
         estimate = snap.live.get(primary) if snap.live else None
@@ -99,7 +83,7 @@ class Watcher:
                                   "labels": snap.n_labels}, ts=now)]
         return []
 
-    def _change(self, snap: _Snapshot, now: float) -> list[Trigger]:
+    def _change(self, snap: Snapshot, now: float) -> list[Trigger]:
         if not self.policy.triggers.on_change_detected:
             return []
         fired = [stream for stream, detected in sorted(snap.change.items()) if detected]
