@@ -211,14 +211,14 @@ class Store:
     def prediction_window(self, model_name: str, *, version: int | None = None,
                           route: str | None = None, since: float | None = None,
                           limit: int | None = None, labeled_only: bool = False,
-                          features: bool = True) -> pd.DataFrame:
+                          features: bool = True, until: float | None = None) -> pd.DataFrame:
         """The most recent predictions (oldest first), joined to their labels.
 
         Columns: id, ts, model_version, route, prediction, score, latency_ms, error,
         label (NaN when none yet), and one column per feature (unless `features=False`).
         """
         frame = self._window(model_name, version=version, route=route, since=since,
-                             limit=limit, labeled_only=labeled_only)
+                             limit=limit, labeled_only=labeled_only, until=until)
         if frame.empty or not features:
             return frame.drop(columns=["features"])
         features = pd.DataFrame.from_records([json.loads(f) for f in frame["features"]],
@@ -226,7 +226,8 @@ class Store:
         return pd.concat([frame.drop(columns=["features"]), features], axis=1)
 
     def _window(self, model_name: str, *, version: int | None, route: str | None,
-                since: float | None, limit: int | None, labeled_only: bool) -> pd.DataFrame:
+                since: float | None, limit: int | None, labeled_only: bool,
+                until: float | None = None) -> pd.DataFrame:
         join = predictions.join(feedback, feedback.c.prediction_id == predictions.c.id,
                                 isouter=not labeled_only)
         query = (
@@ -235,7 +236,7 @@ class Store:
                       predictions.c.latency_ms, predictions.c.error, feedback.c.label,
                       predictions.c.features)
             .select_from(join)
-            .where(*self._filters(model_name, version, route, since))
+            .where(*self._filters(model_name, version, route, since, until))
             .order_by(predictions.c.ts.desc())
         )
         if limit is not None:
@@ -250,7 +251,8 @@ class Store:
 
     @staticmethod
     def _filters(model_name: str, version: int | None, route: str | None,
-                 since: float | None) -> list[sa.ColumnElement[bool]]:
+                 since: float | None, until: float | None = None
+                 ) -> list[sa.ColumnElement[bool]]:
         clauses = [predictions.c.model_name == model_name]
         if version is not None:
             clauses.append(predictions.c.model_version == version)
@@ -258,6 +260,8 @@ class Store:
             clauses.append(predictions.c.route == route)
         if since is not None:
             clauses.append(predictions.c.ts >= since)
+        if until is not None:
+            clauses.append(predictions.c.ts < until)
         return clauses
 
     # feedback ----------------------------------------------------------------------

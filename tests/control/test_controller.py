@@ -130,7 +130,10 @@ def test_probation_rolls_back_a_champion_worse_than_the_previous(
     state = project.registry.state()
     assert state.champion == 1
     assert state.version(2).state == State.ROLLED_BACK  # type: ignore[union-attr]
-    assert kinds(project)[-2:] == ["rolled_back", "analysis"]
+    assert kinds(project)[-1] == "rolled_back"
+    rolled = project.store.events(project.model_name, kinds=["rolled_back"])[-1]
+    assert rolled.data["to"] == 1 and rolled.data["verdict"] == "fail"
+    assert rolled.data["ci_upper"] < -0.02
 
 
 def test_probation_passes_a_good_champion(champion_and_candidate: Project) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from tether import __version__
-from tether.cli import control, lifecycle, monitoring, serving
+from tether.cli import control, demo, lifecycle, monitoring, serving
 from tether.cli._common import Group, Options, console, quiet_libraries
 
 __all__ = ["app", "main"]
@@ -44,6 +44,7 @@ def _root(
 
 lifecycle.register(app)
 control.register(app)
+demo.register(app)
 monitoring.register(app)
 serving.register(app)
 

@@ -82,6 +82,9 @@ class Controller:
             return [f"standby: {holder} holds the controller lock"]
         done: list[str] = []
         state = self._repaired(self.project.registry.state(), done)
+        if state.rollout is None and state.champion is not None:
+            # a bad champion is rolled back before anything else is considered
+            state = self._probation(state, now, done)
         triggers = self._drain()
         if self.watch is not None:
             triggers += self.watch(state, now)
@@ -92,8 +95,6 @@ class Controller:
             self._advance(state, state.rollout, now, done)
         elif (ready := self._ready_candidate(state)) is not None:
             self._start_rollout(state, ready, now, done)
-        elif state.champion is not None:
-            self._probation(state, now, done)
         if self.metrics is not None:
             self.metrics.observe_state(self.project.registry.state() if done else state)
             self.metrics.observe_actions(done)
@@ -289,18 +290,18 @@ class Controller:
         return assess(challenger, champion, policy.rollout, primary=policy.metric.primary,
                       task=policy.model.task.value, min_predictions=minimum)
 
-    def _probation(self, state: RegistryState, now: float, done: list[str]) -> None:
+    def _probation(self, state: RegistryState, now: float, done: list[str]) -> RegistryState:
         """After a promotion: roll back when the new champion is worse than the old one."""
         assert state.champion is not None
         if state.previous is None:
-            return
+            return state
         store = self.project.store
         promoted = [e for e in store.events(self.project.model_name,
                                             kinds=["promoted", "probation_passed",
                                                    "rolled_back"], limit=5)]
         if not promoted or promoted[-1].kind != "promoted" \
                 or promoted[-1].version != state.champion:
-            return
+            return state
         started = promoted[-1].ts
         rollback_policy = self.project.policy.rollback
         policy = RolloutPolicy(
@@ -313,19 +314,22 @@ class Controller:
         )
         current = arm_stats(self.project, state.champion, "champion", since=started,
                             estimator=self.estimator)
+        # the old champion's last window before the promotion: the same world, recently
         baseline = arm_stats(self.project, state.previous, "champion", since=None,
-                             until=started, estimator=self.estimator)
+                             until=started, estimator=self.estimator,
+                             limit=self.project.policy.monitoring.window_size)
         analysis = assess(current, baseline, policy, primary=self.project.policy.metric.primary,
                           task=self.project.policy.model.task.value)
         self.last_analysis = {"probation": state.champion, **analysis.as_dict()}
         if analysis.verdict is Verdict.FAIL:
-            self._rollback(state, f"probation: version {state.champion} is worse than "
-                                  f"version {state.previous}: {analysis.message}", done,
-                           numbers=analysis.as_dict())
-        elif now - started >= rollback_policy.probation_seconds:
+            return self._rollback(state, f"probation: version {state.champion} is worse "
+                                         f"than version {state.previous}: {analysis.message}",
+                                  done, numbers=analysis.as_dict())
+        if now - started >= rollback_policy.probation_seconds:
             self.project.record("probation_passed", analysis.message, version=state.champion,
                                 data=analysis.as_dict())
             done.append(f"probation of version {state.champion} passed")
+        return state
 
     def _rollback(self, state: RegistryState, reason: str, done: list[str],
                   numbers: dict[str, Any] | None = None) -> RegistryState:
@@ -336,13 +340,11 @@ class Controller:
             done.append(f"rollout of version {state.rollout.version} aborted: {reason}")
         else:
             try:
-                bad, target = lifecycle.rollback(self.project, reason)
+                bad, target = lifecycle.rollback(self.project, reason, numbers=numbers)
             except TetherError as exc:
                 self.project.record("rollback_skipped", str(exc), data=numbers or {})
                 done.append(f"rollback skipped: {exc}")
                 return state
-            if numbers:
-                self.project.record("analysis", reason, version=bad, data=numbers)
             done.append(f"rolled back version {bad} to {target}: {reason}")
         self._push()
         return self.project.registry.state()

@@ -20,13 +20,12 @@ Estimator = Callable[[int, pd.DataFrame], dict[str, float]]
 
 
 def arm_stats(project: Project, version: int, route: str, since: float | None,
-              until: float | None = None, estimator: Estimator | None = None) -> ArmStats:
+              until: float | None = None, estimator: Estimator | None = None,
+              limit: int = MAX_WINDOW_ROWS) -> ArmStats:
     """Counts, errors, p99 latency and labeled outcomes of one arm since `since`."""
     window = project.store.prediction_window(project.model_name, version=version, route=route,
-                                             since=since, limit=MAX_WINDOW_ROWS,
+                                             since=since, until=until, limit=limit,
                                              features=False)
-    if until is not None and not window.empty:
-        window = window[window["ts"] < until]
     if window.empty:
         return ArmStats(version=version, route=route, predictions=0)
     errors = window["error"].astype(bool)

@@ -15,7 +15,7 @@ from tether.config import Policy
 from tether.control.triggers import Trigger, TriggerKind
 from tether.monitoring.monitor import Snapshot
 from tether.registry import RegistryState
-from tether.scoring import improvement
+from tether.scoring import LOWER_IS_BETTER, improvement
 
 __all__ = ["Watcher"]
 
@@ -65,18 +65,24 @@ class Watcher:
         estimate = snap.live.get(primary) if snap.live else None
         value = getattr(estimate, "value", None)
         enough = snap.n_labels >= self.policy.monitoring.min_labels
-        if value is None or not math.isfinite(value) or not enough:
+        if estimate is None or value is None or not math.isfinite(value) or not enough:
             self._edge("metric", False)
             return []
+        # Judge by the interval's optimistic end: a drop must be clear on these labels,
+        # not noise of a small window.
+        best = estimate.lower if primary in LOWER_IS_BETTER else estimate.upper
         reasons = []
-        if triggers.metric_floor is not None and improvement(primary, value,
+        if triggers.metric_floor is not None and improvement(primary, best,
                                                              triggers.metric_floor) < 0:
-            reasons.append(f"live {primary} {value:.4f} below floor {triggers.metric_floor}")
+            reasons.append(f"live {primary} {value:.4f} (CI {estimate.lower:.4f}-"
+                           f"{estimate.upper:.4f}, {estimate.n} labels) below floor "
+                           f"{triggers.metric_floor}")
         if triggers.metric_drop is not None and baseline is not None and \
-                improvement(primary, value, baseline) < -triggers.metric_drop:
-            reasons.append(f"live {primary} {value:.4f} is {baseline - value:+.4f} off the "
-                           f"champion's baseline {baseline:.4f} (> metric_drop "
-                           f"{triggers.metric_drop})")
+                improvement(primary, best, baseline) < -triggers.metric_drop:
+            reasons.append(f"live {primary} {value:.4f} (CI {estimate.lower:.4f}-"
+                           f"{estimate.upper:.4f}, {estimate.n} labels) is more than "
+                           f"metric_drop {triggers.metric_drop} below the champion's "
+                           f"baseline {baseline:.4f}")
         if self._edge("metric", bool(reasons)):
             return [Trigger(TriggerKind.METRIC, "; ".join(reasons),
                             data={"metric": primary, "value": value, "baseline": baseline,
