@@ -167,7 +167,9 @@ def test_registry_sequence_through_the_cli(mlflow_server: dict[str, Any], tmp_pa
     runner = CliRunner()
 
     def tether(*args: str) -> str:
+        started = time.monotonic()
         result = runner.invoke(app, list(args), env=env, catch_exceptions=False)
+        print(f"tether {' '.join(args)}: {time.monotonic() - started:.1f} s")
         assert result.exit_code == 0, f"tether {' '.join(args)}:\n{result.output}"
         return result.output
 
