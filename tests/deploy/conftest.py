@@ -55,7 +55,8 @@ Render = Callable[..., list[dict[str, Any]]]
 @pytest.fixture(scope="session")
 def render_chart() -> Render:
     """Render deploy/helm/tether offline with the Helm SDK; returns the manifests."""
-    helm = pytest.importorskip("helm_python", reason="helm-python-sdk (the dev extra) renders the chart")
+    helm = pytest.importorskip("helm_python",
+                               reason="helm-python-sdk (the dev extra) renders the chart")
     chart = helm.Chart.load(str(CHART))
 
     def render(values: dict[str, Any] | None = None, *, name: str = "tether",

@@ -264,7 +264,7 @@ def test_bundled_mlflow_server_runs_on_postgres_and_s3(render_chart, find) -> No
 
 def test_missing_registry_is_a_clear_render_error(render_chart) -> None:
     helm = pytest.importorskip("helm_python")
-    with pytest.raises(helm.HelmError, match="set mlflow.trackingUri"):
+    with pytest.raises(helm.HelmError, match=r"set mlflow\.trackingUri"):
         render_chart({})
 
 

@@ -24,7 +24,8 @@ SERIES = {series: name for name in METRICS for series in exported_series(name)}
 # Labels Prometheus adds at scrape time, and the bucket label of histograms.
 TARGET_LABELS = {"instance", "job", "namespace", "pod", "component", "le"}
 # Grafana's built-in range variables, replaced by a duration so the expression parses.
-GRAFANA_RANGES = re.compile(r"\$__(rate_interval|interval|range)\b|\$\{__(rate_interval|interval|range)\}")
+GRAFANA_RANGES = re.compile(
+    r"\$__(rate_interval|interval|range)\b|\$\{__(rate_interval|interval|range)\}")
 LABEL_VALUES = re.compile(r"^label_values\((?:(?P<selector>.+),\s*)?(?P<label>\w+)\)$")
 
 
