@@ -162,8 +162,8 @@ def tether_bin(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_retrain_then_rollback_workflows_drive_the_registry(project_dir: Path,
-                                                            tether_bin: Path) -> None:
+def test_workflows_retrain_gate_promote_and_roll_back_a_registry(project_dir: Path,
+                                                                 tether_bin: Path) -> None:
     from tether.training import retrain
 
     set_gate(project_dir)
@@ -171,20 +171,34 @@ def test_retrain_then_rollback_workflows_drive_the_registry(project_dir: Path,
     first = retrain(project, "initial")
     project.registry.promote(first.version, "initial")
 
+    # A challenger that loses its gate stops the run before anything is deployed.
+    set_gate(project_dir, floors={"roc_auc": 0.999})
+    by_hand = Runner(project_dir, tether_bin, "workflow_dispatch", {},
+                     inputs={"reason": "manual"})
+    assert by_hand.run_workflow(load("retrain.yml")) == []
+    assert "Gate the candidate" in by_hand.log[-1] and "exit 1" in by_hand.log[-1]
+    state = project.registry.state()
+    assert state.champion == first.version
+    assert {v.version: v.state for v in state.versions}[first.version + 1] == "rejected"
+
+    # A performance-drop dispatch retrains, gates and promotes.
+    set_gate(project_dir, floors={"roc_auc": 0.70})
     dispatch = Runner(project_dir, tether_bin, "repository_dispatch", {
         "action": "model-performance-drop",
         "client_payload": {"model_name": "loan-default",
                            "trigger_reason": "live roc_auc below 0.70"}})
     assert dispatch.run_workflow(load("retrain.yml")) == ["train-and-gate", "deploy"], \
         "\n".join(dispatch.log)
-    new = int(dispatch.context["needs"]["train-and-gate"]["outputs"]["model_version"])
-    assert new == first.version + 1
-    assert dispatch.context["needs"]["train-and-gate"]["outputs"]["run_id"]
+    outputs = dispatch.context["needs"]["train-and-gate"]["outputs"]
+    new = int(outputs["model_version"])
+    assert new == first.version + 2 and outputs["run_id"]
     state = project.registry.state()
     assert (state.champion, state.previous) == (new, first.version)
-    reasons = {v.version: v.reason for v in state.versions}
-    assert "retrain workflow run 4242" in reasons[new]
+    versions = {v.version: v for v in state.versions}
+    assert versions[new].run_id == outputs["run_id"]
+    assert "retrain workflow run 4242" in versions[new].reason
 
+    # A performance alert rolls it back.
     alert = Runner(project_dir, tether_bin, "repository_dispatch", {
         "action": "performance-alert",
         "client_payload": {"model_name": "loan-default",
@@ -195,16 +209,3 @@ def test_retrain_then_rollback_workflows_drive_the_registry(project_dir: Path,
     versions = {v.version: v for v in state.versions}
     assert versions[new].state == "rolled_back"
     assert "canary error rate 5%" in versions[new].reason
-
-
-@pytest.mark.slow
-def test_a_losing_challenger_stops_the_retrain_workflow(project_dir: Path,
-                                                        tether_bin: Path) -> None:
-    set_gate(project_dir, floors={"roc_auc": 0.999})
-    runner = Runner(project_dir, tether_bin, "workflow_dispatch", {},
-                    inputs={"reason": "manual"})
-    assert runner.run_workflow(load("retrain.yml")) == []
-    assert "exit 1" in runner.log[-1] and "roc_auc" in runner.log[-1]
-    state = Project.open(project_dir / "tether.yaml").registry.state()
-    assert state.champion is None
-    assert [v.state for v in state.versions] == ["rejected"]
