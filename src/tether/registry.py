@@ -463,7 +463,7 @@ class Registry:
             info = self._log_model(model, signature, example)
             run_id = run.info.run_id
         version = self.client.create_model_version(
-            self.model_name, source=info.model_uri, run_id=run_id,
+            self.model_name, source=info.model_uri, run_id=run_id, model_id=info.model_id,
             tags={STATE_TAG: State.CANDIDATE.value, REASON_TAG: reason})
         return run_id, int(version.version)
 
