@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from tether import __version__
-from tether.cli import lifecycle
+from tether.cli import dashboard, lifecycle
 from tether.cli._common import Group, Options, console, quiet_libraries
 
 __all__ = ["app", "main"]
@@ -43,6 +43,7 @@ def _root(
 
 
 lifecycle.register(app)
+dashboard.register(app)
 
 
 def main() -> None:
