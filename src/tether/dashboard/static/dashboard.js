@@ -60,6 +60,7 @@
     if (typeof v !== "number") return String(v);
     return Math.abs(v) >= 1000 ? v.toFixed(0) : Number(v.toFixed(digits === undefined ? 3 : digits)).toString();
   }
+  const pValue = (v) => (v === null || v === undefined ? "—" : v < 0.001 ? v.toExponential(1) : v.toFixed(3));
   const pct = (v) => (v === null || v === undefined ? "—" : (100 * v).toFixed(1) + "%");
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -154,11 +155,21 @@
     return "v" + version;
   }
 
+  let bucketSeconds = 60;
   function line(version, points, field, extra) {
+    // A bucket without traffic breaks the line instead of bridging the gap.
+    const data = [];
+    let previous = null;
+    for (const p of points) {
+      if (previous !== null && p.t - previous > 1.5 * bucketSeconds) {
+        data.push({ x: (previous + bucketSeconds) * 1000, y: null });
+      }
+      data.push({ x: p.t * 1000, y: p[field] });
+      previous = p.t;
+    }
     return Object.assign({
       label: versionLabel(version),
-      borderColor: colorOf(version), backgroundColor: colorOf(version),
-      data: points.map((p) => ({ x: p.t * 1000, y: p[field] })),
+      borderColor: colorOf(version), backgroundColor: colorOf(version), data,
     }, extra || {});
   }
 
@@ -215,6 +226,7 @@
 
   function renderTimeseries(ts) {
     const span = { since: ts.since, until: ts.until };
+    bucketSeconds = ts.bucket_seconds;
     markers = ts.events.filter((e) => MARKED_KINDS.has(e.kind));
     const metric = [];
     for (const s of ts.series) {
@@ -286,7 +298,7 @@
       }
       figure.querySelector("figcaption").replaceChildren(
         f.name + " ", el("span", { class: "pill " + (f.drifted ? "bad" : "good") },
-          f.test + " p=" + num(f.p_value, 4) + " · psi " + num(f.psi, 3)));
+          f.test + " p=" + pValue(f.p_value) + " · psi " + num(f.psi, 3)));
       chart.data.labels = f.bins;
       chart.data.datasets[0].data = f.reference;
       chart.data.datasets[1].data = f.current;
