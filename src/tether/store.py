@@ -30,10 +30,12 @@ from tether.errors import StoreError
 
 __all__ = [
     "LATENCY_BIN_GROWTH",
+    "SCORE_BINS",
     "Event",
     "FeedbackResult",
     "LabelBucket",
     "PredictionRecord",
+    "ScoreBin",
     "Store",
     "TrafficBucket",
 ]
@@ -140,6 +142,20 @@ class TrafficBucket:
     p99_latency_ms: float | None
     mean_latency_ms: float | None
     mean_confidence: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreBin:
+    """Predictions of one version in one time bucket whose score falls in one of
+    `SCORE_BINS` equal bins of [0, 1]; `positives`/`negatives` count labeled rows."""
+
+    start: float
+    version: int
+    bin: int
+    count: int
+    score_sum: float
+    positives: int
+    negatives: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,6 +388,48 @@ class Store:
             for key, version, count, tp, fp, fn, tn, abs_sum, sq in rows
         ]
 
+    def score_histogram(self, model_name: str, *, since: float, bucket_seconds: float,
+                        until: float | None = None, labeled: bool) -> list[ScoreBin]:
+        """Scores per (bucket, version, score bin): all predictions, or only labeled ones
+        with their positive and negative counts. Enough for ROC AUC and confidence-based
+        estimates without reading a row into Python."""
+        _check_bucket(bucket_seconds)
+        bucket = self._bucket(predictions.c.ts, bucket_seconds).label("bucket")
+        score = predictions.c.score
+        bins = sa.literal(SCORE_BINS, literal_execute=True)
+        score_bin = sa.case((score >= 1.0, SCORE_BINS - 1), (score <= 0.0, 0),
+                            else_=sa.cast(sa.func.floor(score * bins), sa.Integer)
+                            if self.engine.dialect.name != "sqlite"
+                            else sa.cast(score * bins, sa.Integer)).label("bin")
+        clauses = [predictions.c.model_name == model_name, predictions.c.ts >= since,
+                   score.is_not(None)]
+        if until is not None:
+            clauses.append(predictions.c.ts < until)
+        if labeled:
+            positives: Any = sa.func.sum(sa.case((feedback.c.label >= 0.5, 1), else_=0))
+            source: sa.FromClause = feedback.join(
+                predictions, predictions.c.id == feedback.c.prediction_id)
+            clauses.append(feedback.c.ts >= since)
+        else:
+            positives, source = sa.literal(0), predictions
+        query = (
+            sa.select(bucket, predictions.c.model_version, score_bin, sa.func.count(),
+                      sa.func.sum(score), positives)
+            .select_from(source)
+            .where(*clauses)
+            .group_by(sa.literal_column("bucket"), predictions.c.model_version,
+                      sa.literal_column("bin"))
+        )
+        with self._connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            ScoreBin(start=int(key) * bucket_seconds, version=int(version), bin=int(index),
+                     count=int(count), score_sum=float(total or 0.0),
+                     positives=int(pos or 0) if labeled else 0,
+                     negatives=int(count) - int(pos or 0) if labeled else 0)
+            for key, version, index, count, total, pos in rows
+        ]
+
     def recent_samples(self, model_name: str, windows: Sequence[tuple[int, float, float]], *,
                        limit: int, labeled_only: bool) -> list[pd.DataFrame]:
         """For each (version, start, end): its latest `limit` predictions in [start, end).
@@ -549,6 +607,7 @@ class _Translated:
             raise StoreError(f"store {_safe(self._url)}: {_first_line(exc)}") from exc
 
 
+SCORE_BINS = 100
 _LATENCY_MIN_MS = 0.01
 LATENCY_BIN_GROWTH = 1.1
 _LATENCY_BINS = 200  # 0.01 ms * 1.1**200 is about 19 hours

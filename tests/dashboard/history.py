@@ -33,7 +33,8 @@ class History:
 
 
 def build_project(folder: Path, mlflow_template: Path) -> Project:
-    write_project(folder)
+    # Latency gates are tested elsewhere; here a loaded machine must not reject v2.
+    write_project(folder, **{"gate.max_latency_ms": 60_000})
     home = folder / ".tether"
     home.mkdir()
     shutil.copyfile(mlflow_template, home / "mlflow.db")

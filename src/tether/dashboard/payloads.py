@@ -16,37 +16,37 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from tether.config import Task
+from tether.dashboard.binned import ESTIMABLE_FROM_BINS, estimate_from_bins, roc_auc_from_bins
 from tether.dashboard.drift import compare
-from tether.dashboard.estimate import ESTIMABLE, estimate_metrics
 from tether.errors import InputError, TetherError
 from tether.project import Project
 from tether.registry import RegistryState
 from tether.scoring import compute_metrics
-from tether.store import LabelBucket, TrafficBucket
+from tether.store import LabelBucket, ScoreBin, TrafficBucket
 
 __all__ = [
     "ANALYSIS_KINDS",
+    "MIN_BUCKET_LABELS",
     "ReferenceCache",
     "TimeRange",
     "drift_payload",
     "events_payload",
     "log_loss",
     "metrics_of_task",
-    "roc_auc",
     "state_payload",
     "timeseries_payload",
 ]
 
 ANALYSIS_KINDS = ("analysis", "rollout_step", "rollout_started")
-SAMPLE_ROWS = 500  # per bucket and version, for ROC AUC, log loss and estimates
+SAMPLE_ROWS = 500  # per bucket and version, for log loss and R2
 MIN_BUCKET_LABELS = 10  # fewer labels in a bucket give no live metric point
 MAX_BUCKETS = 500
 NICE_BUCKETS = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400)
 TARGET_POINTS = 120
 SQL_METRICS = frozenset({"accuracy", "precision", "recall", "f1", "mae", "rmse"})
+BINNED_METRICS = frozenset({"roc_auc"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,8 +195,8 @@ def timeseries_payload(project: Project, span: TimeRange, metric: str | None) ->
     labels = {(b.start, b.version): b for b in
               store.label_buckets(name, since=span.since, until=span.until,
                                   bucket_seconds=width)}
-    live = _live_metric(project, chosen, task, width, traffic, labels)
-    estimated = _estimated_metric(project, chosen, task, width, traffic)
+    live = _live_metric(project, chosen, task, width, span, labels)
+    estimated = _estimated_metric(project, chosen, task, width, span, traffic)
     series: dict[int, list[dict[str, Any]]] = {}
     for bucket in traffic:
         key = (bucket.start, bucket.version)
@@ -234,15 +234,22 @@ def timeseries_payload(project: Project, span: TimeRange, metric: str | None) ->
 
 
 def _live_metric(project: Project, metric: str, task: Task, width: float,
-                 traffic: list[TrafficBucket], labels: dict[tuple[float, int], LabelBucket],
+                 span: TimeRange, labels: dict[tuple[float, int], LabelBucket],
                  ) -> dict[tuple[float, int], tuple[float | None, int]]:
     found: dict[tuple[float, int], tuple[float | None, int]] = {}
     sampled: list[tuple[float, int]] = []
+    binned = (_bins_by_bucket(project.store.score_histogram(
+        project.model_name, since=span.since, until=span.until, bucket_seconds=width,
+        labeled=True)) if metric in BINNED_METRICS else {})
     for key, bucket in labels.items():
         if bucket.labeled < MIN_BUCKET_LABELS:
             found[key] = (None, bucket.labeled)
         elif metric in SQL_METRICS:
             found[key] = (_from_counts(metric, bucket), bucket.labeled)
+        elif metric in BINNED_METRICS:
+            bins = binned.get(key, [])
+            found[key] = (roc_auc_from_bins({b.bin: b.positives for b in bins},
+                                            {b.bin: b.negatives for b in bins}), bucket.labeled)
         else:
             sampled.append(key)
     if sampled:
@@ -254,38 +261,23 @@ def _live_metric(project: Project, metric: str, task: Task, width: float,
     return found
 
 
-def _sample_metric(metric: str, task: Task, frame: pd.DataFrame) -> float | None:
-    """One metric on one bucket's sample.
+def _bins_by_bucket(bins: list[ScoreBin]) -> dict[tuple[float, int], list[ScoreBin]]:
+    grouped: dict[tuple[float, int], list[ScoreBin]] = {}
+    for b in bins:
+        grouped.setdefault((b.start, b.version), []).append(b)
+    return grouped
 
-    ROC AUC by its rank formula and log loss by its definition, in numpy: the same
-    numbers as sklearn.metrics, without its input checks that cost ~4 ms per call,
-    which times hundreds of buckets is most of a second.
-    """
+
+def _sample_metric(metric: str, task: Task, frame: pd.DataFrame) -> float | None:
+    """One metric on one bucket's sample (log loss in numpy: sklearn's input checks
+    cost about 4 ms a call, times hundreds of buckets)."""
     y_true = frame["label"].to_numpy(float)
-    if metric in ("roc_auc", "log_loss"):
+    if metric == "log_loss":
         if frame["score"].isna().any():
             return None
-        score = frame["score"].to_numpy(float)
-        return roc_auc(y_true, score) if metric == "roc_auc" else log_loss(y_true, score)
+        return log_loss(y_true, frame["score"].to_numpy(float))
     figures = compute_metrics(task.value, y_true, frame["prediction"].to_numpy(float))
     return figures.get(metric)
-
-
-def roc_auc(y_true: np.ndarray, score: np.ndarray) -> float | None:
-    """Mann-Whitney U / (positives x negatives), ties counted half; None with one class.
-
-    >>> from sklearn.metrics import roc_auc_score
-    >>> y, s = np.array([0, 0, 1, 1, 0, 1]), np.array([0.1, 0.4, 0.35, 0.8, 0.35, 0.9])
-    >>> round(roc_auc(y, s), 6) == round(roc_auc_score(y, s), 6)
-    True
-    """
-    positive = y_true >= 0.5
-    n_pos = int(positive.sum())
-    n_neg = len(y_true) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return None
-    ranks = stats.rankdata(score)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def log_loss(y_true: np.ndarray, score: np.ndarray) -> float:
@@ -320,21 +312,20 @@ def _from_counts(metric: str, b: LabelBucket) -> float | None:
 
 
 def _estimated_metric(project: Project, metric: str, task: Task, width: float,
-                      traffic: list[TrafficBucket]) -> dict[tuple[float, int], float]:
-    if task == Task.REGRESSION or metric not in ESTIMABLE:
+                      span: TimeRange, traffic: list[TrafficBucket],
+                      ) -> dict[tuple[float, int], float]:
+    if task == Task.REGRESSION or metric not in ESTIMABLE_FROM_BINS:
         return {}
     if metric == "accuracy":
         return {(b.start, b.version): b.mean_confidence for b in traffic
                 if b.mean_confidence is not None}
-    keys = [(b.start, b.version) for b in traffic if b.mean_confidence is not None]
-    if not keys:
-        return {}
-    frames = project.store.recent_samples(
-        project.model_name, [(v, t, t + width) for t, v in keys], limit=SAMPLE_ROWS,
-        labeled_only=False)
+    binned = _bins_by_bucket(project.store.score_histogram(
+        project.model_name, since=span.since, until=span.until, bucket_seconds=width,
+        labeled=False))
     found: dict[tuple[float, int], float] = {}
-    for key, frame in zip(keys, frames, strict=True):
-        value = estimate_metrics(frame["score"].dropna().to_numpy(float)).get(metric)
+    for key, bins in binned.items():
+        value = estimate_from_bins({b.bin: b.count for b in bins},
+                                   {b.bin: b.score_sum for b in bins}).get(metric)
         if value is not None:
             found[key] = value
     return found
@@ -343,16 +334,18 @@ def _estimated_metric(project: Project, metric: str, task: Task, width: float,
 def _metric_source(metric: str) -> str:
     if metric in SQL_METRICS:
         return "every labeled prediction in the bucket, summed in the database"
+    if metric in BINNED_METRICS:
+        return ("every labeled prediction in the bucket, from score histograms (100 bins) "
+                "summed in the database")
     return (f"the latest {SAMPLE_ROWS} labeled predictions of each bucket and version "
             f"(buckets with fewer than {MIN_BUCKET_LABELS} labels show no point)")
 
 
 def _estimate_source(metric: str) -> str | None:
-    if metric not in ESTIMABLE:
+    if metric not in ESTIMABLE_FROM_BINS:
         return None
-    rows = ("every prediction in the bucket" if metric == "accuracy"
-            else f"the latest {SAMPLE_ROWS} predictions of each bucket and version")
-    return f"confidence-based estimate from the scores of {rows} (assumes calibrated scores)"
+    return ("confidence-based estimate from the scores of every prediction in the bucket, "
+            "summed in the database (assumes calibrated scores)")
 
 
 def _event_marker(event: dict[str, Any]) -> dict[str, Any]:

@@ -119,9 +119,10 @@ def dashboard_routes(
         summary: Request rate, error rate, p99 latency, label coverage, live and estimated metric
         description: >
           Aggregated in the database per time bucket and version. Accuracy, precision,
-          recall, F1, MAE and RMSE use every labeled row; ROC AUC, log loss and the
-          label-free estimates use the latest 500 rows of each bucket. p99 latency comes
-          from a latency histogram with bins 10% wide.
+          recall, F1, MAE and RMSE are exact over every labeled row; ROC AUC and the
+          label-free estimates come from 100-bin score histograms; log loss and R2 use
+          the latest 500 labeled rows of each bucket. p99 latency comes from a latency
+          histogram with bins 10% wide.
         tags: [dashboard]
         parameters:
           - {name: metric, in: query, schema: {type: string},

@@ -363,14 +363,20 @@
     renderAdminButtons();
   }
 
+  let adminKey = null;
   function renderAdminButtons() {
     const unlocked = Boolean(token());
+    const champion = lastState && lastState.champion;
+    // Rebuilt only when something it shows changed, so a click never hits a stale button.
+    const key = [unlocked, champion && champion.version, lastState && lastState.previous,
+      retrainAvailable].join("/");
+    if (key === adminKey) return;
+    adminKey = key;
     $("admin-locked").hidden = unlocked;
     $("admin-unlocked").hidden = !unlocked;
     const buttons = $("admin-buttons");
     buttons.replaceChildren();
     if (!unlocked) return;
-    const champion = lastState && lastState.champion;
     if (champion && lastState.previous) {
       const b = el("button", { type: "button", class: "danger", id: "rollback-button" },
         "Roll back v" + champion.version + " → v" + lastState.previous);
