@@ -11,6 +11,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,13 +191,24 @@ def timeseries_payload(project: Project, span: TimeRange, metric: str | None) ->
                          f"allowed: {', '.join(allowed)}")
     store, name = project.store, project.model_name
     width = span.bucket_seconds
-    traffic = store.traffic_buckets(name, since=span.since, until=span.until,
-                                    bucket_seconds=width)
-    labels = {(b.start, b.version): b for b in
-              store.label_buckets(name, since=span.since, until=span.until,
-                                  bucket_seconds=width)}
-    live = _live_metric(project, chosen, task, width, span, labels)
-    estimated = _estimated_metric(project, chosen, task, width, span, traffic)
+    window = {"since": span.since, "until": span.until, "bucket_seconds": width}
+    wants_estimate = (task != Task.REGRESSION and chosen in ESTIMABLE_FROM_BINS
+                      and chosen != "accuracy")
+    # Each aggregate is one pass over the window's index entries; they run side by side
+    # (SQLite in WAL mode and PostgreSQL both serve concurrent readers).
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="tether-dashboard") as pool:
+        traffic_job = pool.submit(store.traffic_buckets, name, **window)
+        labels_job = pool.submit(store.label_buckets, name, **window)
+        labeled_bins_job = (pool.submit(store.score_histogram, name, labeled=True, **window)
+                            if chosen in BINNED_METRICS else None)
+        all_bins_job = (pool.submit(store.score_histogram, name, labeled=False, **window)
+                        if wants_estimate else None)
+        traffic = traffic_job.result()
+        labels = {(b.start, b.version): b for b in labels_job.result()}
+        labeled_bins = _bins_by_bucket(labeled_bins_job.result() if labeled_bins_job else [])
+        all_bins = _bins_by_bucket(all_bins_job.result() if all_bins_job else [])
+    live = _live_metric(project, chosen, task, width, labels, labeled_bins)
+    estimated = _estimated_metric(chosen, task, traffic, all_bins)
     series: dict[int, list[dict[str, Any]]] = {}
     for bucket in traffic:
         key = (bucket.start, bucket.version)
@@ -234,13 +246,11 @@ def timeseries_payload(project: Project, span: TimeRange, metric: str | None) ->
 
 
 def _live_metric(project: Project, metric: str, task: Task, width: float,
-                 span: TimeRange, labels: dict[tuple[float, int], LabelBucket],
+                 labels: dict[tuple[float, int], LabelBucket],
+                 binned: dict[tuple[float, int], list[ScoreBin]],
                  ) -> dict[tuple[float, int], tuple[float | None, int]]:
     found: dict[tuple[float, int], tuple[float | None, int]] = {}
     sampled: list[tuple[float, int]] = []
-    binned = (_bins_by_bucket(project.store.score_histogram(
-        project.model_name, since=span.since, until=span.until, bucket_seconds=width,
-        labeled=True)) if metric in BINNED_METRICS else {})
     for key, bucket in labels.items():
         if bucket.labeled < MIN_BUCKET_LABELS:
             found[key] = (None, bucket.labeled)
@@ -311,17 +321,14 @@ def _from_counts(metric: str, b: LabelBucket) -> float | None:
     return None
 
 
-def _estimated_metric(project: Project, metric: str, task: Task, width: float,
-                      span: TimeRange, traffic: list[TrafficBucket],
+def _estimated_metric(metric: str, task: Task, traffic: list[TrafficBucket],
+                      binned: dict[tuple[float, int], list[ScoreBin]],
                       ) -> dict[tuple[float, int], float]:
     if task == Task.REGRESSION or metric not in ESTIMABLE_FROM_BINS:
         return {}
     if metric == "accuracy":
         return {(b.start, b.version): b.mean_confidence for b in traffic
                 if b.mean_confidence is not None}
-    binned = _bins_by_bucket(project.store.score_histogram(
-        project.model_name, since=span.since, until=span.until, bucket_seconds=width,
-        labeled=False))
     found: dict[tuple[float, int], float] = {}
     for key, bins in binned.items():
         value = estimate_from_bins({b.bin: b.count for b in bins},
