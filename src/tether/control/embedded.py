@@ -99,6 +99,8 @@ def build(project: Project, *, interval: float | None = None, poll: bool = True,
             asyncio.run_coroutine_threadsafe(server.reload(), loop).result(PUSH_TIMEOUT_SECONDS)
 
         controller.push = push
+        controller.switch = lambda version: asyncio.run_coroutine_threadsafe(
+            server.switch_champion(version), loop).result(PUSH_TIMEOUT_SECONDS)
         stop.clear()
         worker = threading.Thread(target=controller.run, args=(stop, interval),
                                   name="tether-controller", daemon=True)
