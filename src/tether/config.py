@@ -124,6 +124,16 @@ class TriggerPolicy(_Strict):
     on_change_detected: bool = True
     cooldown_seconds: float = Field(default=600.0, ge=0)
     max_retrains_per_day: int = Field(default=6, ge=0)
+    github_repo: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron_is_valid(cls, schedule: str | None) -> str | None:
+        from croniter import croniter
+
+        if schedule is not None and not croniter.is_valid(schedule):
+            raise ValueError(f"{schedule!r} is not a cron expression (e.g. '0 3 * * 1')")
+        return schedule
 
 
 class RolloutPolicy(_Strict):

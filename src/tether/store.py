@@ -210,15 +210,16 @@ class Store:
 
     def prediction_window(self, model_name: str, *, version: int | None = None,
                           route: str | None = None, since: float | None = None,
-                          limit: int | None = None, labeled_only: bool = False) -> pd.DataFrame:
+                          limit: int | None = None, labeled_only: bool = False,
+                          features: bool = True) -> pd.DataFrame:
         """The most recent predictions (oldest first), joined to their labels.
 
         Columns: id, ts, model_version, route, prediction, score, latency_ms, error,
-        label (NaN when none yet), and one column per feature.
+        label (NaN when none yet), and one column per feature (unless `features=False`).
         """
         frame = self._window(model_name, version=version, route=route, since=since,
                              limit=limit, labeled_only=labeled_only)
-        if frame.empty:
+        if frame.empty or not features:
             return frame.drop(columns=["features"])
         features = pd.DataFrame.from_records([json.loads(f) for f in frame["features"]],
                                              index=frame.index)

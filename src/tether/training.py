@@ -23,6 +23,7 @@ from sklearn.model_selection import train_test_split
 
 from tether.config import Task
 from tether.errors import DataError, TrainingError
+from tether.monitoring.reference import PROFILE_FILE, reference_profile
 from tether.project import Project
 from tether.scoring import compute_metrics
 from tether.store import Event
@@ -222,6 +223,8 @@ def retrain(project: Project, reason: str = "manual",
     scored = holdout.assign(_prediction=predictions)
     if scores is not None:
         scored["_score"] = scores
+    profile = reference_profile(train_rows, features, scored, target=target,
+                                task=policy.model.task.value)
     snapshot = train_rows.sample(n=min(len(train_rows), MAX_REFERENCE_ROWS), random_state=seed)
     rows = {"train": len(train_rows), "holdout": len(holdout), "recent": len(recent)}
     run_id, version = project.registry.log_candidate(
@@ -232,7 +235,8 @@ def retrain(project: Project, reason: str = "manual",
         metrics={k: v for k, v in metrics.items() if np.isfinite(v)},
         artifacts={"reference": snapshot.reset_index(drop=True), "holdout": scored},
         files={"training.json": json.dumps({"features": features, "target": target,
-                                            "task": policy.model.task.value, "rows": rows})},
+                                            "task": policy.model.task.value, "rows": rows}),
+               PROFILE_FILE: json.dumps(profile.as_dict())},
         reason=reason,
     )
     result = TrainResult(run_id=run_id, version=version, metrics=metrics, rows=rows,

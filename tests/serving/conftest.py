@@ -21,8 +21,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from starlette.applications import Starlette
-from tests.conftest import write_project
 
+from tests.conftest import write_project
 from tether.config import load_config
 from tether.project import Project
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
-from tests.serving.conftest import records, saved_model
 
+from tests.serving.conftest import records, saved_model
 from tether.metric_names import METRICS, exported_series
 from tether.project import Project
 from tether.serving import create_app

@@ -10,8 +10,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
-from tests.serving.conftest import LiveServer
 
+from tests.serving.conftest import LiveServer
 from tether.project import Project
 from tether.serving import create_app
 

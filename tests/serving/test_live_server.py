@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
-from tests.serving.conftest import LiveServer, records
 
+from tests.serving.conftest import LiveServer, records
 from tether.project import Project
 from tether.serving import create_app
 

@@ -21,8 +21,8 @@ import orjson
 import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
-from tests.serving.conftest import LiveServer, fit_lr, free_port, records, saved_model
 
+from tests.serving.conftest import LiveServer, fit_lr, free_port, records, saved_model
 from tether.config import load_config
 from tether.project import Project
 from tether.serving import create_app

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
-from tests.serving.conftest import BIG, BREAK_ENV, records, wait_for
 
+from tests.serving.conftest import BIG, BREAK_ENV, records, wait_for
 from tether.project import Project
 from tether.registry import RolloutSpec
 from tether.serving import SHADOW_SUFFIX, create_app

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from tether import __version__
-from tether.cli import lifecycle, serving
+from tether.cli import control, lifecycle, monitoring, serving
 from tether.cli._common import Group, Options, console, quiet_libraries
 
 __all__ = ["app", "main"]
@@ -43,6 +43,8 @@ def _root(
 
 
 lifecycle.register(app)
+control.register(app)
+monitoring.register(app)
 serving.register(app)
 
 

@@ -1,0 +1,251 @@
+"""drift, monitor, backtest."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tether.cli._common import JSON_OPTION, console, emit, err_console, project_of
+from tether.errors import DataError, TetherError
+from tether.monitoring.backtest import Predictor, backtest
+from tether.monitoring.drift import METHODS, DriftReport, detect_drift
+from tether.monitoring.monitor import Monitor, Snapshot
+from tether.monitoring.profile import build_profile
+from tether.monitoring.report import backtest_html, drift_html
+from tether.training import read_table
+
+__all__ = ["register"]
+
+DRIFTED = 1
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}g}"
+
+
+def _read(path: Path, what: str) -> pd.DataFrame:
+    frame = read_table(path)
+    if frame.empty:
+        raise DataError(f"{path}: the {what} file has no rows")
+    return frame
+
+
+def _write_html(path: Path, page: str) -> None:
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot write the report ({exc.strerror or exc})") from exc
+    err_console.print(f"report written to {path}")
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err_console, transient=True)
+
+
+def _drift_table(report: DriftReport) -> Table:
+    table = Table()
+    for column in ("column", "kind", "method", "score", "p (adj.)", "threshold", "verdict"):
+        table.add_column(column)
+    for f in report.features:
+        verdict = ("[dim]" + (f.reason or "no verdict") + "[/dim]" if f.drifted is None
+                   else "[red]drift[/red]" if f.drifted else "[green]ok[/green]")
+        p = f.p_adjusted if f.p_adjusted is not None else f.p_value
+        table.add_row(f.name, f.kind, f.method, _fmt(f.score), _fmt(p), _fmt(f.threshold),
+                      verdict)
+    return table
+
+
+def _drift_summary(report: DriftReport) -> str:
+    if not report.enough_data:
+        return f"no verdict: {report.reason}"
+    verdict = "[red]DRIFT[/red]" if report.drifted else "[green]no drift[/green]"
+    text = (f"{verdict}: {report.share_drifted:.0%} of {len(report.features)} column(s) "
+            f"drifted (threshold {report.share_threshold:.0%})")
+    if report.missing_columns:
+        text += f"; missing from current: {', '.join(report.missing_columns)}"
+    if report.extra_columns:
+        text += f"; not in reference: {', '.join(report.extra_columns)}"
+    return text
+
+
+def drift(
+    reference: Path = typer.Option(..., "--reference", help="Reference CSV or Parquet file."),
+    current: Path = typer.Option(..., "--current", help="Current CSV or Parquet file."),
+    method: str | None = typer.Option(None, "--method",
+                                      help=f"Force one method: {', '.join(METHODS)}."),
+    alpha: float = typer.Option(0.05, "--alpha", min=1e-9, max=0.5,
+                                help="False discovery rate for the tests."),
+    share: float = typer.Option(0.5, "--share", min=0.0, max=1.0,
+                                help="Share of drifted columns that means drift."),
+    html_out: Path | None = typer.Option(None, "--html", help="Write an HTML report here."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Drift of CURRENT against REFERENCE, column by column; no project or registry needed.
+
+    Exit code 1 when the data drifted, 0 when it did not.
+    """
+    if method is not None and method not in METHODS:
+        raise DataError(f"--method {method!r}: choose from {', '.join(METHODS)}")
+    reference_frame = _read(reference, "reference")
+    current_frame = _read(current, "current")
+    common = [c for c in reference_frame.columns if c in current_frame.columns]
+    if not common:
+        raise DataError(f"{current}: no column in common with {reference} (reference has "
+                        f"{', '.join(map(str, reference_frame.columns[:5]))}...)")
+    with err_console.status("profiling the reference"):
+        profile = build_profile(reference_frame)
+    with err_console.status("comparing"):
+        report = detect_drift(profile, current_frame, method=method, alpha=alpha,
+                              share_threshold=share)
+    if html_out is not None:
+        _write_html(html_out, drift_html(report, profile, current_frame))
+
+    def render() -> None:
+        console.print(_drift_table(report))
+        console.print(_drift_summary(report))
+
+    emit(report.as_dict(), as_json, render)
+    if report.drifted:
+        raise typer.Exit(DRIFTED)
+
+
+def _snapshot_view(snap: Snapshot) -> None:
+    where = f"version {snap.version}" + (f" on {snap.route}" if snap.route else "")
+    console.print(f"[bold]{snap.model}[/bold] {where}: {snap.n_predictions} prediction(s), "
+                  f"{snap.n_labels} label(s), coverage {_fmt(snap.label_coverage, 3)}, "
+                  f"error rate {_fmt(snap.error_rate, 3)}, p99 latency "
+                  f"{_fmt(snap.latency_p99_ms, 4)} ms")
+    metrics = Table(title="metrics")
+    for column in ("metric", "live", "95% interval", "n", "estimated"):
+        metrics.add_column(column)
+    for name in sorted(set(snap.live) | set(snap.estimated)):
+        live = snap.live.get(name)
+        metrics.add_row(name, _fmt(live.value if live else None),
+                        f"{_fmt(live.lower)} - {_fmt(live.upper)}" if live else "-",
+                        str(live.n) if live else "-", _fmt(snap.estimated.get(name)))
+    if snap.live or snap.estimated:
+        console.print(metrics)
+    if snap.drift is not None and snap.drift.enough_data:
+        console.print(_drift_table(snap.drift))
+        console.print(_drift_summary(snap.drift)
+                      + f"; prediction drift {_fmt(snap.drift.prediction_drift)}")
+    for stream, fired in snap.change.items():
+        console.print(f"change detector ({stream}): "
+                      + ("[red]change detected[/red]" if fired else "quiet"))
+    for key, reason in snap.reasons.items():
+        console.print(f"[dim]{key}: {reason}[/dim]")
+
+
+def monitor(
+    ctx: typer.Context,
+    version: int | None = typer.Option(None, "--version", help="Default: the champion."),
+    route: str | None = typer.Option(None, "--route",
+                                     help="champion, canary or shadow; default: all routes."),
+    window: int | None = typer.Option(None, "--window", min=1,
+                                      help="Last N predictions (default monitoring.window_size)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """The live picture of a served version from the store: metrics, drift, changes."""
+    project = project_of(ctx)
+    if version is None:
+        version = project.registry.state().champion
+        if version is None:
+            raise DataError(f"{project.model_name} has no champion yet; pass --version N")
+    snap = Monitor(project).snapshot(version, route, window=window)
+    emit(snap.as_dict(), as_json, lambda: _snapshot_view(snap))
+
+
+def _model_predictor(ctx: typer.Context, uri: str) -> Predictor:
+    from tether.registry import load_model_dir
+
+    if uri.startswith("models:/"):
+        try:
+            number = int(uri.rstrip("/").rsplit("/", 1)[1])
+        except ValueError as exc:
+            raise DataError(f"--model {uri!r}: expected models:/NAME/VERSION") from exc
+        loaded = project_of(ctx).registry.load_model(number)
+    else:
+        if not Path(uri).is_dir():
+            raise DataError(f"--model {uri!r}: not a folder with an MLflow model")
+        loaded = load_model_dir(uri, name=Path(uri).name, version=0)
+
+    def predict(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        predictions = loaded.predict(frame)
+        scores = loaded.predict_proba(frame) if loaded.predict_proba is not None else None
+        if scores is not None and scores.ndim == 2:
+            scores = scores[:, -1]
+        return predictions, scores
+
+    return predict
+
+
+def _backtest_view(result: dict[str, Any]) -> None:
+    table = Table()
+    for column in ("chunk", "rows", "labels", "realized", "estimated", "drifted", "alarms"):
+        table.add_column(column)
+    metric = "rmse" if result["task"] == "regression" else "accuracy"
+    for c in result["chunks"]:
+        alarms = ", ".join(f"{a['stream']}@{a['row']}" for a in c["alarms"])
+        share = c["drift"]["share_drifted"]
+        table.add_row(str(c["index"]), f"{c['start_row']}-{c['end_row'] - 1}", str(c["labels"]),
+                      _fmt(c["realized"].get(metric)), _fmt(c["estimated"].get(metric)),
+                      "-" if share is None else f"{share:.0%}"
+                      + (" [red]drift[/red]" if c["drift"]["drifted"] else ""),
+                      f"[red]{alarms}[/red]" if alarms else "")
+    console.print(table)
+    summary = result["summary"]
+    console.print(f"{summary['chunks']} chunk(s), {summary['drifted_chunks']} drifted; "
+                  f"alarms: {summary['alarms'] or 'no detector (needs target or proba)'}")
+
+
+def backtest_command(
+    ctx: typer.Context,
+    reference: Path = typer.Option(..., "--reference", help="Reference CSV or Parquet file."),
+    analysis: Path = typer.Option(..., "--analysis", help="History to replay, oldest first."),
+    chunk_size: int = typer.Option(1000, "--chunk-size", min=1, help="Rows per chunk."),
+    target: str | None = typer.Option(None, "--target", help="Target column (labels)."),
+    proba: str | None = typer.Option(None, "--proba", help="Positive-class probability column."),
+    pred: str | None = typer.Option(None, "--pred", help="Prediction column."),
+    model: str | None = typer.Option(None, "--model",
+                                     help="MLflow model folder or models:/NAME/VERSION, to "
+                                          "predict when --proba/--pred are absent."),
+    alpha: float = typer.Option(0.05, "--alpha", min=1e-9, max=0.5),
+    share: float = typer.Option(0.5, "--share", min=0.0, max=1.0),
+    html_out: Path | None = typer.Option(None, "--html", help="Write an HTML report here."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Replay monitoring over history in chunks: what would tether have flagged, and when?"""
+    reference_frame = _read(reference, "reference")
+    analysis_frame = _read(analysis, "analysis")
+    predictor = _model_predictor(ctx, model) if model is not None else None
+    with _progress() as progress:
+        task = progress.add_task("backtest", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            result = backtest(reference_frame, analysis_frame, chunk_size=chunk_size,
+                              target=target, proba=proba, pred=pred, predictor=predictor,
+                              alpha=alpha, share_threshold=share, progress=advance)
+        except TetherError:
+            raise
+        except ValueError as exc:
+            raise DataError(f"backtest: {exc}") from exc
+    if html_out is not None:
+        _write_html(html_out, backtest_html(result))
+    emit(result, as_json, lambda: _backtest_view(result))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(drift)
+    app.command()(monitor)
+    app.command("backtest")(backtest_command)

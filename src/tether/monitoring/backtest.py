@@ -1,0 +1,211 @@
+"""Replay monitoring over historical data in chunks, as it would have run live.
+
+Per chunk: realized metrics where the target is present, label-free estimates from the
+probability column (calibrated on the reference), drift per feature and the share
+drifted; across the whole run, the change detectors' alarms with the analysis row at
+which each fired. The result is a plain dict with a stable, documented layout
+(`docs/monitoring.md`, format "tether.backtest/1").
+
+>>> from tether.example.loans import generate
+>>> import numpy as np
+>>> reference = generate(3000, seed=1)
+>>> analysis = generate(4000, seed=2, shift=0.8)
+>>> result = backtest(reference, analysis, chunk_size=2000, target="default")
+>>> [chunk["drift"]["drifted"] for chunk in result["chunks"]]
+[True, True]
+>>> result["chunks"][0]["realized"], result["format"]
+({}, 'tether.backtest/1')
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tether.errors import DataError
+from tether.monitoring.detectors import BernoulliCUSUM, DriftDetector, PageHinkley
+from tether.monitoring.drift import MIN_ROWS, detect_drift
+from tether.monitoring.estimation import Calibrator, estimate_performance, expected_errors
+from tether.monitoring.profile import build_profile
+from tether.scoring import compute_metrics
+
+__all__ = ["FORMAT", "backtest"]
+
+FORMAT = "tether.backtest/1"
+Predictor = Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray | None]]
+
+
+def _task(target: pd.Series) -> str:
+    values = pd.to_numeric(target, errors="coerce").dropna()
+    if len(values) and values.isin([0, 1]).all():
+        return "binary_classification"
+    return "regression"
+
+
+def _column(frame: pd.DataFrame, name: str | None, what: str, file: str) -> pd.Series | None:
+    if name is None or name not in frame.columns:
+        return None
+    values = pd.to_numeric(frame[name], errors="coerce")
+    if values.isna().sum() > frame[name].isna().sum():
+        raise DataError(f"{file}: {what} column {name!r} has non-numeric values")
+    return values
+
+
+def _finite(figures: dict[str, float]) -> dict[str, float | None]:
+    return {k: (float(v) if math.isfinite(v) else None) for k, v in figures.items()}
+
+
+def backtest(reference: pd.DataFrame, analysis: pd.DataFrame, *, chunk_size: int = 1000,
+             target: str | None = None, proba: str | None = None, pred: str | None = None,
+             predictor: Predictor | None = None, alpha: float = 0.05,
+             share_threshold: float = 0.5, psi_threshold: float = 0.2,
+             min_rows: int = MIN_ROWS,
+             progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Monitoring replayed over `analysis` in chunks of `chunk_size` rows.
+
+    `target`, `proba` and `pred` name columns (in either frame); `predictor(frame) ->
+    (predictions, positive-class scores or None)` fills the missing ones from a model.
+    """
+    if chunk_size < 1:
+        raise DataError(f"--chunk-size must be at least 1, got {chunk_size}")
+    if reference.empty:
+        raise DataError("the reference data is empty")
+    if analysis.empty:
+        raise DataError("the analysis data is empty")
+    for name, role in ((target, "target"), (proba, "probability"), (pred, "prediction")):
+        if name is not None and name not in reference.columns and name not in analysis.columns:
+            raise DataError(f"{role} column {name!r} is in neither file")
+    special = {c for c in (target, proba, pred) if c is not None}
+    features = [str(c) for c in reference.columns if c not in special]
+    if not features:
+        raise DataError("the reference data has no feature columns")
+    missing = [c for c in features if c not in analysis.columns]
+    if len(missing) == len(features):
+        raise DataError("the analysis data has none of the reference's feature columns "
+                        f"({', '.join(features[:5])}{', ...' if len(features) > 5 else ''})")
+
+    def scored(frame: pd.DataFrame, file: str) -> tuple[pd.Series | None, pd.Series | None]:
+        scores = _column(frame, proba, "probability", file)
+        predictions = _column(frame, pred, "prediction", file)
+        if predictor is not None and (predictions is None or scores is None):
+            try:
+                made, made_scores = predictor(frame[[c for c in features if c in frame]])
+            except Exception as exc:
+                raise DataError(f"{file}: the model cannot predict it ({type(exc).__name__}: "
+                                f"{exc})") from exc
+            predictions = predictions if predictions is not None else pd.Series(
+                np.asarray(made, dtype=float), index=frame.index)
+            if scores is None and made_scores is not None:
+                scores = pd.Series(np.asarray(made_scores, dtype=float), index=frame.index)
+        if predictions is None and scores is not None:
+            predictions = (scores >= 0.5).astype(float).where(scores.notna())
+        return predictions, scores
+
+    ref_pred, ref_score = scored(reference, "reference")
+    ana_pred, ana_score = scored(analysis, "analysis")
+    ref_target = _column(reference, target, "target", "reference")
+    ana_target = _column(analysis, target, "target", "analysis")
+    known = ref_target if ref_target is not None else ana_target
+    task = _task(known) if known is not None else "unknown"
+
+    calibrator = None
+    if task == "binary_classification" and ref_target is not None and ref_score is not None:
+        calibrator = Calibrator.fit(ref_score.to_numpy(), ref_target.to_numpy())
+    distribution = ref_score if ref_score is not None else ref_pred
+    profile = build_profile(reference, features=features, prediction=distribution)
+    current_distribution = ana_score if ref_score is not None else ana_pred
+
+    detectors: dict[str, DriftDetector] = {}
+    if ana_target is not None and ana_pred is not None and task != "unknown":
+        detectors["error"] = (PageHinkley(mode="up") if task == "regression"
+                              else BernoulliCUSUM())
+    if calibrator is not None and ana_score is not None and ana_pred is not None:
+        detectors["estimate"] = BernoulliCUSUM()
+
+    chunks = []
+    alarms: list[dict[str, Any]] = []
+    total = math.ceil(len(analysis) / chunk_size)
+    for index in range(total):
+        start, end = index * chunk_size, min((index + 1) * chunk_size, len(analysis))
+        rows = analysis.iloc[start:end]
+        chunk: dict[str, Any] = {"index": index, "start_row": start, "end_row": end,
+                                 "rows": end - start, "labels": 0, "realized": {},
+                                 "estimated": {}}
+        predicted = ana_pred.iloc[start:end] if ana_pred is not None else None
+        scores = ana_score.iloc[start:end] if ana_score is not None else None
+        if ana_target is not None and predicted is not None:
+            truth = ana_target.iloc[start:end]
+            labeled = truth.notna() & predicted.notna()
+            chunk["labels"] = int(labeled.sum())
+            if labeled.any():
+                chunk["realized"] = _finite(compute_metrics(
+                    task, truth[labeled].to_numpy(), predicted[labeled].to_numpy(),
+                    scores[labeled].to_numpy() if scores is not None
+                    and scores[labeled].notna().all() and task != "regression" else None))
+        if calibrator is not None and scores is not None and predicted is not None:
+            chunk["estimated"] = _finite(estimate_performance(
+                calibrator, scores.to_numpy(), predicted.to_numpy()))
+        report = detect_drift(profile, rows, alpha=alpha, share_threshold=share_threshold,
+                              thresholds={"psi": psi_threshold}, min_rows=min_rows,
+                              prediction=current_distribution.iloc[start:end]
+                              if current_distribution is not None else None)
+        chunk["drift"] = {
+            "enough_data": report.enough_data, "share_drifted": report.share_drifted,
+            "drifted": report.drifted, "prediction_drift": _nan_none(report.prediction_drift),
+            "reason": report.reason,
+            "features": {f.name: {"method": f.method, "score": _nan_none(f.score),
+                                  "p_value": _nan_none(f.p_value),
+                                  "p_adjusted": _nan_none(f.p_adjusted),
+                                  "threshold": f.threshold, "drifted": f.drifted,
+                                  "reason": f.reason} for f in report.features},
+        }
+        chunk["alarms"] = []
+        for stream, detector in detectors.items():
+            for row in _feed(stream, detector, task, start, predicted, scores, calibrator,
+                             ana_target.iloc[start:end] if ana_target is not None else None):
+                chunk["alarms"].append({"stream": stream, "row": row})
+                alarms.append({"stream": stream, "row": row, "chunk": index})
+        chunks.append(chunk)
+        if progress is not None:
+            progress(index + 1, total)
+    return {
+        "format": FORMAT, "task": task, "reference_rows": len(reference),
+        "analysis_rows": len(analysis), "chunk_size": chunk_size,
+        "columns": {"features": features, "target": target, "proba": proba, "pred": pred,
+                    "missing_in_analysis": missing},
+        "settings": {"alpha": alpha, "share_threshold": share_threshold,
+                     "psi_threshold": psi_threshold, "min_rows": min_rows,
+                     "detectors": {k: repr(v) for k, v in detectors.items()}},
+        "chunks": chunks, "alarms": alarms,
+        "summary": {"chunks": len(chunks),
+                    "drifted_chunks": sum(bool(c["drift"]["drifted"]) for c in chunks),
+                    "alarms": {s: sum(a["stream"] == s for a in alarms) for s in detectors}},
+    }
+
+
+def _nan_none(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def _feed(stream: str, detector: DriftDetector, task: str, start: int,
+          predicted: pd.Series | None, scores: pd.Series | None,
+          calibrator: Calibrator | None, truth: pd.Series | None) -> list[int]:
+    """Feed one chunk to a detector; the analysis rows (0-based) where it fired."""
+    assert predicted is not None
+    if stream == "error":
+        assert truth is not None
+        keep = (truth.notna() & predicted.notna()).to_numpy()
+        t, p = truth.to_numpy(dtype=float)[keep], predicted.to_numpy(dtype=float)[keep]
+        values = np.abs(t - p) if task == "regression" else (t != p).astype(float)
+    else:
+        assert scores is not None and calibrator is not None
+        keep = (scores.notna() & predicted.notna()).to_numpy()
+        values = expected_errors(calibrator, scores.to_numpy(dtype=float)[keep],
+                                 predicted.to_numpy(dtype=float)[keep])
+    rows = np.flatnonzero(keep) + start
+    return [int(row) for row, value in zip(rows, values.tolist(), strict=True)
+            if detector.update(value).drift_detected]

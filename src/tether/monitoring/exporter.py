@@ -1,0 +1,116 @@
+"""The monitoring gauges, as a prometheus_client custom Collector.
+
+`MonitoringCollector(monitor, versions)` computes a snapshot per served (version, route)
+at most once per `monitoring.interval_seconds` (the monitor's clock), so a scrape every
+second costs a dictionary lookup. Names and labels come from `tether.metric_names`.
+Metrics with no value (not enough data) are left out rather than exported as 0.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Iterator
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from tether.errors import TetherError
+from tether.metric_names import METRICS
+from tether.monitoring.monitor import STREAMS, Monitor, Snapshot
+
+__all__ = ["MonitoringCollector"]
+
+NAMES = ("tether_live_metric", "tether_live_metric_ci_lower", "tether_live_metric_ci_upper",
+         "tether_live_metric_samples", "tether_label_coverage_ratio", "tether_estimated_metric",
+         "tether_feature_drift_score", "tether_drift_share_ratio",
+         "tether_prediction_drift_score", "tether_change_detected")
+
+
+def _family(name: str) -> GaugeMetricFamily:
+    spec = METRICS[name]
+    return GaugeMetricFamily(name, spec.help, labels=list(spec.labels))
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+class MonitoringCollector(Collector):
+    """Exports the snapshots of the versions `versions()` lists, as (version, route)."""
+
+    def __init__(self, monitor: Monitor, versions: Callable[[], list[tuple[int, str]]],
+                 ttl_seconds: float | None = None) -> None:
+        self.monitor = monitor
+        self.versions = versions
+        self.ttl_seconds = (monitor.project.policy.monitoring.interval_seconds
+                            if ttl_seconds is None else ttl_seconds)
+        self._cache: dict[tuple[int, str], tuple[float, Snapshot]] = {}
+        self._lock = threading.Lock()
+
+    def describe(self) -> Iterator[Metric]:
+        # Registering must not compute snapshots.
+        for name in NAMES:
+            yield _family(name)
+
+    def snapshots(self) -> list[Snapshot]:
+        """One fresh-enough snapshot per served (version, route); failures are skipped."""
+        now = self.monitor.clock()
+        result = []
+        with self._lock:
+            served = list(dict.fromkeys(self.versions()))
+            self._cache = {key: self._cache[key] for key in served if key in self._cache}
+            for key in served:
+                cached = self._cache.get(key)
+                if cached is None or now - cached[0] >= self.ttl_seconds:
+                    try:
+                        snapshot = self.monitor.snapshot(key[0], key[1])
+                    except TetherError:
+                        continue
+                    cached = (now, snapshot)
+                    self._cache[key] = cached
+                result.append(cached[1])
+        return result
+
+    def collect(self) -> Iterator[Metric]:
+        families = {name: _family(name) for name in NAMES}
+        model = self.monitor.project.model_name
+        drift_done: set[int] = set()
+        for snap in self.snapshots():
+            labels = [model, str(snap.version), snap.route or "all"]
+            for metric, estimate in snap.live.items():
+                if _finite(estimate.value):
+                    families["tether_live_metric"].add_metric([*labels, metric], estimate.value)
+                if _finite(estimate.lower):
+                    families["tether_live_metric_ci_lower"].add_metric([*labels, metric],
+                                                                       estimate.lower)
+                if _finite(estimate.upper):
+                    families["tether_live_metric_ci_upper"].add_metric([*labels, metric],
+                                                                       estimate.upper)
+            families["tether_live_metric_samples"].add_metric(labels, snap.n_labels)
+            if _finite(snap.label_coverage):
+                families["tether_label_coverage_ratio"].add_metric(labels,
+                                                                   snap.label_coverage or 0.0)
+            for metric, value in snap.estimated.items():
+                if _finite(value):
+                    families["tether_estimated_metric"].add_metric([*labels, metric], value)
+            if snap.version not in drift_done:
+                # Drift is per version: the first route listed for a version speaks for it.
+                drift_done.add(snap.version)
+                version_labels = [model, str(snap.version)]
+                for stream in STREAMS:
+                    families["tether_change_detected"].add_metric(
+                        [*version_labels, stream], float(snap.change.get(stream, False)))
+                drift = snap.drift
+                if drift is not None and drift.enough_data:
+                    for feature in drift.features:
+                        if _finite(feature.score):
+                            families["tether_feature_drift_score"].add_metric(
+                                [*version_labels, feature.name, feature.method],
+                                float(feature.score or 0.0))
+                    families["tether_drift_share_ratio"].add_metric(
+                        version_labels, float(drift.share_drifted or 0.0))
+                    if _finite(drift.prediction_drift):
+                        families["tether_prediction_drift_score"].add_metric(
+                            version_labels, float(drift.prediction_drift or 0.0))
+        yield from families.values()

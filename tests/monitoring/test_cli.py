@@ -1,0 +1,160 @@
+"""tether drift / backtest / monitor, end to end through the Typer app."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from typer.testing import CliRunner
+
+from tether.cli import app
+from tether.example.loans import generate
+from tether.project import Project
+from tether.training import retrain
+
+NUMERIC = ["income", "loan_amount", "credit_score", "age", "employment_years",
+           "debt_to_income", "late_payments"]
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    generate(3000, seed=1).to_csv(tmp_path / "ref.csv", index=False)
+    generate(800, seed=2).to_parquet(tmp_path / "same.parquet")
+    generate(800, seed=3, shift=0.7).to_csv(tmp_path / "shifted.csv", index=False)
+    return tmp_path
+
+
+def test_drift_json_exit_codes_and_html(files: Path) -> None:
+    code, out, _ = run("drift", "--reference", str(files / "ref.csv"),
+                       "--current", str(files / "same.parquet"), "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["drifted"] is False and report["enough_data"] is True
+    assert {f["name"] for f in report["features"]} >= set(NUMERIC)
+    code, out, _ = run("drift", "--reference", str(files / "ref.csv"),
+                       "--current", str(files / "shifted.csv"),
+                       "--html", str(files / "report.html"), "--json")
+    assert code == 1
+    report = json.loads(out)
+    drifted = [f["name"] for f in report["features"] if f["drifted"]]
+    assert report["drifted"] is True and len(drifted) >= 3
+    page = (files / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == len(drifted)
+    assert "<script" not in page and "https://" not in page
+
+
+@pytest.mark.parametrize(("current", "message"), [
+    ("missing.csv", "no such data file"),
+    ("empty.csv", "cannot read"),
+    ("header_only.csv", "has no rows"),
+    ("other_schema.csv", "no column in common"),
+])
+def test_drift_bad_files_give_one_line_and_exit_2(files: Path, current: str,
+                                                  message: str) -> None:
+    (files / "empty.csv").write_text("")
+    (files / "header_only.csv").write_text("income,age\n")
+    pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}).to_csv(files / "other_schema.csv", index=False)
+    code, out, err = run("drift", "--reference", str(files / "ref.csv"),
+                         "--current", str(files / current))
+    assert code == 2 and message in err and "Traceback" not in err + out
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_drift_with_a_partly_different_schema_names_the_columns(files: Path) -> None:
+    frame = generate(800, seed=4).drop(columns=["age"]).assign(new_column=1.0)
+    frame["income"] = frame["income"].astype(object)
+    frame.loc[:5, "income"] = "unknown"
+    frame.to_csv(files / "partial.csv", index=False)
+    code, out, _ = run("drift", "--reference", str(files / "ref.csv"),
+                       "--current", str(files / "partial.csv"), "--json")
+    report = json.loads(out)
+    assert code == 0
+    assert report["missing_columns"] == ["age"] and report["extra_columns"] == ["new_column"]
+    income = next(f for f in report["features"] if f["name"] == "income")
+    assert income["drifted"] is None and "type mismatch" in income["reason"]
+    code, _, err = run("drift", "--reference", str(files / "ref.csv"),
+                       "--current", str(files / "partial.csv"), "--method", "nonsense")
+    assert code == 2 and "--method" in err
+
+
+def scored(frame: pd.DataFrame, model: LogisticRegression) -> pd.DataFrame:
+    proba = model.predict_proba(frame[NUMERIC])[:, 1]
+    return frame.assign(proba=proba, pred=(proba >= 0.5).astype(int))
+
+
+def test_backtest_reports_chunks_estimates_drift_and_alarm_rows(files: Path) -> None:
+    train = generate(4000, seed=5)
+    model = LogisticRegression(max_iter=2000).fit(train[NUMERIC], train["default"])
+    scored(generate(4000, seed=6), model).to_csv(files / "reference.csv", index=False)
+    history = pd.concat([scored(generate(3000, seed=7), model),
+                         scored(generate(3000, seed=8, concept=1.0, shift=0.4), model)])
+    history.to_parquet(files / "history.parquet")
+    code, out, _ = run("backtest", "--reference", str(files / "reference.csv"),
+                       "--analysis", str(files / "history.parquet"), "--target", "default",
+                       "--proba", "proba", "--pred", "pred", "--chunk-size", "1000",
+                       "--json", "--html", str(files / "bt.html"))
+    assert code == 0
+    result = json.loads(out)
+    assert result["format"] == "tether.backtest/1" and result["task"] == "binary_classification"
+    assert [c["start_row"] for c in result["chunks"]] == list(range(0, 6000, 1000))
+    first = result["chunks"][0]
+    assert set(first) >= {"index", "start_row", "end_row", "rows", "labels", "realized",
+                          "estimated", "drift", "alarms"}
+    assert abs(first["estimated"]["accuracy"] - first["realized"]["accuracy"]) < 0.04
+    assert not any(c["drift"]["drifted"] for c in result["chunks"][:3])
+    assert all(c["drift"]["drifted"] for c in result["chunks"][3:])
+    errors = [a for a in result["alarms"] if a["stream"] == "error"]
+    assert errors and 3000 <= errors[0]["row"] < 4000 and errors[0]["chunk"] == 3
+    assert (files / "bt.html").read_text().count("data:image/png") == 1
+
+
+def test_backtest_bad_input(files: Path) -> None:
+    code, _, err = run("backtest", "--reference", str(files / "ref.csv"),
+                       "--analysis", str(files / "same.parquet"), "--target", "nope")
+    assert code == 2 and "'nope' is in neither file" in err
+    frame = generate(500, seed=9).assign(p="high")
+    frame.to_csv(files / "textproba.csv", index=False)
+    code, _, err = run("backtest", "--reference", str(files / "textproba.csv"),
+                       "--analysis", str(files / "textproba.csv"), "--proba", "p")
+    assert code == 2 and "non-numeric" in err
+    code, _, err = run("backtest", "--reference", str(files / "ref.csv"),
+                       "--analysis", str(files / "same.parquet"), "--model", "/nowhere")
+    assert code == 2 and "not a folder" in err
+
+
+def test_monitor_command_on_a_project(project: Project) -> None:
+    from tether.store import PredictionRecord
+
+    code, _, err = run("--config", str(project.config.path), "monitor")
+    assert code == 2 and "no champion" in err
+    version = retrain(project).version
+    project.registry.promote(version, "test")
+    data = generate(300, seed=10)
+    features = data.drop(columns="default")
+    model = project.registry.load_model(version)
+    assert model.predict_proba is not None
+    scores = model.predict_proba(features)[:, 1]
+    project.store.log_predictions([
+        PredictionRecord(id=f"m{i}", model_name=project.model_name, model_version=version,
+                         route="champion", features=row, prediction=float(scores[i] >= 0.5),
+                         score=float(scores[i]), latency_ms=2.0, ts=100.0 + i)
+        for i, row in enumerate(features.to_dict("records"))])
+    project.store.add_feedback([(f"m{i}", float(y)) for i, y in enumerate(data["default"][:150])])
+    code, out, _ = run("--config", str(project.config.path), "monitor", "--json")
+    assert code == 0
+    snap = json.loads(out)
+    assert snap["version"] == version and snap["n_predictions"] == 300
+    assert snap["n_labels"] == 150 and snap["label_coverage"] == 0.5
+    assert snap["live"]["accuracy"]["n"] == 150 and snap["enough_data"]["drift"] is True
+    code, out, _ = run("--config", str(project.config.path), "monitor", "--route", "canary")
+    assert code == 0 and "0 prediction(s)" in out and "not enough data" in out
+    assert np.isfinite(snap["estimated"]["accuracy"])
