@@ -43,6 +43,7 @@ __all__ = [
     "Policy",
     "RollbackPolicy",
     "RolloutPolicy",
+    "ServingPolicy",
     "Settings",
     "Task",
     "TriggerPolicy",
@@ -123,6 +124,16 @@ class TriggerPolicy(_Strict):
     on_change_detected: bool = True
     cooldown_seconds: float = Field(default=600.0, ge=0)
     max_retrains_per_day: int = Field(default=6, ge=0)
+    github_repo: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron_is_valid(cls, schedule: str | None) -> str | None:
+        from croniter import croniter
+
+        if schedule is not None and not croniter.is_valid(schedule):
+            raise ValueError(f"{schedule!r} is not a cron expression (e.g. '0 3 * * 1')")
+        return schedule
 
 
 class RolloutPolicy(_Strict):
@@ -154,6 +165,18 @@ class RollbackPolicy(_Strict):
     max_error_rate: float = Field(default=0.01, ge=0, le=1)
 
 
+class ServingPolicy(_Strict):
+    """Limits and batching of the model server (`tether serve`)."""
+
+    max_batch_rows: int = Field(default=1024, ge=1)
+    max_wait_ms: float = Field(default=0.0, ge=0)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_rows: int = Field(default=10_000, ge=1)
+    log_queue_rows: int = Field(default=200_000, ge=1)
+    log_batch_rows: int = Field(default=5_000, ge=1)
+    log_flush_seconds: float = Field(default=0.25, gt=0)
+
+
 class Policy(_Strict):
     """Everything `tether.yaml` says."""
 
@@ -167,6 +190,7 @@ class Policy(_Strict):
     triggers: TriggerPolicy = Field(default_factory=TriggerPolicy)
     rollout: RolloutPolicy = Field(default_factory=RolloutPolicy)
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
+    serving: ServingPolicy = Field(default_factory=ServingPolicy)
 
     @model_validator(mode="after")
     def _metrics_fit_task(self) -> Self:

@@ -14,8 +14,12 @@ TetherError                      exit 1, HTTP 500 unless a subclass says otherwi
 ├── StoreError                   exit 6   the database failed
 ├── RolloutLocked                exit 5   HTTP 409  another rollout holds the lock
 ├── InputError                   exit 2   HTTP 400  bad request input (serving)
-│   └── PayloadTooLarge          HTTP 413
+│   ├── PayloadTooLarge          HTTP 413
+│   └── UnsupportedMediaType     HTTP 415
+├── Unauthorized                 HTTP 401  missing or wrong admin token
+├── AdminDisabled                HTTP 403  no admin token configured
 └── ModelNotReady                HTTP 503  no model loaded yet
+    └── PredictionFailed         HTTP 503  the champion's model call failed
 ```
 
 The CLI maps these to exit codes, the server to HTTP responses; both read
@@ -25,6 +29,7 @@ The CLI maps these to exit codes, the server to HTTP responses; both read
 from __future__ import annotations
 
 __all__ = [
+    "AdminDisabled",
     "ConfigError",
     "DataError",
     "InputError",
@@ -33,12 +38,15 @@ __all__ = [
     "ModelNotReady",
     "NothingToRollBack",
     "PayloadTooLarge",
+    "PredictionFailed",
     "RegistryError",
     "RegistryUnavailable",
     "RolloutLocked",
     "StoreError",
     "TetherError",
     "TrainingError",
+    "Unauthorized",
+    "UnsupportedMediaType",
     "VersionNotFound",
 ]
 
@@ -121,4 +129,20 @@ class PayloadTooLarge(InputError):
 
 
 class ModelNotReady(TetherError):
+    status_code = 503
+
+
+class UnsupportedMediaType(InputError):
+    status_code = 415
+
+
+class Unauthorized(TetherError):
+    status_code = 401
+
+
+class AdminDisabled(TetherError):
+    status_code = 403
+
+
+class PredictionFailed(ModelNotReady):
     status_code = 503

@@ -28,7 +28,7 @@ from tether.scoring import LOWER_IS_BETTER, compute_metrics, improvement
 
 __all__ = ["Rule", "Verdict", "assess", "run_gate"]
 
-LATENCY_CALLS = 30
+LATENCY_CALLS = 50
 
 
 @dataclass(frozen=True)

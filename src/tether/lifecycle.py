@@ -54,9 +54,11 @@ def _latest_passed(project: Project) -> int:
     return max(passed)
 
 
-def rollback(project: Project, reason: str, to: int | None = None) -> tuple[int, int]:
+def rollback(project: Project, reason: str, to: int | None = None,
+             numbers: dict[str, Any] | None = None) -> tuple[int, int]:
+    """Put `to` (default: alias previous) back as champion, recording the numbers why."""
     bad, target = project.registry.rollback(reason, to=to)
-    project.record("rolled_back", reason, version=bad, data={"to": target})
+    project.record("rolled_back", reason, version=bad, data={"to": target, **(numbers or {})})
     return bad, target
 
 

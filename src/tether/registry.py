@@ -52,8 +52,12 @@ __all__ = [
     "Registry",
     "RegistryState",
     "RolloutSpec",
+    "ScoringResponse",
     "State",
     "VersionInfo",
+    "load_model_dir",
+    "mlflow_scoring",
+    "mlflow_version",
 ]
 
 CHAMPION = "champion"
@@ -459,7 +463,7 @@ class Registry:
             info = self._log_model(model, signature, example)
             run_id = run.info.run_id
         version = self.client.create_model_version(
-            self.model_name, source=info.model_uri, run_id=run_id,
+            self.model_name, source=info.model_uri, run_id=run_id, model_id=info.model_id,
             tags={STATE_TAG: State.CANDIDATE.value, REASON_TAG: reason})
         return run_id, int(version.version)
 
@@ -558,6 +562,36 @@ def load_model_dir(path: str, *, name: str, version: int,
                            predict_proba=None, raw=pyfunc, path=path)
     except MlflowException as exc:
         raise _registry_error(f"load model {name} version {version}", exc) from exc
+
+
+def mlflow_version() -> str:
+    return str(mlflow.__version__)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringResponse:
+    status: int
+    media_type: str
+    body: bytes
+
+
+def mlflow_scoring(path: str) -> Callable[[bytes, str], ScoringResponse]:
+    """MLflow's own scoring function for a model folder: for a body and content type,
+    what `mlflow models serve` answers, errors included. Blocking: call it in a thread."""
+    from mlflow.pyfunc import scoring_server
+
+    model = mlflow.pyfunc.load_model(path)
+    schema = model.metadata.get_input_schema()
+
+    def score(body: bytes, content_type: str) -> ScoringResponse:
+        try:
+            result = scoring_server.invocations(body, content_type, model, schema)
+        except MlflowException as exc:
+            return ScoringResponse(exc.get_http_status_code(), "application/json",
+                                   exc.serialize_as_json().encode())
+        return ScoringResponse(result.status, result.mimetype, result.response.encode())
+
+    return score
 
 
 def _columns(signature: Any) -> list[ColumnSpec]:

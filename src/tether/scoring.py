@@ -16,7 +16,7 @@ import math
 import numpy as np
 from sklearn import metrics as skm
 
-__all__ = ["LOWER_IS_BETTER", "better", "compute_metrics", "improvement"]
+__all__ = ["LOWER_IS_BETTER", "better", "compute_metrics", "improvement", "metric_value"]
 
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
 
@@ -46,6 +46,19 @@ def compute_metrics(task: str, y_true: np.ndarray, y_pred: np.ndarray,
         figures["roc_auc"] = float(skm.roc_auc_score(y_true, score)) if two_classes else math.nan
         figures["log_loss"] = float(skm.log_loss(y_true, score, labels=[0, 1]))
     return figures
+
+
+def metric_value(metric: str, task: str, y_true: np.ndarray, y_pred: np.ndarray,
+                 y_score: np.ndarray | None = None) -> float:
+    """One metric only (cheaper than `compute_metrics` when resampling); NaN if undefined."""
+    if metric == "roc_auc":
+        if y_score is None or len(np.unique(y_true)) < 2:
+            return math.nan
+        return float(skm.roc_auc_score(y_true, y_score))
+    if metric == "accuracy":
+        return float(np.mean(np.asarray(y_true) == np.asarray(y_pred))) if len(y_true) \
+            else math.nan
+    return compute_metrics(task, y_true, y_pred, y_score).get(metric, math.nan)
 
 
 def better(metric: str, candidate: float, baseline: float) -> bool:

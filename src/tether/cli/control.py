@@ -1,0 +1,96 @@
+"""controller, trigger."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+from prometheus_client import CollectorRegistry
+
+from tether.cli._common import JSON_OPTION, console, emit, project_of
+from tether.control.controller import Controller
+from tether.control.github import DEFAULT_API_URL, dispatch
+from tether.control.metrics import ControllerMetrics
+from tether.control.push import http_push
+
+__all__ = ["register"]
+
+
+def controller(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host", envvar="TETHER_HOST"),
+    port: int = typer.Option(8001, "--port", envvar="TETHER_CONTROLLER_PORT"),
+    servers: str = typer.Option("", "--servers", envvar="TETHER_SERVER_URLS",
+                                help="Comma-separated server URLs to push reloads to."),
+    interval: float | None = typer.Option(None, "--interval", min=0.05,
+                                          help="Seconds between passes."),
+    once: bool = typer.Option(False, "--once", help="Run one pass, print it, exit."),
+    lock_ttl: float = typer.Option(15.0, "--lock-ttl", envvar="TETHER_LOCK_TTL", min=1.0,
+                                   help="Seconds another controller waits after this one "
+                                        "dies before taking over."),
+) -> None:
+    """Run the controller alone: it drives the registry; servers follow it."""
+    project = project_of(ctx)
+    urls = [url.strip() for url in servers.split(",") if url.strip()]
+    push = http_push(urls, project.settings.admin_token) if urls else None
+    registry = CollectorRegistry()
+    loop = Controller(project, push=push, lock_ttl=lock_ttl,
+                      metrics=ControllerMetrics(project.model_name, registry))
+    if once:
+        for line in loop.tick() or ["nothing to do"]:
+            console.print(line)
+        project.store.release_lock(loop.lock_name, loop.owner)
+        return
+    import uvicorn
+
+    from tether.control.app import controller_app
+
+    console.print(f"controller for {project.model_name} on http://{host}:{port} "
+                  f"(hooks, /metrics); pushing to {', '.join(urls) or 'no servers (they poll)'}")
+    uvicorn.run(controller_app(loop, registry, interval), host=host, port=port,
+                log_level="warning")
+
+
+def up(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host", envvar="TETHER_HOST"),
+    port: int = typer.Option(8000, "--port", envvar="TETHER_PORT"),
+    interval: float | None = typer.Option(None, "--interval", min=0.05,
+                                          help="Seconds between controller passes."),
+    log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Server and controller in one process: the whole loop on the embedded default."""
+    import uvicorn
+
+    from tether.control.embedded import build
+
+    project = project_of(ctx)
+    embedded = build(project, interval=interval)
+    console.print(f"tether up: {project.model_name} on http://{host}:{port} "
+                  "(predict, feedback, metrics, dashboard at /, hooks at /hooks/*)")
+    uvicorn.run(embedded.app, host=host, port=port, log_level=log_level, access_log=False)
+
+
+def trigger(
+    ctx: typer.Context,
+    github: str = typer.Option(..., "--github", help="OWNER/REPO whose workflow retrains."),
+    reason: str = typer.Option("manual", "--reason"),
+    event_type: str = typer.Option("model-performance-drop", "--event-type"),
+    api_url: str = typer.Option(DEFAULT_API_URL, "--api-url", envvar="TETHER_GITHUB_API_URL"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Send GitHub's repository_dispatch so a CI workflow retrains (seed 000's bridge)."""
+    project = project_of(ctx)
+    payload = {"model_name": project.model_name, "trigger_reason": reason}
+    dispatch(github, os.environ.get("TETHER_GITHUB_TOKEN") or os.environ.get("GITHUB_TOKEN"),
+             event_type, payload, api_url=api_url)
+    project.record("dispatched", f"{event_type} to {github}: {reason}",
+                   data={"repo": github, "event_type": event_type, "client_payload": payload})
+    emit({"repo": github, "event_type": event_type, "client_payload": payload}, as_json,
+         lambda: console.print(f"sent {event_type} to {github}"))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(controller)
+    app.command()(up)
+    app.command()(trigger)

@@ -1,0 +1,1 @@
+"""The controller: triggers, gated rollout with live analysis, automatic rollback."""

@@ -1,0 +1,51 @@
+"""The controller on its own (`tether controller`): webhooks, health and metrics."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tether.control.controller import Controller
+from tether.control.hooks import hook_routes
+
+__all__ = ["controller_app"]
+
+
+def controller_app(controller: Controller, registry: CollectorRegistry,
+                   interval: float | None = None) -> Starlette:
+    """Hooks on HTTP, the reconcile loop in a thread for the app's lifetime."""
+    stop = threading.Event()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        worker = threading.Thread(target=controller.run, args=(stop, interval),
+                                  name="tether-controller", daemon=True)
+        worker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            worker.join(timeout=30)
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "model": controller.project.model_name})
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def analysis(request: Request) -> JSONResponse:
+        latest: Any = controller.last_analysis
+        return JSONResponse({"analysis": latest})
+
+    routes = [*hook_routes(controller.project, controller.submit),
+              Route("/health", health), Route("/metrics", metrics),
+              Route("/controller/analysis", analysis)]
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,108 @@
+"""Threshold triggers from the champion's live picture: drift, metric drop, change.
+
+Each condition fires on its rising edge (drift after K consecutive checks), so a model
+that stays degraded asks for one retrain, not one per pass; the cool-down and the
+budget in `triggers.admit` bound the rest.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tether.config import Policy
+from tether.control.triggers import Trigger, TriggerKind
+from tether.monitoring.monitor import Snapshot
+from tether.registry import RegistryState
+from tether.scoring import LOWER_IS_BETTER, improvement
+
+__all__ = ["Watcher"]
+
+
+@dataclass
+class Watcher:
+    """Turns snapshots of the champion into triggers; call it once per controller pass."""
+
+    policy: Policy
+    snapshot: Callable[[int], Snapshot]
+    baseline: Callable[[RegistryState], float | None]
+    _drift_streak: int = 0
+    _firing: dict[str, bool] = field(default_factory=dict)
+    last: Snapshot | None = None
+
+    def __call__(self, state: RegistryState, now: float) -> list[Trigger]:
+        if state.champion is None or state.rollout is not None:
+            return []
+        snap = self.snapshot(state.champion)
+        self.last = snap
+        found: list[Trigger] = []
+        found += self._drift(snap, now)
+        found += self._metric(snap, self.baseline(state), now)
+        found += self._change(snap, now)
+        return found
+
+    def _edge(self, name: str, active: bool) -> bool:
+        fired = active and not self._firing.get(name, False)
+        self._firing[name] = active
+        return fired
+
+    def _drift(self, snap: Snapshot, now: float) -> list[Trigger]:
+        threshold = self.policy.monitoring.drift_share_threshold
+        share = snap.drift.share_drifted if snap.drift is not None else None
+        self._drift_streak = self._drift_streak + 1 if share is not None and \
+            share > threshold else 0
+        needed = self.policy.triggers.drift_consecutive
+        if self._edge("drift", self._drift_streak >= needed) and share is not None:
+            return [Trigger(TriggerKind.DRIFT,
+                            f"drift share {share:.2f} > {threshold:.2f} for {needed} "
+                            "consecutive checks", data={"share_drifted": share}, ts=now)]
+        return []
+
+    def _metric(self, snap: Snapshot, baseline: float | None, now: float) -> list[Trigger]:
+        triggers = self.policy.triggers
+        primary = self.policy.metric.primary
+        estimate = snap.live.get(primary) if snap.live else None
+        value = getattr(estimate, "value", None)
+        enough = snap.n_labels >= self.policy.monitoring.min_labels
+        if estimate is None or value is None or not math.isfinite(value) or not enough:
+            self._edge("metric", False)
+            return []
+        # Judge by the interval's optimistic end: a drop must be clear on these labels,
+        # not noise of a small window.
+        best = estimate.lower if primary in LOWER_IS_BETTER else estimate.upper
+        reasons = []
+        if triggers.metric_floor is not None and improvement(primary, best,
+                                                             triggers.metric_floor) < 0:
+            reasons.append(f"live {primary} {value:.4f} (CI {estimate.lower:.4f}-"
+                           f"{estimate.upper:.4f}, {estimate.n} labels) below floor "
+                           f"{triggers.metric_floor}")
+        if triggers.metric_drop is not None and baseline is not None and \
+                improvement(primary, best, baseline) < -triggers.metric_drop:
+            reasons.append(f"live {primary} {value:.4f} (CI {estimate.lower:.4f}-"
+                           f"{estimate.upper:.4f}, {estimate.n} labels) is more than "
+                           f"metric_drop {triggers.metric_drop} below the champion's "
+                           f"baseline {baseline:.4f}")
+        if self._edge("metric", bool(reasons)):
+            return [Trigger(TriggerKind.METRIC, "; ".join(reasons),
+                            data={"metric": primary, "value": value, "baseline": baseline,
+                                  "labels": snap.n_labels}, ts=now)]
+        return []
+
+    def _change(self, snap: Snapshot, now: float) -> list[Trigger]:
+        if not self.policy.triggers.on_change_detected:
+            return []
+        fired = [stream for stream, detected in sorted(snap.change.items()) if detected]
+        if self._edge("change", bool(fired)):
+            return [Trigger(TriggerKind.CHANGE, f"change detected on the {', '.join(fired)} "
+                            "stream", data={"streams": fired}, ts=now)]
+        return []
+
+
+def gate_baseline(state: RegistryState, primary: str) -> float | None:
+    """The champion's primary metric as its gate measured it."""
+    info = state.version(state.champion) if state.champion is not None else None
+    if info is None or not info.gate:
+        return None
+    value = info.gate.get("scores", {}).get("challenger", {}).get(primary)
+    return float(value) if value is not None else None

@@ -1,0 +1,212 @@
+"""The demo: train v1, serve it, let the world drift, and watch the loop close by itself.
+
+1. v1 is trained, gated and promoted; server and controller start in this process.
+2. Calm traffic with delayed labels.
+3. The world drifts (applicants change and so does what makes them default): the
+   controller sees it, retrains v2 on recent labeled traffic, gates it against v1, walks
+   it through the canary steps and promotes it.
+4. A bad release, v3, is promoted by hand, skipping the canary: probation sees it is
+   worse than v2 on live traffic and rolls it back.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tether import lifecycle
+from tether.errors import TetherError
+from tether.project import Project
+from tether.store import Event
+
+__all__ = ["DEMO_POLICY", "DemoResult", "run_demo"]
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "example" / "project"
+
+DEMO_POLICY: dict[str, Any] = {
+    "data.params": {"n": 4000, "seed": 1},
+    "data.recent_labeled_rows": 4000,
+    "trainer_params": {"max_iter": 100, "learning_rate": 0.1},
+    "gate.max_latency_ms": 500,
+    "monitoring.window_size": 800,
+    "monitoring.min_labels": 100,
+    "monitoring.interval_seconds": 0.5,
+    "monitoring.drift_share_threshold": 0.3,
+    "triggers.drift_consecutive": 4,
+    "triggers.metric_floor": None,
+    "triggers.metric_drop": 0.05,
+    "triggers.on_change_detected": False,
+    "triggers.cooldown_seconds": 600,
+    "triggers.max_retrains_per_day": 4,
+    "rollout.steps": [0.2, 0.5],
+    "rollout.min_predictions": 200,
+    "rollout.min_labels": 100,
+    "rollout.step_timeout_seconds": 90,
+    "rollout.max_metric_drop": 0.05,
+    "rollout.max_p99_latency_ms": 1000,
+    "rollback.probation_seconds": 120,
+    "rollback.probation_min_predictions": 200,
+    "rollback.max_metric_drop": 0.03,
+}
+
+
+@dataclass
+class DemoResult:
+    folder: Path
+    events: list[Event]
+    report: Path | None
+    seconds: float
+    rows: int
+    labels: int
+    failed_requests: int
+    phases: list[tuple[str, float]] = field(default_factory=list)
+
+    @property
+    def champion_history(self) -> list[tuple[str, int | None]]:
+        return [(e.kind, e.version) for e in self.events
+                if e.kind in ("promoted", "rolled_back", "rollout_aborted")]
+
+
+def write_demo_project(folder: Path) -> Path:
+    """The example project with the demo's quick policy, in a fresh folder."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    policy = yaml.safe_load((EXAMPLE / "tether.yaml").read_text())
+    for dotted, value in DEMO_POLICY.items():
+        node = policy
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    (folder / "tether.yaml").write_text(yaml.safe_dump(policy, sort_keys=False))
+    shutil.copyfile(EXAMPLE / "train.py", folder / "train.py")
+    return folder / "tether.yaml"
+
+
+def _listen() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+class _Stage:
+    """Reports what the demo is doing to whoever displays it."""
+
+    def __init__(self, show: Callable[[str, dict[str, Any]], None]) -> None:
+        self.show = show
+        self.phases: list[tuple[str, float]] = []
+        self.started = time.monotonic()
+
+    def enter(self, name: str) -> None:
+        self.phases.append((name, time.monotonic() - self.started))
+        self.show(name, {})
+
+
+def run_demo(folder: Path, *, show: Callable[[str, dict[str, Any]], None] | None = None,
+             report: bool = True, timeout: float = 150.0) -> DemoResult:
+    """Run the whole loop; `show(phase, status)` is called as it goes."""
+    import uvicorn
+
+    from tether.control.embedded import build
+    from tether.demo.traffic import Replayer
+
+    stage = _Stage(show or (lambda phase, status: None))
+    started = time.monotonic()
+    os.environ.setdefault("TETHER_POLL_SECONDS", "1")
+    project = Project.open(write_demo_project(folder))
+    stage.enter("training v1")
+    lifecycle.train(project, reason="demo: initial model")
+    lifecycle.gate(project, 1)
+    lifecycle.promote(project, 1, "demo: first champion")
+
+    stage.enter("starting server and controller")
+    embedded = build(project, interval=project.policy.monitoring.interval_seconds, lock_ttl=5)
+    sock = _listen()
+    server = uvicorn.Server(uvicorn.Config(embedded.app, log_level="error", access_log=False,
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    replayer = Replayer(base_url)
+    deadline = started + timeout
+
+    def status() -> dict[str, Any]:
+        state = project.registry.state()
+        last = project.store.events(project.model_name, limit=1)
+        return {"champion": state.champion, "rollout": state.rollout,
+                "rows": replayer.counters.rows, "labels": replayer.counters.labels,
+                "last_event": f"{last[0].kind}: {last[0].reason}" if last else ""}
+
+    def wait(phase: str, done: Callable[[], bool]) -> None:
+        while not done():
+            if time.monotonic() > deadline:
+                raise TetherError(f"demo: timed out during {phase!r}")
+            stage.show(phase, status())
+            time.sleep(0.5)
+
+    try:
+        wait("starting server and controller", lambda: not thread.is_alive() or server.started)
+        if not server.started:
+            raise TetherError("demo: the server did not start")
+        replayer.start()
+        stage.enter("calm traffic")
+        wait("calm traffic", lambda: replayer.counters.labels >= 3000)
+
+        stage.enter("the world drifts")
+        replayer.world.shift, replayer.world.concept = 0.6, 1.0
+        wait("the world drifts: detect, retrain, gate, canary",
+             lambda: project.registry.state().champion != 1 or _aborted(project))
+        if project.registry.state().champion == 1:
+            raise TetherError("demo: the retrained model did not make it through the canary: "
+                              + _last_reason(project))
+
+        stage.enter("a bad release is promoted by hand")
+        sabotaged = Project(project.config.model_copy(update={
+            "policy": project.policy.model_copy(update={
+                "trainer": "tether.demo.sabotage:train"})}))
+        bad = lifecycle.train(sabotaged, reason="demo: hot fix, labels flipped by mistake")
+        lifecycle.promote(project, bad.version, "demo: promoted by hand, skipping the canary")
+        if embedded.controller.push is not None:
+            embedded.controller.push()
+        wait("probation watches the new champion",
+             lambda: project.registry.state().champion != bad.version)
+        stage.enter("done")
+    finally:
+        replayer.stop()
+        server.should_exit = True
+        thread.join(timeout=60)
+        sock.close()
+
+    events = project.store.events(project.model_name)
+    path = None
+    if report:
+        from tether.demo.report import write_report
+
+        stage.show("writing the report", status())
+        path = write_report(project, folder / "report.html")
+    return DemoResult(folder=folder, events=events, report=path,
+                      seconds=time.monotonic() - started, rows=replayer.counters.rows,
+                      labels=replayer.counters.labels,
+                      failed_requests=replayer.counters.failed_requests, phases=stage.phases)
+
+
+def _aborted(project: Project) -> bool:
+    return bool(project.store.events(project.model_name, kinds=["rollout_aborted",
+                                                                 "gate_failed",
+                                                                 "retrain_failed"]))
+
+
+def _last_reason(project: Project) -> str:
+    last = project.store.events(project.model_name, limit=1)
+    return f"{last[0].kind}: {last[0].reason}" if last else "no events"

@@ -1,0 +1,245 @@
+"""The ASGI app: MLflow's scoring protocol, tether's routes, metrics and admin.
+
+`create_app(project)` builds everything once; handlers only read the current routing
+table. Extra routes (the controller's hooks, the dashboard) and extra Prometheus
+collectors (monitoring) join the same app and the same `/metrics`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.registry import Collector
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from tether import __version__
+from tether.config import ServingPolicy
+from tether.errors import (
+    AdminDisabled,
+    InputError,
+    PayloadTooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from tether.project import Project
+from tether.registry import mlflow_version
+from tether.serving.http import Instrumentation, error_handlers, json_response, read_body
+from tether.serving.metrics import ServingMetrics
+from tether.serving.openapi import docs_page, openapi_document
+from tether.serving.protocol import JSON, media_type, parse_body
+from tether.serving.server import ModelServer, Served
+
+__all__ = ["create_app"]
+
+Lifespan = Callable[[Starlette], AbstractAsyncContextManager[Any]]
+
+
+def create_app(project: Project, *, registry: CollectorRegistry | None = None,
+               collectors: Sequence[Collector] = (), routes: Sequence[BaseRoute] = (),
+               poll: bool = True, model_path: str | None = None,
+               options: ServingPolicy | None = None, poll_seconds: float | None = None,
+               lifespans: Sequence[Lifespan] = ()) -> Starlette:
+    """The model server for `project`.
+
+    `model_path` (or env `MODEL_PATH`) serves one downloaded MLflow model folder and does
+    not follow the registry. `lifespans` are entered after the server has started (an
+    embedded controller) and left before it stops.
+    """
+    registry = registry if registry is not None else CollectorRegistry()
+    for collector in collectors:
+        registry.register(collector)
+    metrics = ServingMetrics(registry)
+    options = options or project.policy.serving
+    server = ModelServer(project, metrics, options=options,
+                         model_path=model_path or os.environ.get("MODEL_PATH") or None,
+                         poll_seconds=poll_seconds)
+    handlers = _Handlers(server, project, registry, options)
+    own = [
+        Route("/invocations", handlers.invocations, methods=["POST"]),
+        Route("/predict", handlers.predict, methods=["POST"]),
+        Route("/feedback", handlers.feedback, methods=["POST"]),
+        Route("/ping", handlers.ping, methods=["GET"]),
+        Route("/health", handlers.ping, methods=["GET"]),
+        Route("/ready", handlers.ready, methods=["GET"]),
+        Route("/version", handlers.version, methods=["GET"]),
+        Route("/metrics", handlers.metrics, methods=["GET"]),
+        Route("/openapi.json", handlers.openapi, methods=["GET"], include_in_schema=False),
+        Route("/docs", handlers.docs, methods=["GET"], include_in_schema=False),
+        Route("/admin/reload", handlers.reload, methods=["POST"]),
+    ]
+    all_routes = [*own, *routes]
+    endpoints = [path for route in all_routes if (path := getattr(route, "path", None))]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await server.start(poll=poll)
+        try:
+            async with AsyncExitStack() as stack:
+                for extra in lifespans:
+                    await stack.enter_async_context(extra(app))
+                yield
+        finally:
+            await server.stop()
+
+    def champion_version() -> int | None:
+        champion = server.table.champion
+        return champion.version if champion is not None else None
+
+    app = Starlette(
+        routes=all_routes,
+        middleware=[Middleware(Instrumentation, metrics=metrics, endpoints=endpoints,
+                               version=champion_version)],
+        exception_handlers=error_handlers(),
+        lifespan=lifespan,
+    )
+    app.state.server = server
+    app.state.metrics = metrics
+    app.state.registry = registry
+    return app
+
+
+class _Handlers:
+    def __init__(self, server: ModelServer, project: Project, registry: CollectorRegistry,
+                 options: ServingPolicy) -> None:
+        self.server = server
+        self.project = project
+        self.registry = registry
+        self.options = options
+        self._openapi = json_response(openapi_document()).body
+        self._docs = docs_page(openapi_document())
+
+    # MLflow's protocol -----------------------------------------------------------------
+
+    async def invocations(self, request: Request) -> Response:
+        body = await read_body(request, self.options.max_body_bytes)
+        content_type = request.headers.get("content-type")
+        if content_type is None:
+            raise UnsupportedMediaType("no content type: send application/json or text/csv")
+        try:
+            if not _plain(content_type):
+                raise InputError("content type parameters: MLflow answers these")
+            payload = parse_body(body, content_type, max_rows=self.options.max_rows)
+            served = await self.server.predict(payload)
+        except PayloadTooLarge:
+            raise
+        except InputError:
+            # anything the fast path does not take as-is is answered by MLflow's own code,
+            # so clients see exactly what `mlflow models serve` would say
+            answer = await self.server.score_like_mlflow(body, content_type)
+            return Response(answer.body, status_code=answer.status,
+                            media_type=answer.media_type)
+        return json_response({"predictions": served.prediction.values.tolist()},
+                             headers=_version_header(served))
+
+    async def ping(self, _request: Request) -> Response:
+        return Response("\n", media_type=JSON)
+
+    # tether's routes -------------------------------------------------------------------
+
+    async def predict(self, request: Request) -> Response:
+        body = await read_body(request, self.options.max_body_bytes)
+        payload = parse_body(body, request.headers.get("content-type"),
+                             max_rows=self.options.max_rows, extra_keys={"ids"})
+        served = await self.server.predict(payload)
+        document: dict[str, Any] = {"predictions": served.prediction.values.tolist(),
+                                    "ids": served.ids}
+        if served.prediction.scores is not None:
+            document["scores"] = served.prediction.scores.tolist()
+        document["model_version"] = served.version
+        document["route"] = served.route
+        return json_response(document, headers=_version_header(served))
+
+    async def feedback(self, request: Request) -> Response:
+        body = await read_body(request, self.options.max_body_bytes)
+        if media_type(request.headers.get("content-type")) != JSON:
+            raise UnsupportedMediaType("feedback: send application/json")
+        labels = _labels(body, self.options.max_rows)
+        result = await self.server.feedback(labels)
+        return json_response({"accepted": result.accepted, "unknown_ids": result.unknown_ids})
+
+    async def ready(self, _request: Request) -> Response:
+        snapshot = self.server.snapshot()
+        ready = bool(snapshot["ready"])
+        return json_response({"ready": ready, "champion": snapshot["champion"]},
+                             200 if ready else 503)
+
+    async def version(self, _request: Request) -> Response:
+        snapshot = self.server.snapshot()
+        return json_response({"tether": __version__, "mlflow": mlflow_version(),
+                              "model": snapshot["model"], "source": snapshot["source"],
+                              "versions": snapshot["served"], "loaded": snapshot["loaded"]})
+
+    async def metrics(self, _request: Request) -> Response:
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def openapi(self, _request: Request) -> Response:
+        return Response(self._openapi, media_type=JSON)
+
+    async def docs(self, _request: Request) -> Response:
+        return HTMLResponse(self._docs)
+
+    async def reload(self, request: Request) -> Response:
+        self._authorize(request)
+        await self.server.reload()
+        return json_response(self.server.snapshot())
+
+    def _authorize(self, request: Request) -> None:
+        token = self.project.settings.admin_token
+        if not token:
+            raise AdminDisabled("admin routes are disabled: set TETHER_ADMIN_TOKEN to enable "
+                                "them")
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
+                                                                  token.encode()):
+            raise Unauthorized("missing or wrong token: send 'Authorization: Bearer "
+                               "<TETHER_ADMIN_TOKEN>'")
+
+
+def _version_header(served: Served) -> dict[str, str]:
+    return {"X-Model-Version": str(served.version)}
+
+
+def _plain(content_type: str) -> bool:
+    """No parameters but a UTF-8 charset: what the fast path reads like MLflow does."""
+    _, *parameters = (part.strip() for part in content_type.split(";"))
+    return all(p.lower() in ("charset=utf-8", "") for p in parameters)
+
+
+def _labels(body: bytes, max_rows: int) -> list[tuple[str, float]]:
+    import orjson
+
+    if not body.strip():
+        raise InputError('empty body: send {"labels": [{"id": ..., "label": ...}, ...]}')
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"malformed JSON: {exc}") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("labels"), list):
+        raise InputError('expected {"labels": [{"id": ..., "label": ...}, ...]}')
+    items = document["labels"]
+    if len(items) > max_rows:
+        raise PayloadTooLarge(f"{len(items)} labels exceed the limit of {max_rows} per request")
+    labels: list[tuple[str, float]] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or "id" not in item or "label" not in item:
+            raise InputError(f"labels[{index}]: expected an object with 'id' and 'label'")
+        pid, label = item["id"], item["label"]
+        if isinstance(pid, bool) or not isinstance(pid, str | int):
+            raise InputError(f"labels[{index}].id: expected a string, got "
+                             f"{type(pid).__name__}")
+        if isinstance(label, bool):
+            label = int(label)
+        if not isinstance(label, int | float):
+            raise InputError(f"labels[{index}].label: expected a number, got "
+                             f"{type(label).__name__} {label!r}")
+        labels.append((str(pid), float(label)))
+    return labels

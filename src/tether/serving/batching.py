@@ -1,0 +1,179 @@
+"""Adaptive micro-batching: concurrent requests for one model version share one call.
+
+While a model call runs, new requests queue; the next call takes all of them (up to
+`max_rows`). An idle model is called at once, so a lone request waits for nothing;
+`max_wait_s` optionally holds a batch open a little longer to gather more rows.
+A failed batch is retried request by request, so one bad request fails alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tether.serving.validation import Rows, row_count, to_frame
+
+__all__ = ["MicroBatcher", "ModelCallFailed", "Prediction"]
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    values: np.ndarray
+    scores: np.ndarray | None = None
+
+    def slice(self, start: int, stop: int) -> Prediction:
+        return Prediction(self.values[start:stop],
+                          None if self.scores is None else self.scores[start:stop])
+
+
+class ModelCallFailed(Exception):
+    """The model raised, or returned the wrong number of rows."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    rows: Rows
+    future: asyncio.Future[Prediction]
+
+
+def combine(parts: Sequence[Rows], names: Sequence[str] | pd.Index) -> pd.DataFrame:
+    """One frame for the model from several requests' rows."""
+    if len(parts) == 1:
+        return to_frame(parts[0], names)
+    if all(isinstance(part, np.ndarray) for part in parts):
+        return to_frame(np.vstack(parts), names)
+    return pd.concat([to_frame(part, names) for part in parts], ignore_index=True)
+
+
+class MicroBatcher:
+    """Queues requests for one model version and runs them as batches in one thread."""
+
+    def __init__(self, call: Callable[[pd.DataFrame], Prediction], names: Sequence[str], *,
+                 max_rows: int = 1024, max_wait_s: float = 0.0, label: str = "model",
+                 on_batch: Callable[[int, float], None] | None = None) -> None:
+        if max_rows < 1:
+            raise ValueError("max_rows must be at least 1.")
+        self._call = call
+        self._names = pd.Index(list(names))  # built once: a column index per batch costs
+        self.max_rows = max_rows
+        self.max_wait_s = max_wait_s
+        self._on_batch = on_batch
+        # one thread per version: model calls leave the event loop free to parse requests
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"tether-{label}")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[_Pending] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._carry: _Pending | None = None
+        self._closed = False
+
+    async def submit(self, rows: Rows) -> Prediction:
+        if self._closed:
+            raise ModelCallFailed("this model version was unloaded")
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop or self._queue is None:
+            self._start(loop)
+        assert self._queue is not None
+        future: asyncio.Future[Prediction] = loop.create_future()
+        self._queue.put_nowait(_Pending(rows, future))
+        return await future
+
+    def run_now(self, rows: Rows) -> Prediction:
+        """One blocking call outside any batch (warm-up)."""
+        return self._checked(to_frame(rows, self._names), row_count(rows))
+
+    def close(self) -> None:
+        self._closed = True
+        if self._worker is not None and self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._worker.cancel)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # the worker ------------------------------------------------------------------------
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._queue = asyncio.Queue()
+        self._carry = None
+        self._worker = loop.create_task(self._work(), name="tether-batcher")
+
+    async def _work(self) -> None:
+        assert self._queue is not None
+        while True:
+            batch = await self._gather()
+            try:
+                await self._run(batch)
+            except asyncio.CancelledError:
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(ModelCallFailed("server shutting down"))
+                raise
+
+    async def _gather(self) -> list[_Pending]:
+        assert self._queue is not None
+        first = self._carry or await self._queue.get()
+        self._carry = None
+        batch, rows = [first], row_count(first.rows)
+        deadline = time.perf_counter() + self.max_wait_s
+        while rows < self.max_rows:
+            if self._queue.empty():
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), remaining)
+                except TimeoutError:
+                    break
+            else:
+                item = self._queue.get_nowait()
+            size = row_count(item.rows)
+            if rows + size > self.max_rows:
+                self._carry = item
+                break
+            batch.append(item)
+            rows += size
+        return batch
+
+    async def _run(self, batch: list[_Pending]) -> None:
+        loop = asyncio.get_running_loop()
+        total = sum(row_count(item.rows) for item in batch)
+        started = time.perf_counter()
+        try:
+            frame = combine([item.rows for item in batch], self._names)
+            result = await loop.run_in_executor(self._executor, self._checked, frame, total)
+        except Exception as exc:
+            if len(batch) > 1:
+                for item in batch:  # find the request that broke it; the others succeed
+                    await self._run([item])
+                return
+            if not batch[0].future.done():
+                batch[0].future.set_exception(
+                    exc if isinstance(exc, ModelCallFailed) else ModelCallFailed(_describe(exc)))
+            return
+        if self._on_batch is not None:
+            self._on_batch(total, time.perf_counter() - started)
+        start = 0
+        for item in batch:
+            stop = start + row_count(item.rows)
+            if not item.future.done():
+                item.future.set_result(result.slice(start, stop))
+            start = stop
+
+    def _checked(self, frame: pd.DataFrame, expected: int) -> Prediction:
+        try:
+            result = self._call(frame)
+        except Exception as exc:
+            raise ModelCallFailed(_describe(exc)) from exc
+        if len(result.values) != expected:
+            raise ModelCallFailed(f"the model returned {len(result.values)} predictions for "
+                                  f"{expected} rows")
+        return result
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

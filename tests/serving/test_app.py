@@ -1,0 +1,229 @@
+"""tether's own routes and bad input, on the ASGI app with a real registry and store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pandas as pd
+import pytest
+from prometheus_client import CollectorRegistry
+from starlette.testclient import TestClient
+
+from tests.serving.conftest import records, saved_model
+from tether.metric_names import METRICS, exported_series
+from tether.project import Project
+from tether.serving import create_app
+
+SERVING_METRICS = [name for name in METRICS if list(METRICS).index(name)
+                   <= list(METRICS).index("tether_feedback_labels_total")]
+
+
+@pytest.fixture
+def client(project: Project, versions: dict[str, int],
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    monkeypatch.setenv("TETHER_ADMIN_TOKEN", "s3cret")
+    app = create_app(Project.open(project.config.path), poll=False,
+                     registry=CollectorRegistry())
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def test_predict_returns_ids_scores_version_and_route(
+        client: TestClient, versions: dict[str, int],
+        cancer: tuple[pd.DataFrame, pd.Series]) -> None:
+    features, target = cancer
+    answer = client.post("/predict", json={"dataframe_records": records(features, 20),
+                                           "ids": [f"r{i}" for i in range(20)]})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["ids"] == [f"r{i}" for i in range(20)]
+    assert body["model_version"] == versions["a"] and body["route"] == "champion"
+    assert answer.headers["x-model-version"] == str(versions["a"])
+    assert len(body["scores"]) == 20 and all(0.0 <= s <= 1.0 for s in body["scores"])
+    # the predictions are the model's: a well-fitted LR on its training rows
+    assert (pd.Series(body["predictions"]) == target.head(20).to_numpy()).mean() > 0.8
+    assert [p == int(s > 0.5) for p, s in zip(body["predictions"], body["scores"],
+                                              strict=True)] == [True] * 20
+
+
+def test_feedback_is_written_before_the_answer(client: TestClient, project: Project,
+                                               cancer: tuple[pd.DataFrame, pd.Series]) -> None:
+    features, _ = cancer
+    ids = client.post("/predict", json={"dataframe_records": records(features, 3)}).json()["ids"]
+    answer = client.post("/feedback", json={"labels": [
+        {"id": ids[0], "label": 1}, {"id": ids[1], "label": 0.0}, {"id": "nope", "label": 1}]})
+    assert answer.status_code == 200
+    assert answer.json() == {"accepted": 2, "unknown_ids": ["nope"]}
+    labeled = project.store.prediction_window(project.model_name, labeled_only=True)
+    assert sorted(labeled["id"]) == sorted(ids[:2])
+    again = client.post("/feedback", json={"labels": [{"id": ids[0], "label": 0}]})
+    assert again.json() == {"accepted": 1, "unknown_ids": []}  # idempotent, latest wins
+
+
+@pytest.mark.parametrize(("labels", "fragment"), [
+    ([{"id": "a", "label": "yes"}], "labels[0].label: expected a number, got str 'yes'"),
+    ([{"id": "a", "label": 1}, {"id": ["x"], "label": 1}], "labels[1].id: expected a string"),
+    ([{"id": "a"}], "labels[0]: expected an object with 'id' and 'label'"),
+])
+def test_feedback_with_wrong_types_names_the_row(client: TestClient, labels: list[object],
+                                                 fragment: str) -> None:
+    answer = client.post("/feedback", json={"labels": labels})
+    assert answer.status_code == 400
+    assert fragment in answer.json()["message"]
+
+
+def _post(client: TestClient, path: str, body: bytes, content_type: str | None
+          ) -> tuple[int, dict[str, object]]:
+    headers = {"Content-Type": content_type} if content_type else {}
+    answer = client.post(path, content=body, headers=headers)
+    assert answer.headers["content-type"].startswith("application/json")
+    return answer.status_code, answer.json()
+
+
+def test_bad_input_gets_a_4xx_json_reason_and_the_server_stays_up(
+        client: TestClient, cancer: tuple[pd.DataFrame, pd.Series]) -> None:
+    features, _ = cancer
+    good = records(features, 1)
+    cases: list[tuple[bytes, str | None, int, str]] = [
+        (b'{"dataframe_records": [', "application/json", 400, "malformed JSON"),
+        (orjson.dumps({"dataframe_records": good}), "text/plain", 415, "not supported"),
+        (orjson.dumps({"dataframe_records": good}), None, 415, "not supported"),
+        (b"", "application/json", 400, "empty body"),
+        (b"x" * (10 * 1024 * 1024), "application/json", 413, "bytes exceeds the limit"),
+        (orjson.dumps({"dataframe_records": [{k: v for k, v in good[0].items()
+                                              if k != "mean radius"}]}),
+         "application/json", 400, "missing column(s) 'mean radius' (double)"),
+        (orjson.dumps({"dataframe_records": [{**good[0], "zip": 1.0}]}), "application/json",
+         400, "unexpected column(s) ['zip']"),
+        (orjson.dumps({"dataframe_records": [{**good[0], "mean area": "big"}]}),
+         "application/json", 400, "column 'mean area': expected double, got str 'big'"),
+        (orjson.dumps({"dataframe_records": [{**good[0], "mean area": None}]}),
+         "application/json", 400, "column 'mean area': NaN or null at row 0"),
+        (orjson.dumps({"dataframe_records": good, "ids": ["a", "b"]}), "application/json", 400,
+         "one per row"),
+        (b"[1, 2]", "application/json", 400, "expected a JSON object"),
+    ]
+    for body, content_type, status, fragment in cases:
+        code, document = _post(client, "/predict", body, content_type)
+        assert (code, fragment in str(document["message"])) == (status, True), document
+    assert client.post("/predict", json={"dataframe_records": good}).status_code == 200
+
+
+def test_a_hundred_thousand_rows_are_refused_with_the_limit(
+        project: Project, versions: dict[str, int]) -> None:
+    app = create_app(project, poll=False, registry=CollectorRegistry(),
+                     options=project.policy.serving.model_copy(
+                         update={"max_body_bytes": 64 * 1024 * 1024}))
+    rows = {"dataframe_split": {"columns": ["mean radius"], "data": [[1.0]] * 100_000}}
+    with TestClient(app) as client:
+        code, document = _post(client, "/predict", orjson.dumps(rows), "application/json")
+        assert code == 413 and "100000 rows exceed the limit of 10000" in str(
+            document["message"])
+        code, _ = _post(client, "/invocations", orjson.dumps(rows), "application/json")
+        assert code == 413
+
+
+def test_ready_version_and_docs(client: TestClient, versions: dict[str, int]) -> None:
+    assert client.get("/ready").json() == {"ready": True, "champion": versions["a"]}
+    info = client.get("/version").json()
+    assert info["versions"] == [{"version": versions["a"], "route": "champion", "weight": 1.0}]
+    assert info["mlflow"].startswith("3.")
+    assert client.get("/ping").text == "\n"
+    schema = client.get("/openapi.json").json()
+    assert {"/invocations", "/predict", "/feedback", "/admin/reload"} <= set(schema["paths"])
+    assert "/feedback" in client.get("/docs").text
+    assert client.get("/nowhere").json()["error"] == "Not Found"
+
+
+def test_not_ready_without_a_champion(empty_project: Project) -> None:
+    with TestClient(create_app(empty_project, poll=False, registry=CollectorRegistry())) as client:
+        assert client.get("/ready").status_code == 503
+        answer = client.post("/predict", json={"dataframe_records": [{"a": 1.0}]})
+        assert answer.status_code == 503 and "no champion" in answer.json()["message"]
+
+
+def test_metrics_carry_the_contract_names(client: TestClient,
+                                          cancer: tuple[pd.DataFrame, pd.Series]) -> None:
+    features, _ = cancer
+    client.post("/predict", json={"dataframe_records": records(features, 4)})
+    ids = client.post("/predict", json={"dataframe_records": records(features, 1)}).json()["ids"]
+    client.post("/feedback", json={"labels": [{"id": ids[0], "label": 1}]})
+    text = client.get("/metrics").text
+    for name in SERVING_METRICS:
+        if name in ("tether_prediction_errors_total", "tether_model_load_failures_total",
+                    "tether_rollout_weight_ratio"):
+            continue  # only once something failed or a canary runs; tested there
+        assert any(line.startswith(tuple(exported_series(name))) for line in
+                   text.splitlines()), name
+    assert 'tether_http_requests_total{endpoint="/predict",method="POST",status="200"} 2.0' \
+        in text
+    assert 'tether_feedback_labels_total{model="loan-default"} 1.0' in text
+
+
+def test_admin_reload_needs_the_token(client: TestClient, project: Project,
+                                      versions: dict[str, int]) -> None:
+    assert client.post("/admin/reload").status_code == 401
+    wrong = client.post("/admin/reload", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and "TETHER_ADMIN_TOKEN" in wrong.json()["message"]
+    project.registry.promote(versions["b"], "test")
+    answer = client.post("/admin/reload", headers={"Authorization": "Bearer s3cret"})
+    assert answer.status_code == 200 and answer.json()["champion"] == versions["b"]
+    assert client.post("/predict", json={"dataframe_records": [{}]}).status_code == 400
+
+
+def test_admin_routes_are_off_without_a_token(project: Project,
+                                              versions: dict[str, int]) -> None:
+    with TestClient(create_app(project, poll=False, registry=CollectorRegistry())) as client:
+        answer = client.post("/admin/reload", headers={"Authorization": "Bearer x"})
+        assert answer.status_code == 403 and "set TETHER_ADMIN_TOKEN" in answer.json()["message"]
+
+
+def test_model_path_mode_serves_a_folder_without_the_registry(
+        empty_project: Project, tmp_path: Path, cancer: tuple[pd.DataFrame, pd.Series]) -> None:
+    from tests.serving.conftest import fit_lr
+
+    features, _ = cancer
+    folder = saved_model(tmp_path, fit_lr(cancer), features)
+    app = create_app(empty_project, registry=CollectorRegistry(), model_path=str(folder))
+    with TestClient(app) as client:
+        answer = client.post("/predict", json={"dataframe_records": records(features, 2)})
+        assert answer.status_code == 200 and answer.json()["route"] == "champion"
+        assert client.get("/version").json()["source"].startswith("model folder")
+    assert empty_project.registry.state().champion is None
+
+
+def test_extra_collectors_routes_and_lifespans_join_the_app(project: Project) -> None:
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+
+    from prometheus_client.core import GaugeMetricFamily
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    class Live:
+        def collect(self) -> Iterator[GaugeMetricFamily]:
+            yield GaugeMetricFamily("tether_drift_share_ratio", "share", value=0.25)
+
+    entered: list[str] = []
+
+    @asynccontextmanager
+    async def controller(app: Starlette) -> AsyncIterator[None]:
+        entered.append("ready" if app.state.server.ready else "not ready")
+        yield
+        entered.append("left")
+
+    async def hook(_request: Request) -> PlainTextResponse:
+        return PlainTextResponse("hooked")
+
+    app = create_app(project, poll=False, registry=CollectorRegistry(), collectors=[Live()],
+                     routes=[Route("/hooks/test", hook, methods=["POST"])],
+                     lifespans=[controller])
+    with TestClient(app) as client:
+        assert client.post("/hooks/test").text == "hooked"
+        assert "tether_drift_share_ratio 0.25" in client.get("/metrics").text
+        assert 'endpoint="/hooks/test"' in client.get("/metrics").text
+    assert entered == ["ready", "left"]

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_project
+from tether.config import load_config
+from tether.errors import ConfigError
+
+
+def _write(folder: Path, text: str) -> Path:
+    path = folder / "tether.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_example_policy_loads_with_embedded_defaults(tmp_path: Path) -> None:
+    config = load_config(write_project(tmp_path), environ={})
+    assert config.policy.model.name == "loan-default"
+    assert config.settings.tracking_uri == f"sqlite:///{tmp_path / '.tether' / 'mlflow.db'}"
+    assert config.settings.store_url.endswith(".tether/store.db")
+    assert config.policy.rollout.steps == [0.05, 0.25, 0.5]
+
+
+def test_environment_overrides_settings(tmp_path: Path) -> None:
+    env = {"TETHER_TRACKING_URI": "http://mlflow:5000", "TETHER_STORE_URL": "postgresql://x/y",
+           "TETHER_ADMIN_TOKEN": "secret", "TETHER_POLL_SECONDS": "0.5"}
+    settings = load_config(write_project(tmp_path), environ=env).settings
+    assert settings.tracking_uri == "http://mlflow:5000"
+    assert settings.registry_uri == "http://mlflow:5000"
+    assert settings.store_url == "postgresql://x/y"
+    assert settings.admin_token == "secret"
+    assert settings.poll_seconds == 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("model: [", "is not valid YAML"),
+        ("- a\n- b\n", "expected a mapping of settings, got list"),
+        ("trainer: t:t\ndata: {reference: d.csv}\n", "model: required field is missing"),
+        ("model: {name: m}\ntrainer: t:t\ndata: {reference: d.csv}\nmetric: {primary: rmse}\n",
+         "metric 'rmse' does not fit task binary_classification"),
+        ("model: {name: m}\ntrainer: nocolon\ndata: {reference: d.csv}\n",
+         "trainer: String should match pattern"),
+        ("model: {name: m}\ntrainer: t:t\ndata: {}\n",
+         "give exactly one of data.reference (a file) or data.generator"),
+        ("model: {name: m}\ntrainer: t:t\ndata: {reference: d.csv}\nrollout: {steps: [0.5, 0.2]}\n",
+         "rollout.steps: rollout steps must increase"),
+        ("model: {name: m, colour: red}\ntrainer: t:t\ndata: {reference: d.csv}\n",
+         "model.colour: unknown field"),
+    ],
+)
+def test_bad_policy_names_file_and_field(tmp_path: Path, text: str, expected: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    message = str(caught.value)
+    assert message.startswith(str(path))
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_missing_policy_file_says_how_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="run `tether init`"):
+        load_config(tmp_path / "nowhere.yaml", environ={})
+
+
+def test_bad_poll_interval_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="TETHER_POLL_SECONDS"):
+        load_config(write_project(tmp_path), environ={"TETHER_POLL_SECONDS": "soon"})
