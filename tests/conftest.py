@@ -68,3 +68,29 @@ def project_dir(tmp_path: Path, mlflow_template: Path,
 @pytest.fixture
 def project(project_dir: Path) -> Project:
     return Project.open(project_dir / "tether.yaml")
+
+
+@pytest.fixture(scope="session")
+def trained_template(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path) -> Path:
+    """A registry and store holding two trained candidates (v1, v2), trained once.
+
+    Tests copy its databases; the model artifacts stay in this folder for the session,
+    which is where the copied registry's versions point.
+    """
+    folder = tmp_path_factory.mktemp("trained") / "project"
+    write_project(folder)
+    (folder / ".tether").mkdir()
+    shutil.copyfile(mlflow_template, folder / ".tether" / "mlflow.db")
+    from tether.training import retrain
+
+    project = Project.open(folder / "tether.yaml")
+    retrain(project)
+    retrain(project)
+    project.store.close()
+    return folder / ".tether"
+
+
+def use_trained(project_dir: Path, template: Path) -> None:
+    """Give `project_dir` the template's registry and store: versions 1 and 2, candidates."""
+    for name in ("mlflow.db", "store.db"):
+        shutil.copyfile(template / name, project_dir / ".tether" / name)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from tests.conftest import use_trained
 from tether.errors import InvalidTransition, NothingToRollBack, VersionNotFound
 from tether.project import Project
 from tether.registry import CHALLENGER, CHAMPION, PREVIOUS, ROLLOUT_TAG, RolloutSpec, State
@@ -11,9 +14,9 @@ from tether.training import retrain
 
 
 @pytest.fixture
-def two_versions(project: Project) -> Project:
-    retrain(project)
-    retrain(project)
+def two_versions(project_dir: Path, trained_template: Path) -> Project:
+    use_trained(project_dir, trained_template)
+    project = Project.open(project_dir / "tether.yaml")
     project.registry.promote(1, "first")
     return project
 

@@ -6,6 +6,7 @@ numbers that decided it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,9 +56,10 @@ def _latest_passed(project: Project) -> int:
 
 
 def rollback(project: Project, reason: str, to: int | None = None,
-             numbers: dict[str, Any] | None = None) -> tuple[int, int]:
+             numbers: dict[str, Any] | None = None,
+             on_switch: Callable[[int], None] | None = None) -> tuple[int, int]:
     """Put `to` (default: alias previous) back as champion, recording the numbers why."""
-    bad, target = project.registry.rollback(reason, to=to)
+    bad, target = project.registry.rollback(reason, to=to, on_switch=on_switch)
     project.record("rolled_back", reason, version=bad, data={"to": target, **(numbers or {})})
     return bad, target
 

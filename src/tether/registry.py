@@ -371,8 +371,13 @@ class Registry:
         return old
 
     @_translate("roll back")
-    def rollback(self, reason: str, to: int | None = None) -> tuple[int, int]:
-        """Put `to` (default: alias previous) back as champion. Returns (from, to)."""
+    def rollback(self, reason: str, to: int | None = None,
+                 on_switch: Callable[[int], None] | None = None) -> tuple[int, int]:
+        """Put `to` (default: alias previous) back as champion. Returns (from, to).
+
+        `on_switch(to)` runs right after the champion alias moves (the commit point), before
+        the tags are written, so a server in the same process can swap at once.
+        """
         current = self.state()
         if current.champion is None:
             raise NothingToRollBack("nothing is serving yet: there is no champion to roll back")
@@ -383,11 +388,16 @@ class Registry:
                 "roll back to; pass --to VERSION to choose one")
         if target == current.champion:
             raise NothingToRollBack(f"version {target} is already the champion")
-        info = self.version(target)
+        info = current.version(target)
+        if info is None:
+            raise VersionNotFound(f"model {self.model_name!r} has no version {target}; known "
+                                  f"versions: {[v.version for v in current.versions]}")
         if info.state == State.REJECTED:
             raise InvalidTransition(f"version {target} was rejected; it cannot become champion")
         bad = current.champion
         self.client.set_registered_model_alias(self.model_name, CHAMPION, str(target))
+        if on_switch is not None:
+            on_switch(target)
         self.set_state(bad, State.ROLLED_BACK, reason)
         self.set_state(target, State.CHAMPION, f"rollback from version {bad}: {reason}")
         if current.previous is not None:

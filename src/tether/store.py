@@ -14,9 +14,11 @@ SQLAlchemy Core on any URL; a SQLite file by default, PostgreSQL at scale.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
@@ -27,10 +29,15 @@ from sqlalchemy.pool import StaticPool
 from tether.errors import StoreError
 
 __all__ = [
+    "LATENCY_BIN_GROWTH",
+    "SCORE_BINS",
     "Event",
     "FeedbackResult",
+    "LabelBucket",
     "PredictionRecord",
+    "ScoreBin",
     "Store",
+    "TrafficBucket",
 ]
 
 metadata = sa.MetaData()
@@ -50,6 +57,12 @@ predictions = sa.Table(
     sa.Column("error", sa.Boolean, nullable=False, default=False),
     sa.Index("ix_predictions_model_version_ts", "model_name", "model_version", "ts"),
 )
+# Covers the dashboard's per-bucket aggregates, so they read the index, not the rows.
+# Created apart from the table so that stores made before it get it too.
+covering_index = sa.Index("ix_predictions_model_ts_covering", predictions.c.model_name,
+                          predictions.c.ts, predictions.c.model_version, predictions.c.error,
+                          predictions.c.latency_ms, predictions.c.score,
+                          predictions.c.prediction)
 
 feedback = sa.Table(
     "tether_feedback",
@@ -117,6 +130,54 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
+class TrafficBucket:
+    """Predictions of one version in one time bucket, aggregated in the database.
+
+    `p99_latency_ms` is read from a latency histogram whose bins grow by
+    `LATENCY_BIN_GROWTH`, interpolated inside the bin as Prometheus's
+    `histogram_quantile` does: within that factor of the exact value.
+    """
+
+    start: float
+    version: int
+    requests: int
+    errors: int
+    p99_latency_ms: float | None
+    mean_latency_ms: float | None
+    mean_confidence: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreBin:
+    """Predictions of one version in one time bucket whose score falls in one of
+    `SCORE_BINS` equal bins of [0, 1]; `positives`/`negatives` count labeled rows."""
+
+    start: float
+    version: int
+    bin: int
+    count: int
+    score_sum: float
+    positives: int
+    negatives: int
+
+
+@dataclass(frozen=True, slots=True)
+class LabelBucket:
+    """Labeled predictions of one version in one bucket (by prediction time), with the
+    confusion counts for binary tasks and absolute/squared errors for regression."""
+
+    start: float
+    version: int
+    labeled: int
+    true_positives: int
+    false_positives: int
+    false_negatives: int
+    true_negatives: int
+    sum_abs_error: float
+    sum_squared_error: float
+
+
+@dataclass(frozen=True, slots=True)
 class FeedbackResult:
     accepted: int
     unknown_ids: list[str]
@@ -152,6 +213,7 @@ class Store:
             self.engine = _engine(url)
             if create:
                 metadata.create_all(self.engine)
+                covering_index.create(self.engine, checkfirst=True)
         except (SQLAlchemyError, ImportError) as exc:
             raise StoreError(f"store {_safe(url)}: cannot open ({exc.__class__.__name__}: "
                              f"{_first_line(exc)})") from exc
@@ -263,6 +325,196 @@ class Store:
         if until is not None:
             clauses.append(predictions.c.ts < until)
         return clauses
+
+    # dashboard aggregates: computed in the database, bounded in size --------------
+
+    def traffic_buckets(self, model_name: str, *, since: float, bucket_seconds: float,
+                        until: float | None = None) -> list[TrafficBucket]:
+        """Request count, errors, p99 and mean latency, mean confidence per (bucket, version).
+
+        One GROUP BY over the covering index; what comes back is one row per bucket,
+        version and latency bin, however many predictions the window holds.
+        """
+        _check_bucket(bucket_seconds)
+        bucket = self._bucket(predictions.c.ts, bucket_seconds).label("bucket")
+        latency_bin = self._latency_bin(predictions.c.latency_ms).label("bin")
+        score = predictions.c.score
+        confidence = sa.case((score >= 0.5, score), else_=1.0 - score)
+        clauses = [predictions.c.model_name == model_name, predictions.c.ts >= since]
+        if until is not None:
+            clauses.append(predictions.c.ts < until)
+        query = (
+            sa.select(bucket, predictions.c.model_version, latency_bin, sa.func.count(),
+                      sa.func.sum(sa.cast(predictions.c.error, sa.Integer)),
+                      sa.func.sum(predictions.c.latency_ms),
+                      sa.func.count(predictions.c.latency_ms),
+                      sa.func.sum(confidence), sa.func.count(score))
+            .where(*clauses)
+            .group_by(sa.literal_column("bucket"), predictions.c.model_version,
+                      sa.literal_column("bin"))
+        )
+        with self._connect() as conn:
+            rows = conn.execute(query).all()
+        groups: dict[tuple[int, int], list[Any]] = {}
+        for key, version, bin_index, count, errors, lat_sum, lat_n, conf_sum, conf_n in rows:
+            group = groups.setdefault((int(key), int(version)), [0, 0, 0.0, 0, 0.0, 0, {}])
+            group[0] += count
+            group[1] += int(errors or 0)
+            group[2] += float(lat_sum or 0.0)
+            group[3] += lat_n
+            group[4] += float(conf_sum or 0.0)
+            group[5] += conf_n
+            if bin_index is not None:
+                group[6][int(bin_index)] = group[6].get(int(bin_index), 0) + lat_n
+        return [
+            TrafficBucket(start=key * bucket_seconds, version=version, requests=g[0], errors=g[1],
+                          p99_latency_ms=_histogram_quantile(g[6], 0.99),
+                          mean_latency_ms=g[2] / g[3] if g[3] else None,
+                          mean_confidence=g[4] / g[5] if g[5] else None)
+            for (key, version), g in sorted(groups.items())
+        ]
+
+    def label_buckets(self, model_name: str, *, since: float, bucket_seconds: float,
+                      until: float | None = None) -> list[LabelBucket]:
+        """Labeled predictions per (bucket of prediction time, version), with confusion counts.
+
+        Reads from the label side: a label arrives after its prediction, so labels older
+        than `since` are skipped by the index on `tether_feedback.ts`.
+        """
+        _check_bucket(bucket_seconds)
+        bucket = self._bucket(predictions.c.ts, bucket_seconds).label("bucket")
+        predicted = predictions.c.prediction >= 0.5
+        actual = feedback.c.label >= 0.5
+        error = predictions.c.prediction - feedback.c.label
+
+        def count_when(condition: sa.ColumnElement[bool]) -> Any:
+            return sa.func.sum(sa.case((condition, 1), else_=0))
+
+        clauses = [predictions.c.model_name == model_name, predictions.c.ts >= since,
+                   feedback.c.ts >= since]
+        if until is not None:
+            clauses.append(predictions.c.ts < until)
+        query = (
+            sa.select(bucket, predictions.c.model_version, sa.func.count(),
+                      count_when(sa.and_(predicted, actual)),
+                      count_when(sa.and_(predicted, sa.not_(actual))),
+                      count_when(sa.and_(sa.not_(predicted), actual)),
+                      count_when(sa.and_(sa.not_(predicted), sa.not_(actual))),
+                      sa.func.sum(sa.func.abs(error)), sa.func.sum(error * error))
+            .select_from(feedback.join(predictions, predictions.c.id == feedback.c.prediction_id))
+            .where(*clauses)
+            .group_by(sa.literal_column("bucket"), predictions.c.model_version)
+            .order_by(sa.literal_column("bucket"), predictions.c.model_version)
+        )
+        with self._connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            LabelBucket(start=int(key) * bucket_seconds, version=int(version), labeled=count,
+                        true_positives=int(tp or 0), false_positives=int(fp or 0),
+                        false_negatives=int(fn or 0), true_negatives=int(tn or 0),
+                        sum_abs_error=float(abs_sum or 0.0), sum_squared_error=float(sq or 0.0))
+            for key, version, count, tp, fp, fn, tn, abs_sum, sq in rows
+        ]
+
+    def score_histogram(self, model_name: str, *, since: float, bucket_seconds: float,
+                        until: float | None = None, labeled: bool) -> list[ScoreBin]:
+        """Scores per (bucket, version, score bin): all predictions, or only labeled ones
+        with their positive and negative counts. Enough for ROC AUC and confidence-based
+        estimates without reading a row into Python."""
+        _check_bucket(bucket_seconds)
+        bucket = self._bucket(predictions.c.ts, bucket_seconds).label("bucket")
+        score = predictions.c.score
+        bins = sa.literal(SCORE_BINS, literal_execute=True)
+        score_bin = sa.case((score >= 1.0, SCORE_BINS - 1), (score <= 0.0, 0),
+                            else_=sa.cast(sa.func.floor(score * bins), sa.Integer)
+                            if self.engine.dialect.name != "sqlite"
+                            else sa.cast(score * bins, sa.Integer)).label("bin")
+        clauses = [predictions.c.model_name == model_name, predictions.c.ts >= since,
+                   score.is_not(None)]
+        if until is not None:
+            clauses.append(predictions.c.ts < until)
+        if labeled:
+            positives: Any = sa.func.sum(sa.case((feedback.c.label >= 0.5, 1), else_=0))
+            source: sa.FromClause = feedback.join(
+                predictions, predictions.c.id == feedback.c.prediction_id)
+            clauses.append(feedback.c.ts >= since)
+        else:
+            positives, source = sa.literal(0), predictions
+        query = (
+            sa.select(bucket, predictions.c.model_version, score_bin, sa.func.count(),
+                      sa.func.sum(score), positives)
+            .select_from(source)
+            .where(*clauses)
+            .group_by(sa.literal_column("bucket"), predictions.c.model_version,
+                      sa.literal_column("bin"))
+        )
+        with self._connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            ScoreBin(start=int(key) * bucket_seconds, version=int(version), bin=int(index),
+                     count=int(count), score_sum=float(total or 0.0),
+                     positives=int(pos or 0) if labeled else 0,
+                     negatives=int(count) - int(pos or 0) if labeled else 0)
+            for key, version, index, count, total, pos in rows
+        ]
+
+    def recent_samples(self, model_name: str, windows: Sequence[tuple[int, float, float]], *,
+                       limit: int, labeled_only: bool) -> list[pd.DataFrame]:
+        """For each (version, start, end): its latest `limit` predictions in [start, end).
+
+        Columns prediction, score, label (None unless `labeled_only`). For metrics SQL
+        cannot compute (ROC AUC, log loss, label-free estimates): each bucket costs at
+        most `limit` rows.
+        """
+        frames: list[pd.DataFrame] = []
+        if labeled_only:
+            source: sa.FromClause = predictions.join(
+                feedback, feedback.c.prediction_id == predictions.c.id)
+            label: Any = feedback.c.label
+        else:  # no join: the covering index answers alone
+            source, label = predictions, sa.null()
+        with self._connect() as conn:
+            for version, start, end in windows:
+                query = (
+                    sa.select(predictions.c.prediction, predictions.c.score, label)
+                    .select_from(source)
+                    .where(predictions.c.model_name == model_name,
+                           predictions.c.model_version == version,
+                           predictions.c.ts >= start, predictions.c.ts < end)
+                    .order_by(predictions.c.ts.desc())
+                    .limit(limit)
+                )
+                frames.append(pd.DataFrame.from_records(
+                    conn.execute(query).all(), columns=["prediction", "score", "label"]))
+        return frames
+
+    def _bucket(self, ts: sa.ColumnElement[float], seconds: float) -> sa.ColumnElement[int]:
+        width = sa.literal(float(seconds), literal_execute=True)
+        if self.engine.dialect.name == "sqlite":
+            return sa.cast(ts / width, sa.BigInteger)  # truncation == floor for ts >= 0
+        return sa.cast(sa.func.floor(ts / width), sa.BigInteger)
+
+    def _latency_bin(self, latency: sa.ColumnElement[float]) -> sa.ColumnElement[int]:
+        """Index of the geometric latency bin: floor(ln(latency / MIN) / ln(GROWTH))."""
+        floor_ms = sa.literal(_LATENCY_MIN_MS, literal_execute=True)
+        step = sa.literal(math.log(LATENCY_BIN_GROWTH), literal_execute=True)
+        if self.engine.dialect.name == "sqlite":
+            if not self._sqlite_has_math:
+                return _latency_bin_case(latency)
+            clamped: sa.ColumnElement[float] = sa.func.max(latency, floor_ms)
+        else:
+            clamped = sa.func.greatest(latency, floor_ms)
+        return sa.cast(sa.func.floor(sa.func.ln(clamped / floor_ms) / step), sa.Integer)
+
+    @cached_property
+    def _sqlite_has_math(self) -> bool:
+        """SQLite has ln() only when built with its math functions (most builds are)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT ln(1.0)"))
+        except SQLAlchemyError:
+            return False
+        return True
 
     # feedback ----------------------------------------------------------------------
 
@@ -381,6 +633,49 @@ class _Translated:
             raise StoreError(f"store {_safe(self._url)}: {_first_line(error)}") from error
         if isinstance(exc, SQLAlchemyError):
             raise StoreError(f"store {_safe(self._url)}: {_first_line(exc)}") from exc
+
+
+SCORE_BINS = 100
+_LATENCY_MIN_MS = 0.01
+LATENCY_BIN_GROWTH = 1.1
+_LATENCY_BINS = 200  # 0.01 ms * 1.1**200 is about 19 hours
+
+
+def _check_bucket(seconds: float) -> None:
+    if not seconds > 0:
+        raise ValueError(f"bucket_seconds must be positive, got {seconds!r}")
+
+
+def _latency_bin_edge(index: int) -> float:
+    return _LATENCY_MIN_MS * LATENCY_BIN_GROWTH ** index
+
+
+def _latency_bin_case(latency: sa.ColumnElement[float]) -> sa.ColumnElement[int]:
+    """The same bins without ln(), for SQLite builds that lack math functions."""
+    whens = [(latency < _latency_bin_edge(i + 1), i) for i in range(_LATENCY_BINS)]
+    return sa.case(*whens, else_=_LATENCY_BINS)
+
+
+def _histogram_quantile(bins: dict[int, int], q: float) -> float | None:
+    """The q-quantile of a geometric-bin histogram, linear inside the bin it falls in.
+
+    >>> round(_histogram_quantile({0: 50, 10: 50}, 0.99), 4)
+    0.0285
+    >>> _histogram_quantile({}, 0.99) is None
+    True
+    """
+    total = sum(bins.values())
+    if total == 0:
+        return None
+    rank = q * total
+    seen = 0
+    for index in sorted(bins):
+        count = bins[index]
+        if seen + count >= rank:
+            low, high = _latency_bin_edge(index), _latency_bin_edge(index + 1)
+            return low + (high - low) * (rank - seen) / count
+        seen += count
+    return _latency_bin_edge(max(bins) + 1)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.conftest import write_project
+from tests.conftest import use_trained, write_project
 from tests.control.traffic import serve
 from tether.control.controller import Controller
 from tether.control.triggers import Action, Trigger, TriggerKind
@@ -35,11 +35,11 @@ def fast_policy(project_dir):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def champion_and_candidate(fast_policy: Project) -> Project:
-    retrain(fast_policy)
-    fast_policy.registry.promote(1, "first")
-    retrain(fast_policy)
-    return fast_policy
+def champion_and_candidate(fast_policy: Project, project_dir, trained_template) -> Project:  # type: ignore[no-untyped-def]
+    use_trained(project_dir, trained_template)
+    project = Project.open(project_dir / "tether.yaml")
+    project.registry.promote(1, "first")
+    return project
 
 
 def kinds(project: Project) -> list[str]:

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_project
+from tests.conftest import use_trained, write_project
 from tests.control.traffic import serve
 from tether.project import Project
 from tether.registry import RegistryState, RolloutSpec
-from tether.training import retrain
 
 CLI = "from tether.cli import main; main()"
 
@@ -54,15 +53,14 @@ def assert_consistent(state: RegistryState) -> None:
 
 
 @pytest.fixture
-def rolling(project_dir: Path) -> Project:
+def rolling(project_dir: Path, trained_template: Path) -> Project:
     write_project(project_dir, **{
         "rollout.steps": [0.1, 0.5], "rollout.min_predictions": 100,
         "rollout.min_labels": 60, "rollout.step_timeout_seconds": 600,
         "monitoring.interval_seconds": 0.2})
+    use_trained(project_dir, trained_template)
     project = Project.open(project_dir / "tether.yaml")
-    retrain(project)
     project.registry.promote(1, "first")
-    retrain(project)
     return project
 
 

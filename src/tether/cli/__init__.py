@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from tether import __version__
-from tether.cli import control, demo, lifecycle, monitoring, serving
+from tether.cli import control, dashboard, demo, lifecycle, monitoring, serving
 from tether.cli._common import Group, Options, console, quiet_libraries
 
 __all__ = ["app", "main"]
@@ -47,6 +47,7 @@ control.register(app)
 demo.register(app)
 monitoring.register(app)
 serving.register(app)
+dashboard.register(app)
 
 
 def main() -> None:

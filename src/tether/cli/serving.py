@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from tether.cli._common import err_console, project_of
@@ -32,10 +34,19 @@ def serve(
                           "run more replicas behind a load balancer instead")
     import uvicorn
 
+    from tether.dashboard import dashboard_routes
     from tether.serving import create_app
 
     project = project_of(ctx)
-    app = create_app(project, poll=not no_poll, model_path=model_path)
+    holder: dict[str, Any] = {}
+
+    async def reload_server() -> None:
+        await holder["app"].state.server.reload()
+
+    routes = dashboard_routes(project, admin_token=project.settings.admin_token,
+                              on_registry_change=reload_server)
+    app = create_app(project, poll=not no_poll, model_path=model_path, routes=routes)
+    holder["app"] = app
     err_console.print(f"serving {project.model_name} on http://{host}:{port} "
                       f"({'model folder ' + model_path if model_path else 'registry'})")
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)

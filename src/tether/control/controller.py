@@ -55,6 +55,9 @@ class Controller:
         self.metrics = metrics
         self.lock_ttl = lock_ttl
         self.estimator = estimator
+        # set by an embedded server: swap to an already loaded version without waiting
+        # for a registry read (the push that follows reconciles everything else)
+        self.switch: Callable[[int], None] | None = None
         self.inbox: queue.SimpleQueue[Trigger] = queue.SimpleQueue()
         self.last_analysis: dict[str, Any] | None = None
         self.on_tick: Callable[[list[str]], None] | None = None
@@ -340,7 +343,8 @@ class Controller:
             done.append(f"rollout of version {state.rollout.version} aborted: {reason}")
         else:
             try:
-                bad, target = lifecycle.rollback(self.project, reason, numbers=numbers)
+                bad, target = lifecycle.rollback(self.project, reason, numbers=numbers,
+                                                 on_switch=self._switch)
             except TetherError as exc:
                 self.project.record("rollback_skipped", str(exc), data=numbers or {})
                 done.append(f"rollback skipped: {exc}")
@@ -355,6 +359,14 @@ class Controller:
                          **extra: Any) -> None:
         self.project.record(kind, analysis.message, version=spec.version,
                             data={"rollout": _spec_dict(spec), **analysis.as_dict(), **extra})
+
+    def _switch(self, version: int) -> None:
+        if self.switch is None:
+            return
+        try:
+            self.switch(version)
+        except Exception as exc:  # the push after the registry writes still reloads
+            log.warning("fast switch to version %s failed: %s", version, exc)
 
     def _push(self) -> None:
         if self.push is None:

@@ -99,6 +99,8 @@ def build(project: Project, *, interval: float | None = None, poll: bool = True,
             asyncio.run_coroutine_threadsafe(server.reload(), loop).result(PUSH_TIMEOUT_SECONDS)
 
         controller.push = push
+        controller.switch = lambda version: asyncio.run_coroutine_threadsafe(
+            server.switch_champion(version), loop).result(PUSH_TIMEOUT_SECONDS)
         stop.clear()
         worker = threading.Thread(target=controller.run, args=(stop, interval),
                                   name="tether-controller", daemon=True)
@@ -127,10 +129,8 @@ def build(project: Project, *, interval: float | None = None, poll: bool = True,
 
 def _dashboard(project: Project, reload_server: Callable[[], Any],
                request_retrain: Callable[[str], None]) -> list[BaseRoute]:
-    try:
-        from tether.dashboard import dashboard_routes
-    except ImportError:
-        return []
+    from tether.dashboard import dashboard_routes
+
     return list(dashboard_routes(project, admin_token=project.settings.admin_token,
                                  on_registry_change=reload_server,
                                  request_retrain=request_retrain))

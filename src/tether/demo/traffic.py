@@ -24,6 +24,7 @@ class World:
 
     shift: float = 0.0
     concept: float = 0.0
+    label_noise: float = 0.0
 
 
 @dataclass
@@ -79,7 +80,7 @@ class Replayer:
                 started = time.monotonic()
                 world = self.world
                 frame = generate(n=self.batch_rows, seed=self._next_seed(), shift=world.shift,
-                                 concept=world.concept)
+                                 concept=world.concept, label_noise=world.label_noise)
                 features = frame.drop(columns=[TARGET])
                 body = {"dataframe_split": {"columns": list(features.columns),
                                             "data": features.to_numpy().tolist()}}

@@ -20,6 +20,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.schemas import SchemaGenerator
 
 from tether import __version__
 from tether.config import ServingPolicy
@@ -77,6 +78,7 @@ def create_app(project: Project, *, registry: CollectorRegistry | None = None,
         Route("/admin/reload", handlers.reload, methods=["POST"]),
     ]
     all_routes = [*own, *routes]
+    handlers.document_routes(routes)
     endpoints = [path for route in all_routes if (path := getattr(route, "path", None))]
 
     @asynccontextmanager
@@ -114,8 +116,15 @@ class _Handlers:
         self.project = project
         self.registry = registry
         self.options = options
-        self._openapi = json_response(openapi_document()).body
-        self._docs = docs_page(openapi_document())
+        self.document_routes(())
+
+    def document_routes(self, routes: Sequence[BaseRoute]) -> None:
+        """The OpenAPI document: tether's own routes plus the docstrings of extra ones."""
+        document = openapi_document()
+        extra = SchemaGenerator({"openapi": "3.0.0"}).get_schema(list(routes))
+        document["paths"].update(_string_keys(extra.get("paths", {})))
+        self._openapi = json_response(document).body
+        self._docs = docs_page(document)
 
     # MLflow's protocol -----------------------------------------------------------------
 
@@ -243,3 +252,12 @@ def _labels(body: bytes, max_rows: int) -> list[tuple[str, float]]:
                              f"{type(label).__name__} {label!r}")
         labels.append((str(pid), float(label)))
     return labels
+
+
+def _string_keys(value: Any) -> Any:
+    """YAML docstrings read `200:` as an int; JSON object keys are strings."""
+    if isinstance(value, dict):
+        return {str(key): _string_keys(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_string_keys(item) for item in value]
+    return value

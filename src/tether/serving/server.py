@@ -139,6 +139,15 @@ class ModelServer:
                 await self._reload_registry(retry_failed)
             self.last_reload = time.time()
 
+    async def switch_champion(self, version: int) -> bool:
+        """Serve an already loaded `version` as the only champion, now (a rollback's
+        pointer swap); False when it is not loaded. The next reload reconciles the rest."""
+        slot = self._slots.get(version)
+        if slot is None:
+            return False
+        self._swap(RoutingTable(champion=slot))
+        return True
+
     async def _reload_path(self) -> None:
         if self.table.champion is not None:
             return

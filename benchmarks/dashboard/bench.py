@@ -1,0 +1,180 @@
+"""How fast the dashboard's endpoints answer over a store with millions of predictions.
+
+Fills a SQLite store with N predictions (default 2,000,000) over the last 24 hours
+(v1, then v2 with a v3 canary for the last 6 hours; 30% labeled), kept in
+benchmarks/.cache/ for the next run, then times each endpoint through a real uvicorn
+server on 127.0.0.1 against the baseline the dashboard replaces: loading the same
+window into pandas with `Store.prediction_window` and aggregating it there.
+
+    PYTHONPATH=src python benchmarks/dashboard/bench.py [--rows 2000000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = ROOT / "benchmarks" / ".cache"
+MODEL = "loan-default"
+DAY = 86400.0
+
+
+def fill(store_path: Path, rows: int, now: float) -> None:
+    from tether.store import PredictionRecord, Store, feedback
+
+    store = Store(f"sqlite:///{store_path}")
+    rng = np.random.default_rng(0)
+    batch = 50_000
+    written = 0
+    started = time.perf_counter()
+    while written < rows:
+        n = min(batch, rows - written)
+        ts = now - DAY + (np.arange(written, written + n) + 0.5) * DAY / rows
+        scores = rng.beta(2, 5, n)
+        latency = rng.lognormal(1.5, 0.5, n)
+        records = []
+        labels = []
+        for i in range(n):
+            t = float(ts[i])
+            late = t > now - 6 * 3600
+            version = 3 if late and i % 10 == 0 else (2 if t > now - 16 * 3600 else 1)
+            pid = f"p{written + i:09d}"
+            records.append(PredictionRecord(
+                id=pid, model_name=MODEL, model_version=version,
+                route="canary" if version == 3 else "champion",
+                features={"income": round(float(latency[i]) * 9000, 2),
+                          "credit_score": 600 + i % 200, "purpose": "car"},
+                prediction=float(scores[i] >= 0.5), score=float(scores[i]),
+                latency_ms=float(latency[i]), error=(i % 500 == 0), ts=t))
+            if i % 10 < 3:
+                labels.append({"prediction_id": pid, "label": float(rng.random() < scores[i]),
+                               "ts": t + 60})
+        store.log_predictions(records)
+        with store.engine.begin() as conn:  # labels in bulk: add_feedback checks ids one by one
+            conn.execute(feedback.insert(), labels)
+        written += n
+        print(f"\r  filled {written:,}/{rows:,} ({time.perf_counter() - started:.0f} s)",
+              end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    store.close()
+
+
+def pandas_baseline(store: object, since: float, bucket: float) -> int:
+    """What the endpoints replace: the window into pandas, then group by bucket and version."""
+    frame = store.prediction_window(MODEL, since=since)  # type: ignore[attr-defined]
+    frame["bucket"] = (frame["ts"] // bucket) * bucket
+    grouped = frame.groupby(["bucket", "model_version"])
+    table = grouped.agg(requests=("id", "size"), errors=("error", "sum"),
+                        p99=("latency_ms", lambda s: s.quantile(0.99)),
+                        labeled=("label", "count"))
+    return len(table)
+
+
+def timed(function: Callable[[], object], repeat: int) -> float:
+    function()  # warm the caches, as a page that polls does
+    runs = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        function()
+        runs.append(time.perf_counter() - started)
+    return statistics.median(runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import httpx
+    import uvicorn
+    import yaml
+
+    from tether.dashboard.app import create_dashboard_app
+    from tether.project import Project
+    from tether.store import Store
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    cached = CACHE / f"dashboard-{args.rows}.db"
+    meta = CACHE / f"dashboard-{args.rows}.now"
+    if not cached.exists() or not meta.exists():
+        print(f"building a store with {args.rows:,} predictions in {cached}", file=sys.stderr)
+        now = time.time()
+        partial = cached.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        fill(partial, args.rows, now)
+        partial.rename(cached)
+        meta.write_text(str(now))
+    now = float(meta.read_text())
+
+    folder = Path(tempfile.mkdtemp(prefix="tether-bench-dashboard-"))
+    example = ROOT / "src" / "tether" / "example" / "project"
+    shutil.copyfile(example / "train.py", folder / "train.py")
+    (folder / "tether.yaml").write_text((example / "tether.yaml").read_text())
+    yaml.safe_load((folder / "tether.yaml").read_text())
+    os.environ["TETHER_STORE_URL"] = f"sqlite:///{cached}"
+    project = Project.open(folder / "tether.yaml")
+    app = create_dashboard_app(project, admin_token=None)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600)
+    store = Store(f"sqlite:///{cached}")
+    age = time.time() - now  # the cached store was filled earlier: look back from its "now"
+
+    def get(path: str, **params: object) -> Callable[[], object]:
+        def call() -> object:
+            response = client.get(path, params={k: str(v) for k, v in params.items()})
+            response.raise_for_status()
+            return response.json()
+        return call
+
+    rows = []
+    for hours, bucket in ((1, 30), (6, 300), (24, 900)):
+        window = hours * 3600 + age
+        since = time.time() - window
+        count = store.count_predictions(MODEL, since=since)
+        for metric in ("roc_auc", "accuracy"):
+            endpoint = timed(get("/api/timeseries", window=window, bucket=bucket,
+                                 metric=metric), args.repeat)
+            rows.append((f"/api/timeseries {hours}h {metric}", count, endpoint))
+        baseline = timed(lambda since=since, bucket=bucket: pandas_baseline(store, since,
+                                                                            bucket), 1)
+        rows.append((f"pandas window {hours}h (baseline)", count, baseline))
+    rows.append(("/api/events", 0, timed(get("/api/events"), args.repeat)))
+    rows.append(("/api/state", 0, timed(get("/api/state"), args.repeat)))
+    current = timed(lambda: store.prediction_window(MODEL, version=2, limit=1000), args.repeat)
+    rows.append(("drift's current window (1000 rows)", 1000, current))
+
+    baselines = {r[0].split()[2]: r[2] for r in rows if "baseline" in r[0]}
+    print(f"\nSQLite store: {args.rows:,} predictions over 24 h, 30% labeled; "
+          f"median of {args.repeat} (baseline: 1 run)\n")
+    print(f"| {'what':<38} | {'rows in window':>14} | {'seconds':>8} | {'vs pandas':>9} |")
+    print(f"|{'-' * 40}|{'-' * 16}|{'-' * 10}|{'-' * 11}|")
+    for name, count, seconds in rows:
+        span = name.split()[1] if name.startswith("/api/timeseries") else None
+        ratio = (f"{baselines[span] / seconds:.0f}x" if span in baselines else "")
+        print(f"| {name:<38} | {count:>14,} | {seconds:>8.3f} | {ratio:>9} |")
+    server.should_exit = True
+    thread.join(timeout=10)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,454 @@
+"""The data behind each chart, as plain dicts: one function per JSON endpoint.
+
+Everything that grows with traffic is aggregated by the store in SQL; what Python
+touches here is bounded (buckets x versions, plus fixed-size samples per bucket for
+the metrics SQL cannot compute).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tether.config import Task
+from tether.dashboard.binned import ESTIMABLE_FROM_BINS, estimate_from_bins, roc_auc_from_bins
+from tether.dashboard.drift import compare
+from tether.errors import InputError, TetherError
+from tether.project import Project
+from tether.registry import RegistryState
+from tether.scoring import compute_metrics
+from tether.store import LabelBucket, ScoreBin, TrafficBucket
+
+__all__ = [
+    "ANALYSIS_KINDS",
+    "MIN_BUCKET_LABELS",
+    "ReferenceCache",
+    "TimeRange",
+    "drift_payload",
+    "events_payload",
+    "log_loss",
+    "metrics_of_task",
+    "state_payload",
+    "timeseries_payload",
+]
+
+ANALYSIS_KINDS = ("analysis", "rollout_step", "rollout_started")
+SAMPLE_ROWS = 500  # per bucket and version, for log loss and R2
+MIN_BUCKET_LABELS = 10  # fewer labels in a bucket give no live metric point
+MAX_BUCKETS = 500
+NICE_BUCKETS = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400)
+TARGET_POINTS = 120
+SQL_METRICS = frozenset({"accuracy", "precision", "recall", "f1", "mae", "rmse"})
+BINNED_METRICS = frozenset({"roc_auc"})
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    """[since, until) cut into buckets of `bucket_seconds`."""
+
+    since: float
+    until: float
+    bucket_seconds: float
+
+    @classmethod
+    def parse(cls, window: str | None, bucket: str | None, now: float | None = None) -> TimeRange:
+        """From the query string: `window` seconds back from now, `bucket` seconds wide.
+
+        >>> TimeRange.parse("3600", None, now=7200.0)
+        TimeRange(since=3600.0, until=7200.0, bucket_seconds=30)
+        >>> TimeRange.parse("60", "0.5")
+        Traceback (most recent call last):
+        ...
+        tether.errors.InputError: bucket: expected seconds >= 1, got '0.5'
+        """
+        now = time.time() if now is None else now
+        window_seconds = _number("window", window, default=3600.0, low=60.0, high=90 * 86400.0)
+        if bucket is None or bucket == "":
+            width: float = next((b for b in NICE_BUCKETS if window_seconds / b <= TARGET_POINTS),
+                                NICE_BUCKETS[-1])
+        else:
+            width = _number("bucket", bucket, default=60.0, low=1.0, high=86400.0)
+        if window_seconds / width > MAX_BUCKETS:
+            raise InputError(f"window {window_seconds:g}s / bucket {width:g}s gives "
+                             f"{math.ceil(window_seconds / width)} buckets; at most "
+                             f"{MAX_BUCKETS}: choose a wider bucket")
+        return cls(since=now - window_seconds, until=now, bucket_seconds=width)
+
+
+def _number(name: str, raw: str | None, *, default: float, low: float, high: float) -> float:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InputError(f"{name}: expected a number of seconds, got {raw!r}") from None
+    if not low <= value <= high or math.isnan(value):
+        raise InputError(f"{name}: expected seconds >= {low:g}, got {raw!r}"
+                         if value < low or math.isnan(value)
+                         else f"{name}: expected seconds <= {high:g}, got {raw!r}")
+    return value
+
+
+def metrics_of_task(task: Task) -> list[str]:
+    if task == Task.REGRESSION:
+        return ["rmse", "mae", "r2"]
+    return ["roc_auc", "accuracy", "precision", "recall", "f1", "log_loss"]
+
+
+# state -------------------------------------------------------------------------------
+
+def state_payload(project: Project) -> dict[str, Any]:
+    """Champion and challenger with their traffic share, the rollout and its analysis."""
+    state = project.registry.state()
+    policy = project.policy
+    payload: dict[str, Any] = {
+        "model": project.model_name,
+        "task": policy.model.task.value,
+        "metric": {"primary": policy.metric.primary, "direction": policy.metric.direction.value},
+        "metrics": metrics_of_task(policy.model.task),
+        "champion": None,
+        "challenger": None,
+        "previous": state.previous,
+        "versions": [v.as_dict() for v in state.versions],
+        "problems": state.problems,
+        "message": None,
+    }
+    if not state.versions:
+        payload["message"] = (f"model {project.model_name!r} has no version yet: run "
+                              "`tether retrain` (or `tether demo`) to train one")
+        return payload
+    if state.champion is None:
+        payload["message"] = (f"model {project.model_name!r} has {len(state.versions)} "
+                              "version(s) but no champion: promote one with `tether promote`")
+    shares = _traffic_shares(state)
+    if state.champion is not None:
+        payload["champion"] = _version_card(state, state.champion, shares)
+    challenger = state.rollout.version if state.rollout else state.challenger
+    if challenger is not None:
+        card = _version_card(state, challenger, shares)
+        steps = list(policy.rollout.steps)
+        rollout = state.rollout
+        card.update({
+            "mode": rollout.mode if rollout else None,
+            "weight": rollout.weight if rollout else 0.0,
+            "step": rollout.step if rollout else None,
+            "steps": steps,
+            "started_at": rollout.started_at if rollout else None,
+            "analysis": _latest_analysis(project, challenger),
+        })
+        payload["challenger"] = card
+    return payload
+
+
+def _traffic_shares(state: RegistryState) -> dict[int, float]:
+    """Fraction of client traffic each version answers; a shadow answers none (it mirrors)."""
+    shares: dict[int, float] = {}
+    weight = 0.0
+    if state.rollout is not None and state.rollout.mode == "canary":
+        weight = state.rollout.weight
+        shares[state.rollout.version] = weight
+    elif state.rollout is not None:
+        shares[state.rollout.version] = 0.0
+    if state.champion is not None:
+        shares[state.champion] = 1.0 - weight
+    return shares
+
+
+def _version_card(state: RegistryState, number: int, shares: dict[int, float]) -> dict[str, Any]:
+    info = state.version(number)
+    card: dict[str, Any] = {"version": number, "traffic_share": shares.get(number, 0.0)}
+    if info is not None:
+        card.update({"state": info.state, "reason": info.reason, "created_at": info.created_at,
+                     "gate": info.gate, "run_id": info.run_id})
+    return card
+
+
+def _latest_analysis(project: Project, version: int) -> dict[str, Any] | None:
+    found = project.store.events(project.model_name, kinds=list(ANALYSIS_KINDS), limit=50)
+    for event in reversed(found):
+        if event.version == version:
+            return event.as_dict()
+    return None
+
+
+# time series -------------------------------------------------------------------------
+
+def timeseries_payload(project: Project, span: TimeRange, metric: str | None) -> dict[str, Any]:
+    """Per version and bucket: traffic, errors, p99 latency, labels, live and estimated metric."""
+    task = project.policy.model.task
+    allowed = metrics_of_task(task)
+    chosen = metric or project.policy.metric.primary
+    if chosen not in allowed:
+        raise InputError(f"metric: {chosen!r} is not a metric of a {task.value} model; "
+                         f"allowed: {', '.join(allowed)}")
+    store, name = project.store, project.model_name
+    width = span.bucket_seconds
+    window = {"since": span.since, "until": span.until, "bucket_seconds": width}
+    wants_estimate = (task != Task.REGRESSION and chosen in ESTIMABLE_FROM_BINS
+                      and chosen != "accuracy")
+    # Each aggregate is one pass over the window's index entries; they run side by side
+    # (SQLite in WAL mode and PostgreSQL both serve concurrent readers).
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="tether-dashboard") as pool:
+        traffic_job = pool.submit(store.traffic_buckets, name, **window)
+        labels_job = pool.submit(store.label_buckets, name, **window)
+        labeled_bins_job = (pool.submit(store.score_histogram, name, labeled=True, **window)
+                            if chosen in BINNED_METRICS else None)
+        all_bins_job = (pool.submit(store.score_histogram, name, labeled=False, **window)
+                        if wants_estimate else None)
+        traffic = traffic_job.result()
+        labels = {(b.start, b.version): b for b in labels_job.result()}
+        labeled_bins = _bins_by_bucket(labeled_bins_job.result() if labeled_bins_job else [])
+        all_bins = _bins_by_bucket(all_bins_job.result() if all_bins_job else [])
+    live = _live_metric(project, chosen, task, width, labels, labeled_bins)
+    estimated = _estimated_metric(chosen, task, traffic, all_bins)
+    series: dict[int, list[dict[str, Any]]] = {}
+    for bucket in traffic:
+        key = (bucket.start, bucket.version)
+        label = labels.get(key)
+        labeled = label.labeled if label else 0
+        value, samples = live.get(key, (None, 0))
+        series.setdefault(bucket.version, []).append({
+            "t": bucket.start,
+            "requests": bucket.requests,
+            "request_rate": bucket.requests / width,
+            "errors": bucket.errors,
+            "error_rate": bucket.errors / bucket.requests if bucket.requests else None,
+            "p99_latency_ms": _round(bucket.p99_latency_ms),
+            "mean_latency_ms": _round(bucket.mean_latency_ms),
+            "labeled": labeled,
+            "label_coverage": labeled / bucket.requests if bucket.requests else None,
+            "live_metric": _round(value),
+            "live_samples": samples,
+            "estimated_metric": _round(estimated.get(key)),
+        })
+    events = project.store.events(name, since=span.since)
+    return {
+        "model": name,
+        "metric": chosen,
+        "metric_source": _metric_source(chosen),
+        "estimate_source": (_estimate_source(chosen) if task != Task.REGRESSION else None),
+        "since": span.since,
+        "until": span.until,
+        "bucket_seconds": width,
+        "series": [{"version": v, "points": points} for v, points in sorted(series.items())],
+        "events": [_event_marker(e.as_dict()) for e in events],
+        "message": None if series else (f"no predictions for {name!r} in the last "
+                                        f"{_duration(span.until - span.since)}"),
+    }
+
+
+def _live_metric(project: Project, metric: str, task: Task, width: float,
+                 labels: dict[tuple[float, int], LabelBucket],
+                 binned: dict[tuple[float, int], list[ScoreBin]],
+                 ) -> dict[tuple[float, int], tuple[float | None, int]]:
+    found: dict[tuple[float, int], tuple[float | None, int]] = {}
+    sampled: list[tuple[float, int]] = []
+    for key, bucket in labels.items():
+        if bucket.labeled < MIN_BUCKET_LABELS:
+            found[key] = (None, bucket.labeled)
+        elif metric in SQL_METRICS:
+            found[key] = (_from_counts(metric, bucket), bucket.labeled)
+        elif metric in BINNED_METRICS:
+            bins = binned.get(key, [])
+            found[key] = (roc_auc_from_bins({b.bin: b.positives for b in bins},
+                                            {b.bin: b.negatives for b in bins}), bucket.labeled)
+        else:
+            sampled.append(key)
+    if sampled:
+        frames = project.store.recent_samples(
+            project.model_name, [(v, t, t + width) for t, v in sampled], limit=SAMPLE_ROWS,
+            labeled_only=True)
+        for key, frame in zip(sampled, frames, strict=True):
+            found[key] = (_sample_metric(metric, task, frame), len(frame))
+    return found
+
+
+def _bins_by_bucket(bins: list[ScoreBin]) -> dict[tuple[float, int], list[ScoreBin]]:
+    grouped: dict[tuple[float, int], list[ScoreBin]] = {}
+    for b in bins:
+        grouped.setdefault((b.start, b.version), []).append(b)
+    return grouped
+
+
+def _sample_metric(metric: str, task: Task, frame: pd.DataFrame) -> float | None:
+    """One metric on one bucket's sample (log loss in numpy: sklearn's input checks
+    cost about 4 ms a call, times hundreds of buckets)."""
+    y_true = frame["label"].to_numpy(float)
+    if metric == "log_loss":
+        if frame["score"].isna().any():
+            return None
+        return log_loss(y_true, frame["score"].to_numpy(float))
+    figures = compute_metrics(task.value, y_true, frame["prediction"].to_numpy(float))
+    return figures.get(metric)
+
+
+def log_loss(y_true: np.ndarray, score: np.ndarray) -> float:
+    """Mean binary cross-entropy, scores clipped as sklearn does.
+
+    >>> from sklearn.metrics import log_loss as sk_log_loss
+    >>> y, s = np.array([0, 1, 1]), np.array([0.2, 0.7, 0.99])
+    >>> round(log_loss(y, s), 6) == round(sk_log_loss(y, s), 6)
+    True
+    """
+    p = np.clip(score, 1e-15, 1 - 1e-15)
+    positive = y_true >= 0.5
+    return float(-np.where(positive, np.log(p), np.log(1 - p)).mean())
+
+
+def _from_counts(metric: str, b: LabelBucket) -> float | None:
+    """Exact metrics from the confusion counts and error sums the store summed in SQL."""
+    tp, fp, fn, tn = b.true_positives, b.false_positives, b.false_negatives, b.true_negatives
+    if metric == "accuracy":
+        return (tp + tn) / b.labeled
+    if metric == "precision":
+        return tp / (tp + fp) if tp + fp else 0.0
+    if metric == "recall":
+        return tp / (tp + fn) if tp + fn else 0.0
+    if metric == "f1":
+        return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+    if metric == "mae":
+        return b.sum_abs_error / b.labeled
+    if metric == "rmse":
+        return math.sqrt(b.sum_squared_error / b.labeled)
+    return None
+
+
+def _estimated_metric(metric: str, task: Task, traffic: list[TrafficBucket],
+                      binned: dict[tuple[float, int], list[ScoreBin]],
+                      ) -> dict[tuple[float, int], float]:
+    if task == Task.REGRESSION or metric not in ESTIMABLE_FROM_BINS:
+        return {}
+    if metric == "accuracy":
+        return {(b.start, b.version): b.mean_confidence for b in traffic
+                if b.mean_confidence is not None}
+    found: dict[tuple[float, int], float] = {}
+    for key, bins in binned.items():
+        value = estimate_from_bins({b.bin: b.count for b in bins},
+                                   {b.bin: b.score_sum for b in bins}).get(metric)
+        if value is not None:
+            found[key] = value
+    return found
+
+
+def _metric_source(metric: str) -> str:
+    if metric in SQL_METRICS:
+        return "every labeled prediction in the bucket, summed in the database"
+    if metric in BINNED_METRICS:
+        return ("every labeled prediction in the bucket, from score histograms (100 bins) "
+                "summed in the database")
+    return (f"the latest {SAMPLE_ROWS} labeled predictions of each bucket and version "
+            f"(buckets with fewer than {MIN_BUCKET_LABELS} labels show no point)")
+
+
+def _estimate_source(metric: str) -> str | None:
+    if metric not in ESTIMABLE_FROM_BINS:
+        return None
+    return ("confidence-based estimate from the scores of every prediction in the bucket, "
+            "summed in the database (assumes calibrated scores)")
+
+
+def _event_marker(event: dict[str, Any]) -> dict[str, Any]:
+    return {key: event[key] for key in ("id", "ts", "kind", "version", "reason")}
+
+
+# drift -------------------------------------------------------------------------------
+
+class ReferenceCache:
+    """Reference frames by version: downloaded from the registry once, a few kept."""
+
+    def __init__(self, project: Project, size: int = 4) -> None:
+        self._project = project
+        self._size = size
+        self._frames: OrderedDict[int, pd.DataFrame] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, version: int) -> pd.DataFrame:
+        with self._lock:
+            if version in self._frames:
+                self._frames.move_to_end(version)
+                return self._frames[version]
+        frame = self._project.registry.reference_frame(version, "reference")
+        with self._lock:
+            self._frames[version] = frame
+            while len(self._frames) > self._size:
+                self._frames.popitem(last=False)
+        return frame
+
+
+def drift_payload(project: Project, references: ReferenceCache, version: int | None,
+                  top: int) -> dict[str, Any]:
+    """Drift share and the most drifted features, reference vs the current window."""
+    monitoring = project.policy.monitoring
+    name = project.model_name
+    payload: dict[str, Any] = {"model": name, "version": version, "drift_share": None,
+                               "threshold": monitoring.drift_share_threshold,
+                               "alpha": monitoring.drift_alpha, "drifted": None,
+                               "reference_rows": 0, "current_rows": 0, "features": [],
+                               "message": None}
+    if version is None:
+        version = project.registry.state().champion
+        payload["version"] = version
+    if version is None:
+        payload["message"] = (f"model {name!r} has no champion yet, so there is no reference "
+                              "to compare with")
+        return payload
+    project.registry.version(version)  # VersionNotFound (404) for an unknown version
+    since = (time.time() - monitoring.window_seconds if monitoring.window_seconds else None)
+    current = project.store.prediction_window(name, version=version, since=since,
+                                              limit=monitoring.window_size)
+    payload["current_rows"] = len(current)
+    if current.empty:
+        payload["message"] = f"version {version} has no predictions yet to compare"
+        return payload
+    try:
+        reference = references.get(version)
+    except (TetherError, OSError) as exc:
+        payload["message"] = f"version {version} has no reference data to compare with ({exc})"
+        return payload
+    target = project.policy.model.target
+    features = [c for c in reference.columns if c != target and not c.startswith("_")]
+    report = compare(reference, current, features, alpha=monitoring.drift_alpha)
+    payload.update({
+        "reference_rows": len(reference),
+        "drift_share": report.drift_share,
+        "drifted": report.drift_share >= monitoring.drift_share_threshold,
+        "feature_count": len(report.features),
+        "features": [f.as_dict() for f in report.features[:top]],
+    })
+    return payload
+
+
+# events ------------------------------------------------------------------------------
+
+def events_payload(project: Project, *, limit: int, since: float | None,
+                   kinds: list[str] | None) -> dict[str, Any]:
+    found = project.store.events(project.model_name, kinds=kinds, since=since, limit=limit)
+    return {
+        "model": project.model_name,
+        "events": [e.as_dict() for e in reversed(found)],  # newest first
+        "message": None if found else f"no events yet for {project.model_name!r}",
+    }
+
+
+def _round(value: float | None, digits: int = 6) -> float | None:
+    if value is None or not np.isfinite(value):
+        return None
+    return round(float(value), digits)
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 86400 and seconds % 86400 == 0:
+        return f"{seconds / 86400:g}d"
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g}h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g}m"
+    return f"{seconds:g}s"

@@ -1,0 +1,358 @@
+"""The dashboard's routes: the page, its static files, the JSON API and the admin actions.
+
+The server mounts them with `create_app(..., routes=dashboard_routes(...))`; `tether
+dashboard` serves them alone. Every JSON endpoint documents itself in OpenAPI YAML
+after `---` in its docstring, so Starlette's SchemaGenerator lists it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from tether import __version__, lifecycle
+from tether.dashboard.payloads import (
+    ReferenceCache,
+    TimeRange,
+    drift_payload,
+    events_payload,
+    state_payload,
+    timeseries_payload,
+)
+from tether.errors import InputError, ModelNotFound, TetherError
+from tether.project import Project
+
+__all__ = ["STATIC_PREFIX", "JSONBody", "dashboard_routes"]
+
+STATIC_DIR = Path(__file__).parent / "static"
+STATIC_PREFIX = "/static/dashboard"
+MAX_BODY_BYTES = 64 * 1024
+DEFAULT_ROLLBACK_REASON = "manual rollback from the dashboard"
+DEFAULT_RETRAIN_REASON = "manual retrain from the dashboard"
+
+
+class JSONBody(Response):
+    """JSON through orjson: numpy numbers pass, NaN and infinity become null."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY
+                            | orjson.OPT_NON_STR_KEYS)
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONBody:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONBody({"error": message, **extra}, status_code=status, headers=headers)
+
+
+def dashboard_routes(
+    project: Project,
+    *,
+    admin_token: str | None,
+    on_registry_change: Callable[[], Awaitable[None]] | None = None,
+    request_retrain: Callable[[str], None] | None = None,
+    poll_seconds: float = 5.0,
+) -> list[BaseRoute]:
+    """The page at `/`, its files under `/static/dashboard/`, `/api/*` and `/admin/*`."""
+    references = ReferenceCache(project)
+    page = _render_page(project, poll_seconds)
+
+    async def call(function: Callable[..., dict[str, Any]], *args: Any) -> JSONBody:
+        try:
+            return JSONBody(await run_in_threadpool(function, *args))
+        except TetherError as exc:
+            return _error(exc.status_code, str(exc))
+
+    def unknown_model(request: Request) -> JSONBody | None:
+        asked = request.query_params.get("model")
+        if asked is not None and asked != project.model_name:
+            return _error(ModelNotFound.status_code,
+                          f"unknown model {asked!r}: this server tracks {project.model_name!r}",
+                          model=project.model_name)
+        return None
+
+    def check_token(request: Request) -> JSONBody | None:
+        if not admin_token:
+            return _error(403, "admin actions are disabled: set TETHER_ADMIN_TOKEN on the "
+                               "server to enable them")
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not given:
+            return _error(401, "missing admin token: send 'Authorization: Bearer <token>' "
+                               "with the value of TETHER_ADMIN_TOKEN")
+        if not hmac.compare_digest(given.strip().encode(), admin_token.encode()):
+            return _error(401, "wrong admin token: it does not match TETHER_ADMIN_TOKEN")
+        return None
+
+    async def index(request: Request) -> Response:
+        return HTMLResponse(page)
+
+    async def api_state(request: Request) -> Response:
+        """The serving state.
+        ---
+        summary: Champion and challenger with traffic share, rollout step and latest analysis
+        tags: [dashboard]
+        parameters:
+          - {name: model, in: query, required: false, schema: {type: string},
+             description: must be the project's model when given}
+        responses:
+          200: {description: "champion, challenger (mode, weight, step, steps, analysis),
+                previous, versions, problems; `message` says when there is no version yet"}
+          404: {description: unknown model}
+        """
+        return unknown_model(request) or await call(state_payload, project)
+
+    async def api_timeseries(request: Request) -> Response:
+        """Per-version time series.
+        ---
+        summary: Request rate, error rate, p99 latency, label coverage, live and estimated metric
+        description: >
+          Aggregated in the database per time bucket and version. Accuracy, precision,
+          recall, F1, MAE and RMSE are exact over every labeled row; ROC AUC and the
+          label-free estimates come from 100-bin score histograms; log loss and R2 use
+          the latest 500 labeled rows of each bucket. p99 latency comes from a latency
+          histogram with bins 10% wide.
+        tags: [dashboard]
+        parameters:
+          - {name: metric, in: query, schema: {type: string},
+             description: "a metric of the model's task (default: the policy's primary)"}
+          - {name: window, in: query, schema: {type: number, default: 3600},
+             description: seconds back from now}
+          - {name: bucket, in: query, schema: {type: number},
+             description: "bucket width in seconds (default: about 120 points)"}
+          - {name: model, in: query, schema: {type: string}}
+        responses:
+          200: {description: "series: [{version, points: [{t, requests, request_rate, errors,
+                error_rate, p99_latency_ms, labeled, label_coverage, live_metric,
+                live_samples, estimated_metric}]}], events: markers for the charts"}
+          400: {description: bad window, bucket or metric}
+          404: {description: unknown model}
+        """
+        if (problem := unknown_model(request)) is not None:
+            return problem
+        params = request.query_params
+        try:
+            span = TimeRange.parse(params.get("window"), params.get("bucket"))
+        except InputError as exc:
+            return _error(exc.status_code, str(exc))
+        return await call(timeseries_payload, project, span, params.get("metric"))
+
+    async def api_drift(request: Request) -> Response:
+        """Feature drift.
+        ---
+        summary: Drift share and the most drifted features, reference vs current distributions
+        description: >
+          Reference is the version's training snapshot from the registry; current is the
+          monitoring window (monitoring.window_size latest predictions of that version).
+          KS test for numeric features, chi-square for categorical ones, PSI for both.
+        tags: [dashboard]
+        parameters:
+          - {name: version, in: query, schema: {type: integer},
+             description: "default: the champion"}
+          - {name: top, in: query, schema: {type: integer, default: 6}}
+          - {name: model, in: query, schema: {type: string}}
+        responses:
+          200: {description: "drift_share, threshold, drifted, features: [{name, kind, test,
+                statistic, p_value, psi, drifted, bins, reference, current}]"}
+          400: {description: bad version or top}
+          404: {description: unknown model or version}
+        """
+        if (problem := unknown_model(request)) is not None:
+            return problem
+        try:
+            version = _optional_int(request, "version", low=1)
+            top = _optional_int(request, "top", low=1) or 6
+        except InputError as exc:
+            return _error(exc.status_code, str(exc))
+        return await call(drift_payload, project, references, version, top)
+
+    async def api_events(request: Request) -> Response:
+        """The decision timeline.
+        ---
+        summary: Events newest first - triggers, gate verdicts, promotions, rollbacks
+        tags: [dashboard]
+        parameters:
+          - {name: limit, in: query, schema: {type: integer, default: 200, maximum: 1000}}
+          - {name: since, in: query, schema: {type: number}, description: unix seconds}
+          - {name: kinds, in: query, schema: {type: string},
+             description: "comma-separated, e.g. promoted,rolled_back"}
+          - {name: model, in: query, schema: {type: string}}
+        responses:
+          200: {description: "events: [{id, ts, kind, version, reason, data}]"}
+          400: {description: bad limit or since}
+          404: {description: unknown model}
+        """
+        if (problem := unknown_model(request)) is not None:
+            return problem
+        try:
+            limit = min(_optional_int(request, "limit", low=1) or 200, 1000)
+            since = _optional_float(request, "since")
+        except InputError as exc:
+            return _error(exc.status_code, str(exc))
+        kinds = [k for k in request.query_params.get("kinds", "").split(",") if k] or None
+        return await call(lambda: events_payload(project, limit=limit, since=since,
+                                                 kinds=kinds))
+
+    async def api_auth(request: Request) -> Response:
+        """Check an admin token.
+        ---
+        summary: 200 when the bearer token is the admin token
+        tags: [dashboard]
+        security: [{bearer: []}]
+        responses:
+          200: {description: "admin: true, retrain_available: whether a controller runs here"}
+          401: {description: missing or wrong token}
+          403: {description: no TETHER_ADMIN_TOKEN configured on the server}
+        """
+        if (problem := check_token(request)) is not None:
+            return problem
+        return JSONBody({"admin": True, "retrain_available": request_retrain is not None})
+
+    async def admin_rollback(request: Request) -> Response:
+        """Roll back the champion.
+        ---
+        summary: Put the previous version back as champion (admin token)
+        tags: [dashboard, admin]
+        security: [{bearer: []}]
+        requestBody:
+          content:
+            application/json:
+              schema: {type: object, properties: {reason: {type: string},
+                       to: {type: integer}}}
+        responses:
+          200: {description: "rolled_back (the old champion), champion (the new one), reason"}
+          400: {description: bad body}
+          401: {description: missing or wrong token}
+          403: {description: no TETHER_ADMIN_TOKEN configured}
+          409: {description: nothing to roll back to}
+        """
+        if (problem := check_token(request)) is not None:
+            return problem
+        try:
+            body = await _json_body(request)
+            reason = _reason(body, DEFAULT_ROLLBACK_REASON)
+            target = body.get("to")
+            if target is not None and (isinstance(target, bool) or not isinstance(target, int)):
+                raise InputError(f"to: expected a version number, got {target!r}")
+            bad, champion = await run_in_threadpool(lifecycle.rollback, project, reason, target)
+        except TetherError as exc:
+            return _error(exc.status_code, str(exc))
+        if on_registry_change is not None:
+            await on_registry_change()
+        return JSONBody({"rolled_back": bad, "champion": champion, "reason": reason})
+
+    async def admin_retrain(request: Request) -> Response:
+        """Ask the controller to retrain now.
+        ---
+        summary: Hand a manual retrain trigger to the controller (admin token)
+        tags: [dashboard, admin]
+        security: [{bearer: []}]
+        requestBody:
+          content:
+            application/json:
+              schema: {type: object, properties: {reason: {type: string}}}
+        responses:
+          202: {description: the trigger was handed to the controller}
+          400: {description: bad body}
+          401: {description: missing or wrong token}
+          403: {description: no TETHER_ADMIN_TOKEN configured}
+          503: {description: no controller runs in this process}
+        """
+        if (problem := check_token(request)) is not None:
+            return problem
+        try:
+            reason = _reason(await _json_body(request), DEFAULT_RETRAIN_REASON)
+        except TetherError as exc:
+            return _error(exc.status_code, str(exc))
+        if request_retrain is None:
+            return _error(503, "no controller runs in this process, so nothing can retrain "
+                               "from here: run `tether up` (server and controller), or "
+                               "`tether retrain` from a shell")
+        request_retrain(reason)
+        return JSONBody({"accepted": True, "reason": reason}, status_code=202)
+
+    return [
+        Route("/", index, methods=["GET"], include_in_schema=False),
+        Route("/api/state", api_state, methods=["GET"]),
+        Route("/api/timeseries", api_timeseries, methods=["GET"]),
+        Route("/api/drift", api_drift, methods=["GET"]),
+        Route("/api/events", api_events, methods=["GET"]),
+        Route("/api/auth", api_auth, methods=["GET"]),
+        Route("/admin/rollback", admin_rollback, methods=["POST"]),
+        Route("/admin/retrain", admin_retrain, methods=["POST"]),
+        Mount(STATIC_PREFIX, app=StaticFiles(directory=STATIC_DIR), name="dashboard-static"),
+    ]
+
+
+def _render_page(project: Project, poll_seconds: float) -> str:
+    template = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    return (template.replace("{{static}}", STATIC_PREFIX)
+            .replace("{{version}}", __version__)
+            .replace("{{model}}", _html_escape(project.model_name))
+            .replace("{{poll_ms}}", str(int(poll_seconds * 1000))))
+
+
+def _html_escape(text: str) -> str:
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise InputError(f"body too large: {len(raw)} bytes, at most {MAX_BODY_BYTES}")
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise InputError(f"body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InputError(f"body: expected a JSON object, got {type(body).__name__}")
+    return body
+
+
+def _reason(body: dict[str, Any], default: str) -> str:
+    reason = body.get("reason")
+    if reason is None or (isinstance(reason, str) and not reason.strip()):
+        return default
+    if not isinstance(reason, str):
+        raise InputError(f"reason: expected text, got {reason!r}")
+    return reason.strip()[:500]
+
+
+def _optional_int(request: Request, name: str, *, low: int) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InputError(f"{name}: expected a whole number, got {raw!r}") from None
+    if value < low:
+        raise InputError(f"{name}: expected a number >= {low}, got {raw!r}")
+    return value
+
+
+def _optional_float(request: Request, name: str) -> float | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InputError(f"{name}: expected a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise InputError(f"{name}: expected a finite number, got {raw!r}")
+    return value
