@@ -11,10 +11,10 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
+from tests.conftest import use_trained
 from tether.cli import app
 from tether.example.loans import generate
 from tether.project import Project
-from tether.training import retrain
 
 NUMERIC = ["income", "loan_amount", "credit_score", "age", "employment_years",
            "debt_to_income", "late_payments"]
@@ -131,12 +131,14 @@ def test_backtest_bad_input(files: Path) -> None:
     assert code == 2 and "not a folder" in err
 
 
-def test_monitor_command_on_a_project(project: Project) -> None:
+def test_monitor_command_on_a_project(project: Project, project_dir: Path,
+                                     trained_template: Path) -> None:
     from tether.store import PredictionRecord
 
+    use_trained(project_dir, trained_template)
     code, _, err = run("--config", str(project.config.path), "monitor")
     assert code == 2 and "no champion" in err
-    version = retrain(project).version
+    version = 1
     project.registry.promote(version, "test")
     data = generate(300, seed=10)
     features = data.drop(columns="default")
@@ -160,9 +162,10 @@ def test_monitor_command_on_a_project(project: Project) -> None:
     assert np.isfinite(snap["estimated"]["accuracy"])
 
 
-def test_backtest_with_a_registered_model_fills_proba_and_pred(project: Project,
-                                                               tmp_path: Path) -> None:
-    version = retrain(project).version
+def test_backtest_with_a_registered_model_fills_proba_and_pred(
+        project: Project, project_dir: Path, trained_template: Path, tmp_path: Path) -> None:
+    use_trained(project_dir, trained_template)
+    version = 2
     generate(2000, seed=11).to_csv(tmp_path / "reference.csv", index=False)
     generate(2000, seed=12, shift=0.9).to_csv(tmp_path / "analysis.csv", index=False)
     code, out, err = run("--config", str(project.config.path), "backtest",
