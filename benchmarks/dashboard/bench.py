@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tether.store import Store
+
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / "benchmarks" / ".cache"
 MODEL = "loan-default"
@@ -31,7 +33,7 @@ DAY = 86400.0
 
 
 def fill(store_path: Path, rows: int, now: float) -> None:
-    from tether.store import PredictionRecord, Store, feedback
+    from tether.store import PredictionRecord, feedback
 
     store = Store(f"sqlite:///{store_path}")
     rng = np.random.default_rng(0)
@@ -70,9 +72,9 @@ def fill(store_path: Path, rows: int, now: float) -> None:
     store.close()
 
 
-def pandas_baseline(store: object, since: float, bucket: float) -> int:
+def pandas_baseline(store: Store, since: float, bucket: float) -> int:
     """What the endpoints replace: the window into pandas, then group by bucket and version."""
-    frame = store.prediction_window(MODEL, since=since)  # type: ignore[attr-defined]
+    frame = store.prediction_window(MODEL, since=since)
     frame["bucket"] = (frame["ts"] // bucket) * bucket
     grouped = frame.groupby(["bucket", "model_version"])
     table = grouped.agg(requests=("id", "size"), errors=("error", "sum"),
@@ -100,12 +102,9 @@ def main() -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import httpx
     import uvicorn
-    import yaml
 
     from tether.dashboard.app import create_dashboard_app
     from tether.project import Project
-    from tether.store import Store
-
     CACHE.mkdir(parents=True, exist_ok=True)
     cached = CACHE / f"dashboard-{args.rows}.db"
     meta = CACHE / f"dashboard-{args.rows}.now"
@@ -123,7 +122,6 @@ def main() -> None:
     example = ROOT / "src" / "tether" / "example" / "project"
     shutil.copyfile(example / "train.py", folder / "train.py")
     (folder / "tether.yaml").write_text((example / "tether.yaml").read_text())
-    yaml.safe_load((folder / "tether.yaml").read_text())
     os.environ["TETHER_STORE_URL"] = f"sqlite:///{cached}"
     project = Project.open(folder / "tether.yaml")
     app = create_dashboard_app(project, admin_token=None)

@@ -221,6 +221,12 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    @property
+    def concurrent_reads(self) -> bool:
+        """False for in-memory SQLite, whose one shared connection must not run two
+        queries at once; True for a file or a server."""
+        return not isinstance(self.engine.pool, StaticPool)
+
     # predictions -------------------------------------------------------------------
 
     def log_predictions(self, records: Sequence[PredictionRecord]) -> None:

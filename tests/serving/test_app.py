@@ -227,3 +227,23 @@ def test_extra_collectors_routes_and_lifespans_join_the_app(project: Project) ->
         assert "tether_drift_share_ratio 0.25" in client.get("/metrics").text
         assert 'endpoint="/hooks/test"' in client.get("/metrics").text
     assert entered == ["ready", "left"]
+
+
+def test_predict_takes_every_scoring_format(client: TestClient,
+                                            cancer: tuple[pd.DataFrame, pd.Series]) -> None:
+    features, _ = cancer
+    rows = records(features, 3)
+    split = features.head(3).to_dict("split")
+    bodies = [
+        {"dataframe_split": {"columns": split["columns"], "data": split["data"]}},
+        {"dataframe_records": rows},
+        {"instances": rows},
+        {"inputs": {name: [row[name] for row in rows] for name in rows[0]}},
+    ]
+    answers = [client.post("/predict", json=body).json() for body in bodies]
+    csv = client.post("/predict", content=features.head(3).to_csv(index=False).encode(),
+                      headers={"Content-Type": "text/csv"}).json()
+    expected = answers[0]["scores"]
+    for answer in [*answers, csv]:
+        assert answer["scores"] == pytest.approx(expected)
+        assert len(set(answer["ids"])) == 3

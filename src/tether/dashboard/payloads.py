@@ -196,7 +196,8 @@ def timeseries_payload(project: Project, span: TimeRange, metric: str | None) ->
                       and chosen != "accuracy")
     # Each aggregate is one pass over the window's index entries; they run side by side
     # (SQLite in WAL mode and PostgreSQL both serve concurrent readers).
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="tether-dashboard") as pool:
+    workers = 4 if store.concurrent_reads else 1
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tether-dashboard") as pool:
         traffic_job = pool.submit(store.traffic_buckets, name, **window)
         labels_job = pool.submit(store.label_buckets, name, **window)
         labeled_bins_job = (pool.submit(store.score_histogram, name, labeled=True, **window)

@@ -87,6 +87,7 @@ class ModelServer:
         self._poller: asyncio.Task[None] | None = None
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         self._shadow_rows = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def ready(self) -> bool:
@@ -97,6 +98,7 @@ class ModelServer:
     # lifecycle -------------------------------------------------------------------------
 
     async def start(self, *, poll: bool = True) -> None:
+        self._loop = asyncio.get_running_loop()
         self.predlog.start()
         try:
             await self.reload()
@@ -147,6 +149,13 @@ class ModelServer:
             return False
         self._swap(RoutingTable(champion=slot))
         return True
+
+    def reload_from_thread(self, timeout: float = 60.0) -> None:
+        """`reload()` for code outside the server's event loop (a controller thread)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            raise ModelNotReady("the model server is not running")
+        asyncio.run_coroutine_threadsafe(self.reload(), loop).result(timeout)
 
     async def _reload_path(self) -> None:
         if self.table.champion is not None:

@@ -1,0 +1,87 @@
+"""Adaptive micro-batching: concurrent requests share model calls; a bad one fails alone."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tether.serving.batching import MicroBatcher, ModelCallFailed, Prediction
+
+
+class SlowModel:
+    """Doubles column a; takes 20 ms a call; refuses negative values."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def __call__(self, frame: pd.DataFrame) -> Prediction:
+        time.sleep(0.02)
+        if (frame["a"] < 0).any():
+            raise ValueError("negative a")
+        self.calls.append(len(frame))
+        return Prediction(frame["a"].to_numpy() * 2)
+
+
+def test_concurrent_requests_share_model_calls_and_get_their_own_rows() -> None:
+    model = SlowModel()
+    batcher = MicroBatcher(model, ["a"], max_rows=64)
+
+    async def scenario() -> list[Prediction]:
+        return await asyncio.gather(*[
+            batcher.submit(np.array([[float(i)], [float(i) + 0.5]])) for i in range(40)])
+
+    try:
+        results = asyncio.run(scenario())
+    finally:
+        batcher.close()
+    assert [r.values.tolist() for r in results] == [[2.0 * i, 2.0 * i + 1] for i in range(40)]
+    assert sum(model.calls) == 80
+    assert len(model.calls) <= 4  # the first call runs alone, the rest queue behind it
+    assert max(model.calls) <= 64
+
+
+def test_a_failing_request_fails_alone() -> None:
+    model = SlowModel()
+    batcher = MicroBatcher(model, ["a"], max_rows=64)
+
+    async def scenario() -> list[Prediction | BaseException]:
+        return await asyncio.gather(
+            *[batcher.submit(np.array([[-1.0 if i == 5 else float(i)]])) for i in range(10)],
+            return_exceptions=True)
+
+    try:
+        results = asyncio.run(scenario())
+    finally:
+        batcher.close()
+    failed = [i for i, r in enumerate(results) if isinstance(r, BaseException)]
+    assert failed == [5]
+    assert isinstance(results[5], ModelCallFailed) and "negative a" in str(results[5])
+    assert [r.values.tolist() for r in results if isinstance(r, Prediction)] == [
+        [2.0 * i] for i in range(10) if i != 5]
+
+
+def test_max_wait_gathers_requests_that_arrive_a_little_later() -> None:
+    model = SlowModel()
+    batcher = MicroBatcher(model, ["a"], max_rows=64, max_wait_s=0.05)
+
+    async def scenario() -> None:
+        async def late(i: int) -> Prediction:
+            await asyncio.sleep(0.01 * i)
+            return await batcher.submit(np.array([[float(i)]]))
+
+        await asyncio.gather(*[late(i) for i in range(4)])
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        batcher.close()
+    assert model.calls == [4]
+
+
+def test_max_rows_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_rows must be at least 1"):
+        MicroBatcher(SlowModel(), ["a"], max_rows=0)

@@ -1,0 +1,82 @@
+"""The prediction log on its own: bounded queue, reused ids, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry
+
+from tether.serving.metrics import ServingMetrics
+from tether.serving.predlog import LogEntry, PredictionLog
+from tether.store import Store, metadata
+
+POSTGRES_URL = os.environ.get("TETHER_TEST_POSTGRES_URL")
+NAMES = ["a", "b"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        if not POSTGRES_URL:
+            pytest.skip("TETHER_TEST_POSTGRES_URL is not set (.ci/run starts PostgreSQL 15)")
+        url = POSTGRES_URL
+        metadata.drop_all(sa.create_engine(url))
+    opened = Store(url)
+    yield opened
+    opened.close()
+
+
+def entry(ids: list[str], route: str = "champion") -> LogEntry:
+    rows = np.arange(len(ids) * 2, dtype=float).reshape(len(ids), 2)
+    return LogEntry(ids=ids, rows=rows, names=NAMES, version=3, route=route, latency_ms=1.5,
+                    values=np.ones(len(ids), dtype=int), scores=np.full(len(ids), 0.75))
+
+
+def test_rows_reach_the_store_with_features_and_outputs(store: Store) -> None:
+    registry = CollectorRegistry()
+    log = PredictionLog(store, "m", ServingMetrics(registry))
+    log.put(entry(["p1", "p2"]))
+    log.put(entry(["p3"], route="shadow"))
+    assert log.flush() == 3
+    window = store.prediction_window("m").sort_values("id")  # rows of one entry share ts
+    assert window[["id", "route", "model_version", "prediction", "score", "a", "b"]].to_dict(
+        "records") == [
+        {"id": "p1", "route": "champion", "model_version": 3, "prediction": 1.0,
+         "score": 0.75, "a": 0.0, "b": 1.0},
+        {"id": "p2", "route": "champion", "model_version": 3, "prediction": 1.0,
+         "score": 0.75, "a": 2.0, "b": 3.0},
+        {"id": "p3", "route": "shadow", "model_version": 3, "prediction": 1.0,
+         "score": 0.75, "a": 0.0, "b": 1.0},
+    ]
+    assert registry.get_sample_value("tether_prediction_log_written_total") == 3.0
+    assert registry.get_sample_value("tether_prediction_log_queue_depth") == 0.0
+
+
+def test_a_reused_id_loses_only_its_own_row(store: Store) -> None:
+    registry = CollectorRegistry()
+    log = PredictionLog(store, "m", ServingMetrics(registry))
+    log.put(entry(["x1"]))
+    log.flush()
+    log.put(entry(["x2", "x1", "x3"]))
+    assert log.flush() == 2
+    assert sorted(store.prediction_window("m")["id"]) == ["x1", "x2", "x3"]
+    assert registry.get_sample_value("tether_prediction_log_dropped_total") == 1.0
+
+
+def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    log = PredictionLog(Store(f"sqlite:///{tmp_path / 's.db'}"), "m",
+                        ServingMetrics(registry), max_rows=3)
+    assert log.put(entry(["a", "b"])) is True
+    assert log.put(entry(["c", "d"])) is False
+    assert registry.get_sample_value("tether_prediction_log_dropped_total") == 2.0
+    assert registry.get_sample_value("tether_prediction_log_queue_depth") == 2.0
+    log.close()
+    assert log.store.count_predictions("m") == 2
