@@ -11,10 +11,10 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
+from tests.conftest import use_trained
 from tether.cli import app
 from tether.example.loans import generate
 from tether.project import Project
-from tether.training import retrain
 
 NUMERIC = ["income", "loan_amount", "credit_score", "age", "employment_years",
            "debt_to_income", "late_payments"]
@@ -131,12 +131,14 @@ def test_backtest_bad_input(files: Path) -> None:
     assert code == 2 and "not a folder" in err
 
 
-def test_monitor_command_on_a_project(project: Project) -> None:
+def test_monitor_command_on_a_project(project: Project, project_dir: Path,
+                                     trained_template: Path) -> None:
     from tether.store import PredictionRecord
 
+    use_trained(project_dir, trained_template)
     code, _, err = run("--config", str(project.config.path), "monitor")
     assert code == 2 and "no champion" in err
-    version = retrain(project).version
+    version = 1
     project.registry.promote(version, "test")
     data = generate(300, seed=10)
     features = data.drop(columns="default")
@@ -158,3 +160,45 @@ def test_monitor_command_on_a_project(project: Project) -> None:
     code, out, _ = run("--config", str(project.config.path), "monitor", "--route", "canary")
     assert code == 0 and "0 prediction(s)" in out and "not enough data" in out
     assert np.isfinite(snap["estimated"]["accuracy"])
+
+
+def test_backtest_with_a_registered_model_fills_proba_and_pred(
+        project: Project, project_dir: Path, trained_template: Path, tmp_path: Path) -> None:
+    use_trained(project_dir, trained_template)
+    version = 2
+    generate(2000, seed=11).to_csv(tmp_path / "reference.csv", index=False)
+    generate(2000, seed=12, shift=0.9).to_csv(tmp_path / "analysis.csv", index=False)
+    code, out, err = run("--config", str(project.config.path), "backtest",
+                         "--reference", str(tmp_path / "reference.csv"),
+                         "--analysis", str(tmp_path / "analysis.csv"), "--target", "default",
+                         "--model", f"models:/{project.model_name}/{version}",
+                         "--chunk-size", "1000", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["columns"]["features"] == [*NUMERIC, "home_ownership", "purpose"]
+    for chunk in result["chunks"]:
+        assert chunk["labels"] == 1000 and 0.5 < chunk["realized"]["accuracy"] < 1
+        assert abs(chunk["estimated"]["accuracy"] - chunk["realized"]["accuracy"]) < 0.1
+        assert chunk["drift"]["drifted"] is True and chunk["drift"]["prediction_drift"]
+
+
+def test_backtest_regression_uses_residuals(tmp_path: Path) -> None:
+    rng = np.random.default_rng(13)
+    x = rng.normal(size=6000)
+    y = 2 * x + rng.normal(scale=0.5, size=6000)
+    pred = 2 * x
+    pred[4000:] += 1.5  # the model goes wrong at row 4000
+    frame = pd.DataFrame({"x": x, "y": y, "pred": pred})
+    frame.iloc[:2000].to_csv(tmp_path / "reference.csv", index=False)
+    frame.iloc[2000:].to_csv(tmp_path / "analysis.csv", index=False)
+    code, out, err = run("backtest", "--reference", str(tmp_path / "reference.csv"),
+                         "--analysis", str(tmp_path / "analysis.csv"), "--target", "y",
+                         "--pred", "pred", "--chunk-size", "1000", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["task"] == "regression" and result["chunks"][0]["estimated"] == {}
+    assert result["chunks"][0]["realized"]["rmse"] == pytest.approx(0.5, abs=0.05)
+    assert result["chunks"][3]["realized"]["rmse"] > 1.4
+    alarms = [a["row"] for a in result["alarms"] if a["stream"] == "error"]
+    assert alarms and 2000 <= alarms[0] < 2300
+    assert result["columns"]["features"] == ["x"]

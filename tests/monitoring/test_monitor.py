@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+from tests.conftest import use_trained
 from tether.example.loans import generate
 from tether.monitoring.exporter import MonitoringCollector
 from tether.monitoring.monitor import Monitor
 from tether.monitoring.profile import Profile
 from tether.project import Project
 from tether.store import PredictionRecord
-from tether.training import retrain
 
 
 class Clock:
@@ -50,8 +51,9 @@ def serve(project: Project, version: int, rows: int, *, seed: int, shift: float 
 
 
 @pytest.fixture
-def trained(project: Project) -> tuple[Project, int]:
-    return project, retrain(project).version
+def trained(project: Project, project_dir: Path, trained_template: Path) -> tuple[Project, int]:
+    use_trained(project_dir, trained_template)
+    return project, 1
 
 
 def test_retrain_saves_a_profile_with_scores_and_calibration(trained: tuple[Project, int]) -> None:
