@@ -62,8 +62,9 @@ def measure(project: Project, client: httpx.Client, push: Callable[[], None] | N
         if push is not None:
             push()
         until_version(client, 2)
+        decided_on = project.registry.state()  # what the controller has read when it decides
         started = time.perf_counter()
-        lifecycle.rollback(project, "bench: back", to=1, on_switch=switch)
+        lifecycle.rollback(project, "bench: back", to=1, on_switch=switch, current=decided_on)
         if push is not None:
             push()
         timings.append((until_version(client, 1) - started) * 1000)

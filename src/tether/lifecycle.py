@@ -57,9 +57,11 @@ def _latest_passed(project: Project) -> int:
 
 def rollback(project: Project, reason: str, to: int | None = None,
              numbers: dict[str, Any] | None = None,
-             on_switch: Callable[[int], None] | None = None) -> tuple[int, int]:
+             on_switch: Callable[[int], None] | None = None,
+             current: RegistryState | None = None) -> tuple[int, int]:
     """Put `to` (default: alias previous) back as champion, recording the numbers why."""
-    bad, target = project.registry.rollback(reason, to=to, on_switch=on_switch)
+    bad, target = project.registry.rollback(reason, to=to, on_switch=on_switch,
+                                            current=current)
     project.record("rolled_back", reason, version=bad, data={"to": target, **(numbers or {})})
     return bad, target
 

@@ -372,13 +372,15 @@ class Registry:
 
     @_translate("roll back")
     def rollback(self, reason: str, to: int | None = None,
-                 on_switch: Callable[[int], None] | None = None) -> tuple[int, int]:
+                 on_switch: Callable[[int], None] | None = None,
+                 current: RegistryState | None = None) -> tuple[int, int]:
         """Put `to` (default: alias previous) back as champion. Returns (from, to).
 
         `on_switch(to)` runs right after the champion alias moves (the commit point), before
-        the tags are written, so a server in the same process can swap at once.
+        the tags are written, so a server in the same process can swap at once. `current`
+        is the state the decision was taken on (read again when not given).
         """
-        current = self.state()
+        current = current if current is not None else self.state()
         if current.champion is None:
             raise NothingToRollBack("nothing is serving yet: there is no champion to roll back")
         target = to if to is not None else current.previous

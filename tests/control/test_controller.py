@@ -203,3 +203,23 @@ def test_interrupted_rollout_is_repaired_on_the_next_pass(
     state = project.registry.state()
     assert state.problems == []
     assert state.challenger is None and state.champion == 1
+
+
+def test_shadow_phase_hands_over_to_the_first_canary_step(
+        champion_and_candidate: Project, project_dir) -> None:  # type: ignore[no-untyped-def]
+    write_project(project_dir, **{"rollout.shadow": True, "rollout.shadow_min_predictions": 150,
+                                  "rollout.steps": [0.1, 0.5], "rollout.min_labels": 100})
+    project = Project.open(project_dir / "tether.yaml")
+    controller = Controller(project)
+    controller.submit(Trigger(TriggerKind.MANUAL, "shadow first"))
+    # the manual retrain (v3) passes its gate and starts in shadow, taking no traffic
+    done = controller.tick()
+    assert done[-1] == "rollout started: shadow: version 3 scores a copy of live traffic"
+    spec = project.registry.state().rollout
+    assert spec is not None and (spec.mode, spec.weight) == ("shadow", 0.0)
+    serve(project, 1, "champion", 300, seed=1)
+    serve(project, 3, "shadow", 200, seed=1)
+    done = controller.tick()
+    assert done[0].endswith("now canary step 0: 10% of traffic to version 3")
+    spec = project.registry.state().rollout
+    assert spec is not None and (spec.mode, spec.weight, spec.step) == ("canary", 0.1, 0)

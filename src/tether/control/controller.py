@@ -344,7 +344,7 @@ class Controller:
         else:
             try:
                 bad, target = lifecycle.rollback(self.project, reason, numbers=numbers,
-                                                 on_switch=self._switch)
+                                                 on_switch=self._switch, current=state)
             except TetherError as exc:
                 self.project.record("rollback_skipped", str(exc), data=numbers or {})
                 done.append(f"rollback skipped: {exc}")
