@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,18 +21,10 @@ __all__ = ["controller_app"]
 def controller_app(controller: Controller, registry: CollectorRegistry,
                    interval: float | None = None) -> Starlette:
     """Hooks on HTTP, the reconcile loop in a thread for the app's lifetime."""
-    stop = threading.Event()
-
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        worker = threading.Thread(target=controller.run, args=(stop, interval),
-                                  name="tether-controller", daemon=True)
-        worker.start()
-        try:
+        async with controller.running(interval):
             yield
-        finally:
-            stop.set()
-            worker.join(timeout=30)
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "model": controller.project.model_name})

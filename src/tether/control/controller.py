@@ -9,6 +9,7 @@ carries on (or aborts cleanly) from what the registry says.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -16,7 +17,8 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -122,6 +124,19 @@ class Controller:
         finally:
             with contextlib.suppress(TetherError):
                 self.project.store.release_lock(self.lock_name, self.owner)
+
+    @asynccontextmanager
+    async def running(self, interval: float | None = None) -> AsyncIterator[None]:
+        """The reconcile loop in a thread for the duration of the block (an app lifespan)."""
+        stop = threading.Event()
+        worker = threading.Thread(target=self.run, args=(stop, interval),
+                                  name="tether-controller", daemon=True)
+        worker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.to_thread(worker.join, 60)
 
     def _hold_lease(self, stop: threading.Event) -> None:
         """Renew the lease while a long pass (a retrain) runs; never take it from another."""

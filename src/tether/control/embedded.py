@@ -8,7 +8,6 @@ is a pointer swap that takes effect as soon as the registry write returns.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -87,7 +86,6 @@ def build(project: Project, *, interval: float | None = None, poll: bool = True,
     controller = Controller(project, watch=watcher, lock_ttl=lock_ttl,
                             metrics=ControllerMetrics(project.model_name, registry),
                             estimator=label_free_estimator(monitor))
-    stop = threading.Event()
     holder: dict[str, Starlette] = {}
 
     @asynccontextmanager
@@ -101,15 +99,8 @@ def build(project: Project, *, interval: float | None = None, poll: bool = True,
         controller.push = push
         controller.switch = lambda version: asyncio.run_coroutine_threadsafe(
             server.switch_champion(version), loop).result(PUSH_TIMEOUT_SECONDS)
-        stop.clear()
-        worker = threading.Thread(target=controller.run, args=(stop, interval),
-                                  name="tether-controller", daemon=True)
-        worker.start()
-        try:
+        async with controller.running(interval):
             yield
-        finally:
-            stop.set()
-            await asyncio.to_thread(worker.join, 60)
 
     async def reload_server() -> None:
         await holder["app"].state.server.reload()
