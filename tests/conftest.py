@@ -8,13 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import yaml
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
 from tether.project import Project
+from tether.store import Store, metadata
 
+POSTGRES_URL = os.environ.get("TETHER_TEST_POSTGRES_URL")
 EXAMPLE = Path(__file__).resolve().parents[1] / "src" / "tether" / "example" / "project"
 SMALL_DATA = {"n": 2000, "seed": 1}
 
@@ -94,3 +97,18 @@ def use_trained(project_dir: Path, template: Path) -> None:
     """Give `project_dir` the template's registry and store: versions 1 and 2, candidates."""
     for name in ("mlflow.db", "store.db"):
         shutil.copyfile(template / name, project_dir / ".tether" / name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """An empty store on SQLite, and on PostgreSQL 15 when `.ci/run` started one."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        if not POSTGRES_URL:
+            pytest.skip("TETHER_TEST_POSTGRES_URL is not set (.ci/run starts PostgreSQL 15)")
+        url = POSTGRES_URL
+        metadata.drop_all(sa.create_engine(url))
+    opened = Store(url)
+    yield opened
+    opened.close()

@@ -1,32 +1,12 @@
 from __future__ import annotations
 
-import os
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from tether.errors import StoreError
-from tether.store import Event, PredictionRecord, Store, metadata
-
-POSTGRES_URL = os.environ.get("TETHER_TEST_POSTGRES_URL")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        if not POSTGRES_URL:
-            pytest.skip("TETHER_TEST_POSTGRES_URL is not set (.ci/run starts PostgreSQL 15)")
-        url = POSTGRES_URL
-        metadata.drop_all(sa.create_engine(url))
-    opened = Store(url)
-    yield opened
-    opened.close()
+from tether.store import Event, PredictionRecord, Store
 
 
 def _record(pid: str, version: int = 1, route: str = "champion", ts: float | None = None,

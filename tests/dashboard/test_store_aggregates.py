@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,21 +10,8 @@ import sqlalchemy as sa
 
 from tether.store import PredictionRecord, Store
 
-POSTGRES_URL = os.environ.get("TETHER_TEST_POSTGRES_URL")
 T0 = 1_699_999_800.0  # a multiple of 60 and 600
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        if not POSTGRES_URL:
-            pytest.skip("TETHER_TEST_POSTGRES_URL is not set (.ci/run starts PostgreSQL 15)")
-        url = POSTGRES_URL
-    opened = Store(url)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

@@ -2,35 +2,17 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytest
-import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
 from tether.serving.metrics import ServingMetrics
 from tether.serving.predlog import LogEntry, PredictionLog
-from tether.store import Store, metadata
+from tether.store import Store
 
-POSTGRES_URL = os.environ.get("TETHER_TEST_POSTGRES_URL")
 NAMES = ["a", "b"]
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        if not POSTGRES_URL:
-            pytest.skip("TETHER_TEST_POSTGRES_URL is not set (.ci/run starts PostgreSQL 15)")
-        url = POSTGRES_URL
-        metadata.drop_all(sa.create_engine(url))
-    opened = Store(url)
-    yield opened
-    opened.close()
 
 
 def entry(ids: list[str], route: str = "champion") -> LogEntry:
