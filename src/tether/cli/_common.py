@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from tether.errors import TetherError
 from tether.project import Project
+from tether.store import Event
 
 __all__ = [
     "JSON_OPTION",
@@ -24,6 +27,7 @@ __all__ = [
     "console",
     "emit",
     "err_console",
+    "events_table",
     "project_of",
     "quiet_libraries",
 ]
@@ -82,6 +86,18 @@ def _debug(ctx: Any) -> bool:
 def project_of(ctx: typer.Context) -> Project:
     options = ctx.find_object(Options) or Options()
     return Project.open(options.config)
+
+
+def events_table(events: Iterable[Event], title: str | None = None) -> Table:
+    """The event log as people read it: time, kind, version, reason."""
+    table = Table(title=title)
+    for column in ("#", "time (UTC)", "event", "version", "reason"):
+        table.add_column(column)
+    for event in events:
+        table.add_row(str(event.id), datetime.fromtimestamp(event.ts, tz=UTC)
+                      .strftime("%Y-%m-%d %H:%M:%S"), event.kind,
+                      str(event.version) if event.version is not None else "-", event.reason)
+    return table
 
 
 def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from tether.cli._common import JSON_OPTION, console, emit
+from tether.cli._common import JSON_OPTION, console, emit, events_table
 
 __all__ = ["register"]
 
@@ -50,17 +49,11 @@ def demo(
         result = run_demo(directory, show=show, report=report)
 
     def render() -> None:
-        table = Table(title=f"timeline ({result.seconds:.0f} s, {result.rows:,} rows, "
-                            f"{result.labels:,} labels, {result.failed_requests} failed "
-                            "requests)")
-        for column in ("time", "event", "version", "reason"):
-            table.add_column(column)
-        for event in result.events:
-            if event.kind in ("trigger_skipped", "hook_ignored"):
-                continue
-            table.add_row(datetime.fromtimestamp(event.ts, tz=UTC).strftime("%H:%M:%S"),
-                          event.kind, str(event.version or ""), event.reason[:140])
-        console.print(table)
+        decisions = [e for e in result.events
+                     if e.kind not in ("trigger_skipped", "hook_ignored")]
+        console.print(events_table(decisions, title=(
+            f"timeline ({result.seconds:.0f} s, {result.rows:,} rows, {result.labels:,} "
+            f"labels, {result.failed_requests} failed requests)")))
         if result.report is not None:
             console.print(f"report: {result.report}")
         console.print(f"the registry: tether --config {directory / 'tether.yaml'} status")

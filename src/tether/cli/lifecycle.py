@@ -12,7 +12,14 @@ import typer
 from rich.table import Table
 
 from tether import lifecycle
-from tether.cli._common import JSON_OPTION, console, emit, err_console, project_of
+from tether.cli._common import (
+    JSON_OPTION,
+    console,
+    emit,
+    err_console,
+    events_table,
+    project_of,
+)
 from tether.config import CONFIG_FILE
 from tether.errors import ConfigError
 from tether.registry import RegistryState
@@ -168,17 +175,8 @@ def history(
     project = project_of(ctx)
     events = lifecycle.history(project, limit)
 
-    def render() -> None:
-        table = Table()
-        for column in ("#", "time (UTC)", "event", "version", "reason"):
-            table.add_column(column)
-        for event in events:
-            table.add_row(str(event.id), _when(event.ts), event.kind,
-                          str(event.version) if event.version is not None else "-",
-                          event.reason)
-        console.print(table)
-
-    emit([event.as_dict() for event in events], as_json, render)
+    emit([event.as_dict() for event in events], as_json,
+         lambda: console.print(events_table(events)))
 
 
 def register(app: typer.Typer) -> None:
