@@ -95,11 +95,13 @@ def test_sigkill_mid_canary_then_restart_resumes_to_promotion(rolling: Project,
     serve(project, 2, "canary", 200, seed=4)
     process = start_controller(project_dir)
     try:
-        state = wait_for(project, "promotion of version 2",
-                         lambda s: s.champion == 2 and s.rollout is None)
+        wait_for(project, "promotion of version 2",
+                 lambda s: s.champion == 2 and s.rollout is None and s.challenger is None)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
+    time.sleep(1.2)  # the kill may land inside the promotion's last writes
+    state = after_restart(project_dir, project)
     assert_consistent(state)
     assert (state.previous, state.challenger) == (1, None)
     kinds = [e.kind for e in project.store.events(project.model_name)]
