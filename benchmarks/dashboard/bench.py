@@ -1,7 +1,8 @@
 """How fast the dashboard's endpoints answer over a store with millions of predictions.
 
 Fills a SQLite store with N predictions (default 2,000,000) over the last 24 hours
-(v1, then v2 with a v3 canary for the last 6 hours; 30% labeled), kept in
+(v1, then v2 with a v3 canary for the last 6 hours; 30% labeled), written as the
+model server's log writes it (one batch per second of traffic), kept in
 benchmarks/.cache/ for the next run, then times each endpoint through a real uvicorn
 server on 127.0.0.1 against the baseline the dashboard replaces: loading the same
 window into pandas with `Store.prediction_window` and aggregating it there.
@@ -33,39 +34,50 @@ DAY = 86400.0
 
 
 def fill(store_path: Path, rows: int, now: float) -> None:
-    from tether.store import PredictionRecord, feedback
+    """As the model server's log writes them: one batch per second of traffic."""
+    import pandas as pd
+
+    from tether.store import Outputs, PredictionBatch
 
     store = Store(f"sqlite:///{store_path}")
     rng = np.random.default_rng(0)
-    batch = 50_000
+    per_second = rows / DAY
+    chunk = 3600  # seconds of traffic per call
     written = 0
     started = time.perf_counter()
-    while written < rows:
-        n = min(batch, rows - written)
-        ts = now - DAY + (np.arange(written, written + n) + 0.5) * DAY / rows
-        scores = rng.beta(2, 5, n)
-        latency = rng.lognormal(1.5, 0.5, n)
-        records = []
-        labels = []
-        for i in range(n):
-            t = float(ts[i])
-            late = t > now - 6 * 3600
-            version = 3 if late and i % 10 == 0 else (2 if t > now - 16 * 3600 else 1)
-            pid = f"p{written + i:09d}"
-            records.append(PredictionRecord(
-                id=pid, model_name=MODEL, model_version=version,
-                route="canary" if version == 3 else "champion",
-                features={"income": round(float(latency[i]) * 9000, 2),
-                          "credit_score": 600 + i % 200, "purpose": "car"},
-                prediction=float(scores[i] >= 0.5), score=float(scores[i]),
-                latency_ms=float(latency[i]), error=(i % 500 == 0), ts=t))
-            if i % 10 < 3:
-                labels.append({"prediction_id": pid, "label": float(rng.random() < scores[i]),
-                               "ts": t + 60})
-        store.log_predictions(records)
-        with store.engine.begin() as conn:  # labels in bulk: add_feedback checks ids one by one
-            conn.execute(feedback.insert(), labels)
-        written += n
+    for hour_start in range(0, int(DAY), chunk):
+        batches = []
+        labels: list[tuple[str, float]] = []
+        for second in range(hour_start, hour_start + chunk):
+            n = int((second + 1) * per_second) - int(second * per_second)
+            if n == 0:
+                continue
+            t0 = now - DAY + second
+            late = second > DAY - 6 * 3600
+            champion = 2 if second > DAY - 16 * 3600 else 1
+            for version, route, share in ((champion, "champion", 0.9 if late else 1.0),
+                                          (3, "canary", 0.1 if late else 0.0)):
+                k = round(n * share)
+                if k == 0:
+                    continue
+                ids = [f"p{written + i:09d}" for i in range(k)]
+                written += k
+                scores = rng.beta(2, 5, k)
+                latency = rng.lognormal(1.5, 0.5, k)
+                batches.append(PredictionBatch(
+                    model_name=MODEL, model_version=version, route=route, ids=ids,
+                    features=pd.DataFrame({"income": np.round(latency * 9000, 2),
+                                           "credit_score": 600 + np.arange(k) % 200,
+                                           "purpose": ["car"] * k}),
+                    outputs=Outputs(ts=t0 + np.sort(rng.uniform(0, 1, k)),
+                                    prediction=(scores >= 0.5).astype(float), score=scores,
+                                    latency_ms=latency, error=rng.random(k) < 0.002)))
+                labeled = rng.random(k) < 0.3
+                labels += [(pid, float(rng.random() < s))
+                           for pid, s, keep in zip(ids, scores, labeled, strict=True) if keep]
+        store.log_batches(batches, skip_duplicates=False)
+        for start in range(0, len(labels), 5000):
+            store.add_feedback(labels[start:start + 5000])
         print(f"\r  filled {written:,}/{rows:,} ({time.perf_counter() - started:.0f} s)",
               end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
@@ -106,8 +118,8 @@ def main() -> None:
     from tether.dashboard.app import create_dashboard_app
     from tether.project import Project
     CACHE.mkdir(parents=True, exist_ok=True)
-    cached = CACHE / f"dashboard-{args.rows}.db"
-    meta = CACHE / f"dashboard-{args.rows}.now"
+    cached = CACHE / f"dashboard-batched-{args.rows}.db"
+    meta = CACHE / f"dashboard-batched-{args.rows}.now"
     if not cached.exists() or not meta.exists():
         print(f"building a store with {args.rows:,} predictions in {cached}", file=sys.stderr)
         now = time.time()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
-import sqlalchemy as sa
 
 from tether.store import PredictionRecord, Store
 
@@ -89,12 +89,86 @@ def test_bucket_width_must_be_positive(store: Store, model: str) -> None:
         store.traffic_buckets(model, since=T0, bucket_seconds=0)
 
 
-def test_an_older_store_gets_the_covering_index(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    Store(url).close()
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP INDEX ix_predictions_model_ts_covering"))
-    Store(url).close()
-    names = {index["name"] for index in sa.inspect(engine).get_indexes("tether_predictions")}
-    assert "ix_predictions_model_ts_covering" in names
+def _random_history(store: Store, model: str, rng: np.random.Generator, n: int) -> None:
+    ts = T0 + np.sort(rng.uniform(0, 1800, n))
+    scores = rng.beta(2, 3, n)
+    records = [PredictionRecord(
+        id=f"{model}-{i}", model_name=model, model_version=1 + int(t > T0 + 900) + i % 7 // 6,
+        route="champion", features={"x": float(s)}, prediction=float(s >= 0.5),
+        score=float(s), latency_ms=float(rng.lognormal(1.0, 0.7)), error=bool(i % 97 == 0),
+        ts=float(t)) for i, (t, s) in enumerate(zip(ts, scores, strict=True))]
+    for start in range(0, n, 250):
+        store.log_predictions(records[start:start + 250])
+    labeled = rng.choice(n, n // 3, replace=False)
+    store.add_feedback((f"{model}-{i}", float(rng.random() < scores[i])) for i in labeled)
+
+
+@pytest.mark.parametrize("width", [60.0, 300.0, 45.0])
+def test_buckets_match_pandas_on_the_same_rows(store: Store, model: str, width: float) -> None:
+    """Whole-minute buckets come from per-minute totals, finer ones from the rows; both
+    must say what pandas says of the rows themselves."""
+    _random_history(store, model, np.random.default_rng(1), 3000)
+    window = {"since": T0, "until": T0 + 1800, "bucket_seconds": width}
+    rows = store.prediction_window(model, features=False)
+    rows["bucket"] = (rows["ts"] // width) * width
+    grouped = rows.groupby(["bucket", "model_version"])
+    expected = grouped.agg(requests=("id", "size"), errors=("error", "sum"),
+                           latency=("latency_ms", "mean"))
+    found = store.traffic_buckets(model, **window)
+    assert [(b.start, b.version, b.requests, b.errors) for b in found] == [
+        (t, v, int(r.requests), int(r.errors)) for (t, v), r in expected.iterrows()]
+    for bucket in found:
+        group = grouped.get_group((bucket.start, bucket.version))
+        assert bucket.mean_latency_ms == pytest.approx(group["latency_ms"].mean())
+        exact = float(np.quantile(group["latency_ms"], 0.99, method="inverted_cdf"))
+        assert bucket.p99_latency_ms == pytest.approx(exact, rel=0.1)  # one bin wide
+    labeled = rows.dropna(subset=["label"])
+    labels = store.label_buckets(model, **window)
+    assert sum(b.labeled for b in labels) == len(labeled) == 1000
+    predicted, actual = labeled["prediction"] >= 0.5, labeled["label"] >= 0.5
+    assert sum(b.true_positives for b in labels) == int((predicted & actual).sum())
+    assert sum(b.false_negatives for b in labels) == int((~predicted & actual).sum())
+    bins = store.score_histogram(model, labeled=True, **window)
+    assert sum(b.positives for b in bins) == int(actual.sum())
+    every = store.score_histogram(model, labeled=False, **window)
+    assert sum(b.count for b in every) == len(rows)
+
+
+def test_writers_in_several_processes_add_up(tmp_path: Path, model: str) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    first, second = Store(url), Store(url)
+    _log(first, model, 1, T0 + 1, score=0.9, latency=5.0, label=1.0)
+    _log(second, model, 1, T0 + 2, score=0.2, latency=5.0, label=1.0)
+    _log(first, model, 1, T0 + 3, score=0.8, latency=5.0)
+    third = Store(url)  # a reader that wrote nothing
+    (bucket,) = third.traffic_buckets(model, since=T0, bucket_seconds=60)
+    assert bucket.requests == 3
+    (labels,) = third.label_buckets(model, since=T0, bucket_seconds=60)
+    assert (labels.labeled, labels.true_positives, labels.false_negatives) == (2, 1, 1)
+
+
+def test_a_changed_label_replaces_the_old_one_in_the_totals(store: Store, model: str) -> None:
+    _log(store, model, 1, T0 + 1, score=0.9, latency=1.0)
+    (pid,) = store.prediction_window(model)["id"]
+    store.add_feedback([(pid, 0.0)])
+    store.add_feedback([(pid, 1.0)])
+    store.add_feedback([(pid, 1.0)])
+    (bucket,) = store.label_buckets(model, since=T0, bucket_seconds=60)
+    assert (bucket.labeled, bucket.true_positives, bucket.false_positives) == (1, 1, 0)
+    (fine,) = store.label_buckets(model, since=T0, bucket_seconds=30)
+    assert (fine.labeled, fine.true_positives) == (1, 1)
+
+
+def test_a_window_reaches_across_batches_and_cuts_at_the_limit(store: Store,
+                                                                model: str) -> None:
+    for start in range(0, 50, 10):
+        store.log_predictions([PredictionRecord(
+            id=f"{model}-{i}", model_name=model, model_version=1, route="champion",
+            features={"x": float(i), "kind": "a" if i % 2 else "b"}, prediction=1.0,
+            score=0.5, ts=T0 + i) for i in range(start, start + 10)])
+    window = store.prediction_window(model, limit=15, since=T0 + 5)
+    assert window["x"].tolist() == [float(i) for i in range(35, 50)]
+    assert window["kind"].tolist()[:2] == ["a", "b"]
+    assert store.count_predictions(model, since=T0 + 5) == 45
+    assert store.prediction_window(model, until=T0 + 3)["id"].tolist() == [
+        f"{model}-{i}" for i in range(3)]

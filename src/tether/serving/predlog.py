@@ -1,7 +1,7 @@
 """The prediction log: a bounded queue written to the store in batches by one thread.
 
 The request path only appends an entry (ids, the validated rows, the outputs); turning
-rows into feature dicts and writing them happens in the background thread. When the
+entries into columnar batches and writing them happens in the background thread. When the
 queue is full, new entries are dropped and counted rather than slowing requests down.
 `close()` writes everything still queued, so a graceful shutdown loses nothing.
 """
@@ -14,18 +14,17 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
-import orjson
-from sqlalchemy.exc import IntegrityError
+import pandas as pd
+from pyarrow import ArrowException
 
 from tether.errors import TetherError
 from tether.serving.metrics import ServingMetrics
 from tether.serving.validation import Rows, row_count
-from tether.store import Store
+from tether.store import Outputs, PredictionBatch, Store
 
-__all__ = ["LogEntry", "PredictionLog"]
+__all__ = ["LogEntry", "PredictionLog", "as_batches"]
 
 log = logging.getLogger("tether.serving")
 
@@ -45,48 +44,43 @@ class LogEntry:
     error: bool = False
     ts: float = field(default_factory=time.time)
 
-    def table_rows(self, model_name: str) -> list[dict[str, Any]]:
-        """Rows for the store's predictions table, features encoded as JSON here: orjson
-        on plain dicts is several times faster than the store's per-record json.dumps,
-        and this runs once per logged row."""
-        rows = self.rows
-        if isinstance(rows, np.ndarray):
-            names = list(self.names)
-            features = [_encode(dict(zip(names, row, strict=True))) for row in rows.tolist()]
+    def outputs(self) -> Outputs:
+        n = row_count(self.rows)
+        return Outputs(ts=np.full(n, self.ts), prediction=_floats(self.values, n),
+                       score=_floats(self.scores, n), latency_ms=np.full(n, self.latency_ms),
+                       error=np.full(n, self.error))
+
+
+def as_batches(model_name: str, entries: Sequence[LogEntry]) -> list[PredictionBatch]:
+    """Entries of one version, route and column set become one batch: the store writes
+    one row per batch, and one index entry per prediction id."""
+    groups: dict[tuple[int, str, tuple[str, ...], bool], list[LogEntry]] = {}
+    for entry in entries:
+        key = (entry.version, entry.route, tuple(entry.names),
+               isinstance(entry.rows, np.ndarray))
+        groups.setdefault(key, []).append(entry)
+    found = []
+    for (version, route, names, is_array), group in groups.items():
+        if is_array:
+            matrix = np.concatenate([np.asarray(e.rows) for e in group])
+            features = pd.DataFrame(matrix, columns=list(names))
         else:
-            features = [_encode(row) for row in rows.to_dict("records")]
-        n = len(features)
-        values = _floats(self.values, n)
-        scores = _floats(self.scores, n)
-        common = {"ts": self.ts, "model_name": model_name, "model_version": self.version,
-                  "route": self.route, "latency_ms": self.latency_ms, "error": self.error}
-        return [
-            {"id": pid, "features": feature, "prediction": value, "score": score, **common}
-            for pid, feature, value, score in zip(self.ids, features, values, scores,
-                                                  strict=True)
-        ]
+            features = pd.concat([e.rows for e in group if isinstance(e.rows, pd.DataFrame)],
+                                 ignore_index=True)
+        found.append(PredictionBatch(
+            model_name=model_name, model_version=version, route=route,
+            ids=[pid for e in group for pid in e.ids], features=features,
+            outputs=Outputs.concat([e.outputs() for e in group])))
+    return found
 
 
-def _encode(features: dict[str, Any]) -> str:
-    return orjson.dumps(features, default=_plain,
-                        option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS).decode()
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
-
-
-def _floats(values: np.ndarray | None, n: int) -> list[float | None]:
+def _floats(values: np.ndarray | None, n: int) -> np.ndarray:
     if values is None:
-        return [None] * n
+        return np.full(n, np.nan)
     try:
-        return [float(v) for v in values.tolist()]
+        return np.asarray(values, dtype=float).reshape(n)
     except (TypeError, ValueError):  # string class labels: the store keeps numbers only
-        return [None] * n
+        return np.full(n, np.nan)
 
 
 class PredictionLog:
@@ -172,30 +166,19 @@ class PredictionLog:
         return batch
 
     def _write(self, batch: list[LogEntry]) -> int:
-        records = [row for entry in batch for row in entry.table_rows(self.model_name)]
+        rows = sum(row_count(entry.rows) for entry in batch)
         try:
-            self.store.log_prediction_rows(records)
-            written = len(records)
-        except TetherError as exc:
-            if not isinstance(exc.__cause__, IntegrityError):
-                log.warning("prediction log: %d rows lost: %s", len(records), exc)
-                self.metrics.log_dropped.inc(len(records))
-                return self._settle(batch, 0)
-            written = self._write_one_by_one(records)
-        self.metrics.log_written.inc(written)
-        return self._settle(batch, written)
-
-    def _write_one_by_one(self, records: list[dict[str, Any]]) -> int:
-        """A reused prediction id fails the whole insert: keep every row but those."""
-        written = 0
-        for record in records:
-            try:
-                self.store.log_prediction_rows([record])
-                written += 1
-            except TetherError as exc:
-                log.warning("prediction log: row %s lost: %s", record["id"], exc)
-                self.metrics.log_dropped.inc()
-        return written
+            result = self.store.log_batches(as_batches(self.model_name, batch))
+        except (TetherError, ArrowException, ValueError) as exc:
+            log.warning("prediction log: %d rows lost: %s", rows, exc)
+            self.metrics.log_dropped.inc(rows)
+            return self._settle(batch, 0)
+        if result.duplicate_ids:
+            log.warning("prediction log: %d rows with ids already logged were left out "
+                        "(first: %s)", len(result.duplicate_ids), result.duplicate_ids[0])
+            self.metrics.log_dropped.inc(len(result.duplicate_ids))
+        self.metrics.log_written.inc(result.written)
+        return self._settle(batch, result.written)
 
     def _settle(self, batch: list[LogEntry], written: int) -> int:
         with self._lock:

@@ -134,6 +134,9 @@ def parse_ids(ids: Any, n: int) -> list[str]:
         text = str(value)
         if not text or len(text) > MAX_ID_LENGTH:
             raise InputError(f"ids[{index}]: must be 1 to {MAX_ID_LENGTH} characters")
+        if not text.isprintable():
+            raise InputError(f"ids[{index}]: must not contain control characters "
+                             "(newlines, tabs)")
         out.append(text)
     if len(set(out)) != n:
         raise InputError("ids: prediction ids must be unique within a request")

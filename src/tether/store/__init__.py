@@ -1,0 +1,46 @@
+"""The one package that talks to the database: predictions, labels, events, locks.
+
+SQLAlchemy Core on any URL; a SQLite file by default, PostgreSQL at scale.
+
+>>> store = Store("sqlite://")
+>>> store.log_predictions([PredictionRecord(id="p1", model_name="m", model_version=1,
+...     route="champion", features={"x": 1.0}, prediction=1.0, score=0.9)])
+>>> store.add_feedback([("p1", 1.0), ("nope", 0.0)]).unknown_ids
+['nope']
+>>> store.prediction_window("m", labeled_only=True)[["id", "label", "x"]].to_dict("records")
+[{'id': 'p1', 'label': 1.0, 'x': 1.0}]
+"""
+
+from tether.store.codec import Outputs
+from tether.store.database import (
+    Event,
+    FeedbackResult,
+    LogResult,
+    PredictionBatch,
+    PredictionRecord,
+    Store,
+)
+from tether.store.rollups import (
+    LATENCY_BIN_GROWTH,
+    SCORE_BINS,
+    LabelBucket,
+    ScoreBin,
+    TrafficBucket,
+)
+from tether.store.schema import metadata
+
+__all__ = [
+    "LATENCY_BIN_GROWTH",
+    "SCORE_BINS",
+    "Event",
+    "FeedbackResult",
+    "LabelBucket",
+    "LogResult",
+    "Outputs",
+    "PredictionBatch",
+    "PredictionRecord",
+    "ScoreBin",
+    "Store",
+    "TrafficBucket",
+    "metadata",
+]
