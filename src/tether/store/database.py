@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -25,7 +26,7 @@ from tether.errors import StoreError
 from tether.store import rollups
 from tether.store.codec import (
     Outputs,
-    decode_features,
+    decode_feature_table,
     decode_ids,
     decode_outputs,
     encode_features,
@@ -374,7 +375,7 @@ class Store:
                 frame = frame.loc[keep]
             if features and not frame.empty:
                 frame = self._with_features(conn, frame, parts)
-        return frame.reset_index(drop=True)
+        return frame.drop(columns="_position").reset_index(drop=True)
 
     def _recent_parts(self, conn: sa.Connection, model_name: str, version: int | None,
                       route: str | None, since: float | None, until: float | None,
@@ -442,21 +443,21 @@ class Store:
 
     def _with_features(self, conn: sa.Connection, frame: pd.DataFrame,
                        parts: list[_Part]) -> pd.DataFrame:
-        wanted = {p.batch_id: p for p in parts}
-        pieces: list[pd.DataFrame] = []
-        for chunk in _chunks(list(wanted)):
-            for batch_id, blob in conn.execute(
-                    sa.select(batch_features.c.batch_id, batch_features.c.data)
-                    .where(batch_features.c.batch_id.in_(chunk))):
-                part = wanted[batch_id]
-                rows = decode_features(blob).iloc[part.index]
-                rows.index = [part.ids[i] for i in part.index]
-                pieces.append(rows)
-        table = pd.concat(pieces) if pieces else pd.DataFrame()
-        table = table[~table.index.duplicated()]
-        spread = table.reindex(frame["id"].to_numpy())
-        spread.index = frame.index
-        return pd.concat([frame, spread], axis=1)
+        """The frame with its rows' features beside it. Arrow tables of the batches are
+        cut and joined before one conversion to pandas: per batch, a pandas step would
+        cost more than the decoding."""
+        blobs: dict[int, bytes] = {}
+        for chunk in _chunks([p.batch_id for p in parts]):
+            blobs.update((int(batch_id), data) for batch_id, data in conn.execute(
+                sa.select(batch_features.c.batch_id, batch_features.c.data)
+                .where(batch_features.c.batch_id.in_(chunk))))
+        tables = [decode_feature_table(blobs[p.batch_id]).take(pa.array(p.index))
+                  for p in parts]
+        table = pa.concat_tables(tables, promote_options="permissive")
+        features = table.take(pa.array(frame["_position"].to_numpy())).to_pandas(
+            use_threads=False)
+        features.index = frame.index
+        return pd.concat([frame, features], axis=1)
 
     def recent_samples(self, model_name: str, windows: Sequence[tuple[int, float, float]], *,
                        limit: int, labeled_only: bool) -> list[pd.DataFrame]:
@@ -792,7 +793,7 @@ def _batch_of(records: Sequence[PredictionRecord]) -> PredictionBatch:
 def _frame(parts: list[_Part], labels: Mapping[str, float]) -> pd.DataFrame:
     """The chosen rows as one frame, oldest first."""
     columns = ["id", "ts", "model_version", "route", "prediction", "score", "latency_ms",
-               "error", "label"]
+               "error", "label", "_position"]
     if not parts:
         return pd.DataFrame({name: pd.Series(dtype=float) for name in columns})
     ids = [p.ids[i] for p in parts for i in p.index.tolist()]
@@ -807,6 +808,7 @@ def _frame(parts: list[_Part], labels: Mapping[str, float]) -> pd.DataFrame:
         "latency_ms": out.latency_ms,
         "error": out.error,
         "label": np.array([labels.get(pid, np.nan) for pid in ids], dtype=float),
+        "_position": np.arange(len(ids)),  # where the row's features sit, for features=True
     })
     return frame.sort_values("ts", kind="stable").reset_index(drop=True)
 
