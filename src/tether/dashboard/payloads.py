@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from tether.config import Task
-from tether.dashboard.binned import ESTIMABLE_FROM_BINS, estimate_from_bins, roc_auc_from_bins
 from tether.dashboard.drift import compare
 from tether.errors import InputError, TetherError
+from tether.monitoring.estimation import ESTIMATED_METRICS, estimate_from_bins, roc_auc_from_bins
 from tether.project import Project
 from tether.registry import RegistryState
 from tether.scoring import compute_metrics
@@ -192,7 +192,7 @@ def timeseries_payload(project: Project, span: TimeRange, metric: str | None) ->
     store, name = project.store, project.model_name
     width = span.bucket_seconds
     window = {"since": span.since, "until": span.until, "bucket_seconds": width}
-    wants_estimate = (task != Task.REGRESSION and chosen in ESTIMABLE_FROM_BINS
+    wants_estimate = (task != Task.REGRESSION and chosen in ESTIMATED_METRICS
                       and chosen != "accuracy")
     # Each aggregate is one pass over the window's index entries; they run side by side
     # (SQLite in WAL mode and PostgreSQL both serve concurrent readers).
@@ -325,7 +325,7 @@ def _from_counts(metric: str, b: LabelBucket) -> float | None:
 def _estimated_metric(metric: str, task: Task, traffic: list[TrafficBucket],
                       binned: dict[tuple[float, int], list[ScoreBin]],
                       ) -> dict[tuple[float, int], float]:
-    if task == Task.REGRESSION or metric not in ESTIMABLE_FROM_BINS:
+    if task == Task.REGRESSION or metric not in ESTIMATED_METRICS:
         return {}
     if metric == "accuracy":
         return {(b.start, b.version): b.mean_confidence for b in traffic
@@ -350,7 +350,7 @@ def _metric_source(metric: str) -> str:
 
 
 def _estimate_source(metric: str) -> str | None:
-    if metric not in ESTIMABLE_FROM_BINS:
+    if metric not in ESTIMATED_METRICS:
         return None
     return ("confidence-based estimate from the scores of every prediction in the bucket, "
             "summed in the database (assumes calibrated scores)")
