@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ import yaml
 
 from tether import lifecycle
 from tether.errors import TetherError
+from tether.net import bound_socket
 from tether.project import Project
 from tether.store import Event
 
@@ -93,13 +93,6 @@ def write_demo_project(folder: Path) -> Path:
     return folder / "tether.yaml"
 
 
-def _listen() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
 class _Stage:
     """Reports what the demo is doing to whoever displays it."""
 
@@ -132,7 +125,7 @@ def run_demo(folder: Path, *, show: Callable[[str, dict[str, Any]], None] | None
 
     stage.enter("starting server and controller")
     embedded = build(project, interval=project.policy.monitoring.interval_seconds, lock_ttl=5)
-    sock = _listen()
+    sock = bound_socket()
     server = uvicorn.Server(uvicorn.Config(embedded.app, log_level="error", access_log=False,
                                            lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
