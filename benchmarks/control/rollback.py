@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,16 +31,11 @@ import httpx
 from tether import lifecycle
 from tether.demo.run import write_demo_project
 from tether.example.loans import TARGET, generate
+from tether.net import bound_socket, free_port, wait_http
 from tether.project import Project
 
 ROW = generate(n=1, seed=5).drop(columns=[TARGET]).to_dict("records")
 TOKEN = "bench-token"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def until_version(client: httpx.Client, version: int, timeout: float = 30.0) -> float:
@@ -77,8 +71,7 @@ def embedded(project: Project, rounds: int) -> list[float]:
     from tether.control.embedded import build
 
     built = build(project, interval=3600)  # the controller idles; the bench drives
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = bound_socket()
     server = uvicorn.Server(uvicorn.Config(built.app, log_level="error", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -102,13 +95,7 @@ def remote(project: Project, folder: Path, rounds: int, use_push: bool) -> list[
          str(port)], cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
+        wait_http(f"{base}/ready", timeout=120, process=process)
         push = (lambda: httpx.post(f"{base}/admin/reload", timeout=30,
                                    headers={"Authorization": f"Bearer {TOKEN}"})
                 .raise_for_status()) if use_push else None

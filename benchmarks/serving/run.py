@@ -17,7 +17,6 @@ import argparse
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tether.net import free_port, wait_http
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -41,12 +42,6 @@ POLICY = """model: {name: bench, task: binary_classification, target: target}
 trainer: train:train
 data: {generator: tether.example.loans:generate, params: {n: 100}}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def models(folder: Path) -> dict[str, Path]:
@@ -95,23 +90,6 @@ def start(command: list[str], log: Path, env: dict[str, str] | None = None
         return subprocess.Popen(["taskset", "-c", SERVER_CPU, *command], stdout=handle,
                                 stderr=subprocess.STDOUT, env=env or ENV,
                                 start_new_session=True)
-
-
-def wait_up(url: str, body: Path, process: subprocess.Popen[bytes], timeout: float = 180
-            ) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            answer = httpx.post(url, content=body.read_bytes(), timeout=5,
-                                headers={"Content-Type": "application/json"})
-            if answer.status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -178,7 +156,7 @@ def throughput(paths: dict[str, Path], body_paths: dict[int, Path], folder: Path
             process = start(command, folder / f"{server}-{port}.log")
             url = f"http://127.0.0.1:{port}/invocations"
             try:
-                wait_up(url, body_paths[1], process)
+                wait_http(url, body=body_paths[1].read_bytes(), process=process, timeout=180)
                 wrk(url, body_paths[1], 8, 1)  # warm-up
                 for rows, body in body_paths.items():
                     for connections in (8, 32):
@@ -217,7 +195,6 @@ def table(results: list[dict[str, Any]]) -> str:
 def swap_under_load(body_paths: dict[int, Path], folder: Path, flips: int,
                     seconds: float) -> dict[str, float]:
     """Alias flips between two registered versions while wrk loads the server."""
-    sys.path.insert(0, str(ROOT / "src"))
     from sklearn.datasets import load_breast_cancer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -245,7 +222,7 @@ def swap_under_load(body_paths: dict[int, Path], folder: Path, flips: int,
     base = f"http://127.0.0.1:{port}"
     one_row = body_paths[1].read_bytes()
     try:
-        wait_up(f"{base}/invocations", body_paths[1], process)
+        wait_http(f"{base}/invocations", body=one_row, process=process, timeout=180)
         load = subprocess.Popen(
             ["taskset", "-c", LOAD_CPU, "wrk", "-t1", "-c32", f"-d{int(seconds)}s", "--latency",
              "-s", str(HERE / "post.lua"), f"{base}/invocations"],

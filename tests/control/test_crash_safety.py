@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,21 +14,16 @@ import pytest
 
 from tests.conftest import use_trained, write_project
 from tests.control.traffic import serve
+from tether.net import free_port
 from tether.project import Project
 from tether.registry import RegistryState, RolloutSpec
 
 CLI = "from tether.cli import main; main()"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_controller(folder: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-c", CLI, "controller", "--port", str(_free_port()),
+        [sys.executable, "-c", CLI, "controller", "--port", str(free_port()),
          "--interval", "0.2", "--lock-ttl", "1"],
         cwd=folder, env={**os.environ, "TETHER_DEBUG": "1"},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

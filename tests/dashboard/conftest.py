@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -18,6 +17,7 @@ import uvicorn
 from tests.dashboard.history import History, build_history, build_project
 from tether import lifecycle
 from tether.dashboard.app import create_dashboard_app
+from tether.net import bound_socket
 from tether.project import Project
 
 ADMIN_TOKEN = "s3cret-token"
@@ -82,8 +82,7 @@ def serve(project: Project, *, admin_token: str | None, with_controller: bool = 
     app = create_dashboard_app(project, admin_token=admin_token, on_registry_change=reload,
                                request_retrain=hooks.retrains.append if with_controller else None,
                                poll_seconds=poll_seconds)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = bound_socket()
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

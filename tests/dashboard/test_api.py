@@ -11,6 +11,7 @@ from sklearn.metrics import roc_auc_score
 from tests.dashboard.conftest import ADMIN_TOKEN, serve
 from tests.dashboard.history import PROMOTE_REASON, ROLLBACK_REASON, History
 from tether.dashboard.payloads import MIN_BUCKET_LABELS
+from tether.monitoring.monitor import Monitor
 from tether.project import Project
 from tether.registry import RolloutSpec, State
 
@@ -124,8 +125,8 @@ def test_accuracy_is_summed_in_the_database_over_every_label(history: History) -
             if len(rows) < MIN_BUCKET_LABELS:
                 assert point["live_metric"] is None
                 continue
-            assert point["live_metric"] == pytest.approx(
-                float((rows["prediction"] == rows["label"]).mean()))
+            assert point["live_metric"] == pytest.approx(  # the payload keeps 6 decimals
+                float((rows["prediction"] == rows["label"]).mean()), abs=1e-6)
     every = project.store.prediction_window(project.model_name, since=since, until=until)
     every["bucket"] = (every["ts"] // 300) * 300
     for version, points in _series(payload).items():
@@ -160,8 +161,15 @@ def test_drift_flags_the_shifted_applicants(history: History) -> None:
     assert drift["drifted"] is True
     by_name = {f["name"]: f for f in drift["features"]}
     assert by_name["late_payments"]["drifted"] is True
-    assert by_name["late_payments"]["test"] == "ks"
-    assert by_name["purpose"]["test"] == "chi2"
+    assert by_name["credit_score"]["method"] == "ks"
+    assert by_name["purpose"]["method"] == "chi2"
+    # few-valued numeric columns are compared as categories, as `tether monitor` does
+    assert by_name["late_payments"]["method"] == "chi2"
+    monitored = Monitor(history.project).snapshot(3).drift
+    assert monitored is not None
+    assert drift["drift_share"] == monitored.share_drifted
+    assert {name: (f["method"], f["drifted"], f["p_adjusted"]) for name, f in by_name.items()} == {
+        f.name: (f.method, f.drifted, f.p_adjusted) for f in monitored.features}
     for feature in drift["features"]:
         assert sum(feature["reference"]) == pytest.approx(1.0)
         assert sum(feature["current"]) == pytest.approx(1.0)

@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
+from tether.net import free_port, wait_http
 from tether.project import Project
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_dashboard_command_serves_the_page_and_prints_its_url(empty_project: Project) -> None:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
     env["PYTHONPATH"] = str(ROOT / "src")
     command = [sys.executable, "-c", "from tether.cli import main; main()", "dashboard",
@@ -31,15 +24,7 @@ def test_dashboard_command_serves_the_page_and_prints_its_url(empty_project: Pro
     process = subprocess.Popen(command, cwd=empty_project.config.path.parent, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 90
-        state = None
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                state = httpx.get(f"http://127.0.0.1:{port}/api/state", timeout=5)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        assert state is not None, "the dashboard did not answer"
+        state = wait_http(f"http://127.0.0.1:{port}/api/state", process=process)
         page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
         script = httpx.get(f"http://127.0.0.1:{port}/static/dashboard/vendor/chart.umd.min.js",
                            timeout=5)

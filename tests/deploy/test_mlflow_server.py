@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from typer.testing import CliRunner
 
 from tether.cli import app
 from tether.example.loans import generate
+from tether.net import free_port, wait_http
 from tether.registry import load_model_dir
 
 POSTGRES_URL = os.environ.get("TETHER_TEST_MLFLOW_POSTGRES_URL")
@@ -40,24 +40,8 @@ S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
           "AWS_DEFAULT_REGION": "us-east-1"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(url: str, process: subprocess.Popen[bytes], log: Path, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{url} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"{url} did not answer within {seconds} s:\n{log.read_text()[-3000:]}")
+def answers(status: int) -> bool:
+    return status < 500
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -84,7 +68,7 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None
                                    stdout=out, stderr=subprocess.STDOUT)
     try:
         endpoint = f"http://127.0.0.1:{port}"
-        wait_for(endpoint, process, log, 30)
+        wait_http(endpoint, timeout=30, process=process, log=log, ready=answers)
         boto3.client("s3", endpoint_url=endpoint, **{
             "aws_access_key_id": "testing", "aws_secret_access_key": "testing",
             "region_name": "us-east-1"}).create_bucket(Bucket=BUCKET)
@@ -135,7 +119,7 @@ def mlflow_server(chart_mlflow_command: list[str], s3_endpoint: str | None,
     try:
         url = f"http://127.0.0.1:{port}"
         # a fresh database is migrated on first start (about 20 s)
-        wait_for(f"{url}/health", process, log, 120)
+        wait_http(f"{url}/health", timeout=120, process=process, log=log, ready=answers)
         yield {"url": url, "port": port, "s3": s3_endpoint, "log": log, "command": command}
     finally:
         stop(process)

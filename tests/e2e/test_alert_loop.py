@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import yaml
 from tests.conftest import write_project
 from tether import lifecycle
 from tether.demo.traffic import Replayer
+from tether.net import free_port, wait_http
 from tether.project import Project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,24 +41,6 @@ pytestmark = [
                        reason="needs Debian's prometheus and prometheus-alertmanager "
                               "(.ci/run installs them)"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_http(url: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"{url} did not answer in {timeout} s")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from starlette.applications import Starlette
 
 from tests.conftest import write_project
 from tether.config import load_config
+from tether.net import free_port
 from tether.project import Project
 
 BREAK_ENV = "TETHER_TEST_BREAK_MODEL"
@@ -105,12 +105,6 @@ def empty_project(project_dir: Path) -> Project:
 
 def records(features: pd.DataFrame, n: int, start: int = 0) -> list[dict[str, float]]:
     return features.iloc[start:start + n].to_dict("records")  # type: ignore[return-value]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class LiveServer:

@@ -11,7 +11,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,9 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tests.serving.conftest import LiveServer, fit_lr, free_port, records, saved_model
+from tests.serving.conftest import LiveServer, fit_lr, records, saved_model
 from tether.config import load_config
+from tether.net import free_port, wait_http
 from tether.project import Project
 from tether.serving import create_app
 
@@ -47,16 +47,7 @@ def mlflow_url(model_folder: Path) -> Iterator[str]:
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.time() > deadline:
-                raise RuntimeError("mlflow models serve did not start")
-            time.sleep(0.5)
+        wait_http(f"{url}/ping", timeout=120, process=process)
         yield url
     finally:
         os.killpg(process.pid, signal.SIGTERM)

@@ -11,6 +11,8 @@ from tether.cli._common import console, project_of
 
 __all__ = ["register"]
 
+OPEN_TIMEOUT_SECONDS = 30.0
+
 
 def dashboard(
     ctx: typer.Context,
@@ -36,8 +38,19 @@ def dashboard(
     if not project.settings.admin_token:
         console.print("read-only: set TETHER_ADMIN_TOKEN to enable roll back and retrain")
     if open_browser:
-        threading.Timer(1.0, webbrowser.open, args=(url,)).start()
+        threading.Thread(target=_open_when_up, args=(url,), daemon=True).start()
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _open_when_up(url: str) -> None:
+    """Open the page in a browser once the server answers (not if it never does)."""
+    from tether.net import wait_http
+
+    try:
+        wait_http(url, timeout=OPEN_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return
+    webbrowser.open(url)
 
 
 def register(app: typer.Typer) -> None:

@@ -109,7 +109,7 @@ def build(project: Project, *, interval: float | None = None, poll: bool = True,
         controller.submit(Trigger(TriggerKind.MANUAL, reason))
 
     routes: list[BaseRoute] = [*hook_routes(project, controller.submit)]
-    routes += _dashboard(project, reload_server, request_retrain)
+    routes += _dashboard(project, reload_server, request_retrain, monitor)
     routes += extra_routes or []
     collector = MonitoringCollector(monitor, lambda: served_versions(holder["app"])())
     app = create_app(project, registry=registry, collectors=[collector], routes=routes,
@@ -119,9 +119,9 @@ def build(project: Project, *, interval: float | None = None, poll: bool = True,
 
 
 def _dashboard(project: Project, reload_server: Callable[[], Any],
-               request_retrain: Callable[[str], None]) -> list[BaseRoute]:
+               request_retrain: Callable[[str], None], monitor: Monitor) -> list[BaseRoute]:
     from tether.dashboard import dashboard_routes
 
     return list(dashboard_routes(project, admin_token=project.settings.admin_token,
                                  on_registry_change=reload_server,
-                                 request_retrain=request_retrain))
+                                 request_retrain=request_retrain, monitor=monitor))

@@ -8,9 +8,7 @@ the metrics SQL cannot compute).
 from __future__ import annotations
 
 import math
-import threading
 import time
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -19,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from tether.config import Task
-from tether.dashboard.binned import ESTIMABLE_FROM_BINS, estimate_from_bins, roc_auc_from_bins
-from tether.dashboard.drift import compare
 from tether.errors import InputError, TetherError
+from tether.monitoring.drift import FeatureDrift, Histogram, histogram
+from tether.monitoring.estimation import ESTIMATED_METRICS, estimate_from_bins, roc_auc_from_bins
+from tether.monitoring.monitor import Monitor, window_drift
 from tether.project import Project
 from tether.registry import RegistryState
 from tether.scoring import compute_metrics
@@ -30,7 +29,6 @@ from tether.store import LabelBucket, ScoreBin, TrafficBucket
 __all__ = [
     "ANALYSIS_KINDS",
     "MIN_BUCKET_LABELS",
-    "ReferenceCache",
     "TimeRange",
     "drift_payload",
     "events_payload",
@@ -192,7 +190,7 @@ def timeseries_payload(project: Project, span: TimeRange, metric: str | None) ->
     store, name = project.store, project.model_name
     width = span.bucket_seconds
     window = {"since": span.since, "until": span.until, "bucket_seconds": width}
-    wants_estimate = (task != Task.REGRESSION and chosen in ESTIMABLE_FROM_BINS
+    wants_estimate = (task != Task.REGRESSION and chosen in ESTIMATED_METRICS
                       and chosen != "accuracy")
     # Each aggregate is one pass over the window's index entries; they run side by side
     # (SQLite in WAL mode and PostgreSQL both serve concurrent readers).
@@ -325,7 +323,7 @@ def _from_counts(metric: str, b: LabelBucket) -> float | None:
 def _estimated_metric(metric: str, task: Task, traffic: list[TrafficBucket],
                       binned: dict[tuple[float, int], list[ScoreBin]],
                       ) -> dict[tuple[float, int], float]:
-    if task == Task.REGRESSION or metric not in ESTIMABLE_FROM_BINS:
+    if task == Task.REGRESSION or metric not in ESTIMATED_METRICS:
         return {}
     if metric == "accuracy":
         return {(b.start, b.version): b.mean_confidence for b in traffic
@@ -350,7 +348,7 @@ def _metric_source(metric: str) -> str:
 
 
 def _estimate_source(metric: str) -> str | None:
-    if metric not in ESTIMABLE_FROM_BINS:
+    if metric not in ESTIMATED_METRICS:
         return None
     return ("confidence-based estimate from the scores of every prediction in the bucket, "
             "summed in the database (assumes calibrated scores)")
@@ -362,38 +360,17 @@ def _event_marker(event: dict[str, Any]) -> dict[str, Any]:
 
 # drift -------------------------------------------------------------------------------
 
-class ReferenceCache:
-    """Reference frames by version: downloaded from the registry once, a few kept."""
-
-    def __init__(self, project: Project, size: int = 4) -> None:
-        self._project = project
-        self._size = size
-        self._frames: OrderedDict[int, pd.DataFrame] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, version: int) -> pd.DataFrame:
-        with self._lock:
-            if version in self._frames:
-                self._frames.move_to_end(version)
-                return self._frames[version]
-        frame = self._project.registry.reference_frame(version, "reference")
-        with self._lock:
-            self._frames[version] = frame
-            while len(self._frames) > self._size:
-                self._frames.popitem(last=False)
-        return frame
-
-
-def drift_payload(project: Project, references: ReferenceCache, version: int | None,
+def drift_payload(project: Project, monitor: Monitor, version: int | None,
                   top: int) -> dict[str, Any]:
-    """Drift share and the most drifted features, reference vs the current window."""
+    """Drift share and the most drifted features, the version's training profile vs the
+    monitoring window, judged as `tether monitor` judges it (`window_drift`)."""
     monitoring = project.policy.monitoring
     name = project.model_name
     payload: dict[str, Any] = {"model": name, "version": version, "drift_share": None,
                                "threshold": monitoring.drift_share_threshold,
                                "alpha": monitoring.drift_alpha, "drifted": None,
-                               "reference_rows": 0, "current_rows": 0, "features": [],
-                               "message": None}
+                               "reference_rows": 0, "current_rows": 0, "feature_count": 0,
+                               "prediction_drift": None, "features": [], "message": None}
     if version is None:
         version = project.registry.state().champion
         payload["version"] = version
@@ -410,21 +387,38 @@ def drift_payload(project: Project, references: ReferenceCache, version: int | N
         payload["message"] = f"version {version} has no predictions yet to compare"
         return payload
     try:
-        reference = references.get(version)
+        profile = monitor.profile(version)
     except (TetherError, OSError) as exc:
         payload["message"] = f"version {version} has no reference data to compare with ({exc})"
         return payload
-    target = project.policy.model.target
-    features = [c for c in reference.columns if c != target and not c.startswith("_")]
-    report = compare(reference, current, features, alpha=monitoring.drift_alpha)
+    report = window_drift(profile, current, monitoring)
+    payload.update({"reference_rows": report.rows_reference,
+                    "feature_count": len(report.features),
+                    "prediction_drift": report.prediction_drift})
+    if not report.enough_data:
+        payload["message"] = f"version {version}: {report.reason}"
+        return payload
+    ranked = sorted(report.features, key=_most_drifted_first)[:top]
     payload.update({
-        "reference_rows": len(reference),
-        "drift_share": report.drift_share,
-        "drifted": report.drift_share >= monitoring.drift_share_threshold,
-        "feature_count": len(report.features),
-        "features": [f.as_dict() for f in report.features[:top]],
+        "drift_share": report.share_drifted,
+        "drifted": report.drifted,
+        "features": [_feature_drift(f, histogram(profile.features[f.name], current[f.name]))
+                     for f in ranked],
     })
     return payload
+
+
+def _most_drifted_first(f: FeatureDrift) -> tuple[int, float, float]:
+    rank = 0 if f.drifted else 1 if f.drifted is not None else 2
+    p_value = f.p_adjusted if f.p_adjusted is not None else f.p_value
+    return rank, 1.0 if p_value is None else p_value, -f.scores.get("psi", 0.0)
+
+
+def _feature_drift(f: FeatureDrift, shares: Histogram) -> dict[str, Any]:
+    return {"name": f.name, "kind": f.kind, "method": f.method, "score": f.score,
+            "threshold": f.threshold, "p_value": f.p_value, "p_adjusted": f.p_adjusted,
+            "psi": f.scores.get("psi"), "drifted": f.drifted, "reason": f.reason,
+            **shares.as_dict()}
 
 
 # events ------------------------------------------------------------------------------

@@ -23,7 +23,6 @@ from starlette.staticfiles import StaticFiles
 
 from tether import __version__, lifecycle
 from tether.dashboard.payloads import (
-    ReferenceCache,
     TimeRange,
     drift_payload,
     events_payload,
@@ -31,6 +30,7 @@ from tether.dashboard.payloads import (
     timeseries_payload,
 )
 from tether.errors import InputError, ModelNotFound, TetherError
+from tether.monitoring.monitor import Monitor
 from tether.project import Project
 
 __all__ = ["STATIC_PREFIX", "JSONBody", "dashboard_routes"]
@@ -64,9 +64,14 @@ def dashboard_routes(
     on_registry_change: Callable[[], Awaitable[None]] | None = None,
     request_retrain: Callable[[str], None] | None = None,
     poll_seconds: float = 5.0,
+    monitor: Monitor | None = None,
 ) -> list[BaseRoute]:
-    """The page at `/`, its files under `/static/dashboard/`, `/api/*` and `/admin/*`."""
-    references = ReferenceCache(project)
+    """The page at `/`, its files under `/static/dashboard/`, `/api/*` and `/admin/*`.
+
+    `monitor` (default: a new one) loads and keeps the versions' training profiles; pass
+    the process's own to share them.
+    """
+    monitor = Monitor(project) if monitor is None else monitor
     page = _render_page(project, poll_seconds)
 
     async def call(function: Callable[..., dict[str, Any]], *args: Any) -> JSONBody:
@@ -153,9 +158,13 @@ def dashboard_routes(
         ---
         summary: Drift share and the most drifted features, reference vs current distributions
         description: >
-          Reference is the version's training snapshot from the registry; current is the
+          Reference is the version's training profile from the registry; current is the
           monitoring window (monitoring.window_size latest predictions of that version).
-          KS test for numeric features, chi-square for categorical ones, PSI for both.
+          Judged as `tether monitor` judges it, with the policy's drift_alpha,
+          drift_share_threshold and psi_threshold: KS test for numeric features and
+          chi-square for categorical ones (Benjamini-Hochberg corrected) when either side
+          has at most 1000 rows, Wasserstein and Jensen-Shannon distances above that.
+          Histograms are on the bins PSI compares.
         tags: [dashboard]
         parameters:
           - {name: version, in: query, schema: {type: integer},
@@ -163,8 +172,9 @@ def dashboard_routes(
           - {name: top, in: query, schema: {type: integer, default: 6}}
           - {name: model, in: query, schema: {type: string}}
         responses:
-          200: {description: "drift_share, threshold, drifted, features: [{name, kind, test,
-                statistic, p_value, psi, drifted, bins, reference, current}]"}
+          200: {description: "drift_share, threshold, alpha, drifted, prediction_drift,
+                features: [{name, kind, method, score, threshold, p_value, p_adjusted, psi,
+                drifted, reason, bins, reference, current}]"}
           400: {description: bad version or top}
           404: {description: unknown model or version}
         """
@@ -175,7 +185,7 @@ def dashboard_routes(
             top = _optional_int(request, "top", low=1) or 6
         except InputError as exc:
             return _error(exc.status_code, str(exc))
-        return await call(drift_payload, project, references, version, top)
+        return await call(drift_payload, project, monitor, version, top)
 
     async def api_events(request: Request) -> Response:
         """The decision timeline.

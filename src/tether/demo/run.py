@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,11 +23,13 @@ from typing import Any
 import yaml
 
 from tether import lifecycle
+from tether.config import load_config
 from tether.errors import TetherError
+from tether.net import bound_socket
 from tether.project import Project
 from tether.store import Event
 
-__all__ = ["DEMO_POLICY", "DemoResult", "run_demo"]
+__all__ = ["DEMO_POLICY", "DEMO_SETTINGS", "DemoResult", "open_demo_project", "run_demo"]
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "example" / "project"
 
@@ -57,6 +58,9 @@ DEMO_POLICY: dict[str, Any] = {
     "rollback.probation_min_predictions": 200,
     "rollback.max_metric_drop": 0.03,
 }
+# Settings the demo needs unless the environment says otherwise: the server follows the
+# registry every second, so a promotion by hand reaches traffic within the demo's pace.
+DEMO_SETTINGS: dict[str, str] = {"TETHER_POLL_SECONDS": "1"}
 
 
 @dataclass
@@ -93,11 +97,19 @@ def write_demo_project(folder: Path) -> Path:
     return folder / "tether.yaml"
 
 
-def _listen() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
+def open_demo_project(folder: Path, environ: Mapping[str, str] | None = None) -> Project:
+    """The demo project, written afresh to `folder`, with its settings read from `environ`
+    (default: the process environment) over `DEMO_SETTINGS`.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp()) / "demo"
+    >>> open_demo_project(folder, environ={}).settings.poll_seconds
+    1.0
+    >>> open_demo_project(folder, environ={"TETHER_POLL_SECONDS": "5"}).settings.poll_seconds
+    5.0
+    """
+    env = os.environ if environ is None else environ
+    return Project(load_config(write_demo_project(folder), environ={**DEMO_SETTINGS, **env}))
 
 
 class _Stage:
@@ -123,8 +135,7 @@ def run_demo(folder: Path, *, show: Callable[[str, dict[str, Any]], None] | None
 
     stage = _Stage(show or (lambda phase, status: None))
     started = time.monotonic()
-    os.environ.setdefault("TETHER_POLL_SECONDS", "1")
-    project = Project.open(write_demo_project(folder))
+    project = open_demo_project(folder)
     stage.enter("training v1")
     lifecycle.train(project, reason="demo: initial model")
     lifecycle.gate(project, 1)
@@ -132,7 +143,7 @@ def run_demo(folder: Path, *, show: Callable[[str, dict[str, Any]], None] | None
 
     stage.enter("starting server and controller")
     embedded = build(project, interval=project.policy.monitoring.interval_seconds, lock_ttl=5)
-    sock = _listen()
+    sock = bound_socket()
     server = uvicorn.Server(uvicorn.Config(embedded.app, log_level="error", access_log=False,
                                            lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

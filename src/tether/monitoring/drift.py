@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -57,10 +58,12 @@ __all__ = [
     "METHODS",
     "DriftReport",
     "FeatureDrift",
+    "Histogram",
     "benjamini_hochberg",
     "default_method",
     "detect_drift",
     "feature_drift",
+    "histogram",
 ]
 
 NUMERIC_METHODS = ("ks", "wasserstein", "psi", "jensenshannon")
@@ -73,6 +76,9 @@ MIN_ROWS = 30
 # PSI is undefined on empty bins; Evidently replaces zero shares by this.
 EMPTY_SHARE = 1e-4
 MIN_NORM = 1e-3
+# A histogram shows this many of the reference's most frequent categories, then "(other)".
+SHOWN_CATEGORIES = 12
+OTHER_LABEL = "(other)"
 
 
 @dataclass(frozen=True)
@@ -316,3 +322,62 @@ def detect_drift(profile: Profile, current: pd.DataFrame, *, method: str | None 
 
 def _replace(result: FeatureDrift, **changes: Any) -> FeatureDrift:
     return FeatureDrift(**{**asdict(result), **changes})
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Reference and current shares of one column on the bins PSI compares, for a chart."""
+
+    bins: list[str]
+    reference: list[float]
+    current: list[float]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def histogram(profile: FeatureProfile, current: pd.Series, *,
+              categories: int = SHOWN_CATEGORIES) -> Histogram:
+    """Shares per bin: a numeric column on the profile's decile bins (those of `psi` and
+    `jensenshannon`), a categorical one on its `categories` most frequent reference
+    categories plus "(other)" for the rest and for categories the reference never saw.
+
+    >>> import numpy as np
+    >>> from tether.monitoring.profile import build_profile
+    >>> frame = pd.DataFrame({"x": np.arange(100.0), "c": ["a"] * 70 + ["b"] * 30})
+    >>> profile = build_profile(frame)
+    >>> h = histogram(profile.features["x"], pd.Series(np.arange(50.0, 100.0)))
+    >>> h.bins[:2], h.bins[-1], [round(v, 3) for v in h.reference[:2] + h.current[-2:]]
+    (['<= 9.9', '9.9 to 19.8'], '> 89.1', [0.1, 0.1, 0.2, 0.2])
+    >>> histogram(profile.features["c"], pd.Series(["b", "b", "z"]), categories=1)
+    Histogram(bins=['a', '(other)'], reference=[0.7, 0.3], current=[0.0, 1.0])
+    """
+    if isinstance(profile, NumericProfile):
+        values, _, _ = numeric_values(current)
+        coarse = np.asarray(profile.coarse)
+        ordered = np.sort(values)
+        at_or_below = np.searchsorted(ordered, coarse, side="right") / max(len(ordered), 1)
+        cur = np.diff(np.concatenate([[0.0], at_or_below, [1.0 if len(ordered) else 0.0]]))
+        labels = ([f"<= {coarse[0]:.3g}"]
+                  + [f"{low:.3g} to {high:.3g}" for low, high in pairwise(coarse)]
+                  + [f"> {coarse[-1]:.3g}"]) if len(coarse) else ["all values"]
+        return Histogram(bins=labels, reference=_floats(profile.coarse_shares),
+                         current=_floats(cur))
+    observed, _ = categorical_values(current, profile.numeric)
+    counts = observed.value_counts()
+    ranked = sorted(profile.counts, key=lambda key: (-profile.counts[key], key))
+    shown = ranked[:categories]
+    ref_counts = [profile.counts[key] for key in shown]
+    cur_counts = [int(counts.get(key, 0)) for key in shown]
+    rest_ref, rest_cur = profile.count - sum(ref_counts), len(observed) - sum(cur_counts)
+    if rest_ref > 0 or rest_cur > 0:
+        shown, ref_counts, cur_counts = ([*shown, OTHER_LABEL], [*ref_counts, rest_ref],
+                                         [*cur_counts, rest_cur])
+    ref_total, cur_total = max(profile.count, 1), max(len(observed), 1)
+    reference = [count / ref_total for count in ref_counts]
+    now = [count / cur_total for count in cur_counts]
+    return Histogram(bins=list(shown), reference=_floats(reference), current=_floats(now))
+
+
+def _floats(values: Any) -> list[float]:
+    return [float(v) for v in values]

@@ -9,6 +9,11 @@ ROC AUC is estimated as sklearn's weighted AUC with every row counted once as a 
 (weight p) and once as a negative (weight 1 - p). This holds while the model stays
 calibrated on the new data, i.e. under covariate shift, not under concept drift.
 
+The same estimates also come from score histograms (`estimate_from_bins`), which is all a
+database has to sum per time bucket: each bin's rows count as positives with probability
+equal to their mean score (the scores are taken as calibrated), and ROC AUC from labeled
+histograms (`roc_auc_from_bins`) counts pairs inside one bin as ties.
+
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
 >>> score = rng.random(20_000); target = (rng.random(20_000) < score).astype(int)
@@ -27,6 +32,7 @@ calibrated on the new data, i.e. under covariate shift, not under concept drift.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,10 +41,19 @@ from sklearn.metrics import roc_auc_score
 
 from tether.errors import DataError
 
-__all__ = ["ESTIMATED_METRICS", "Calibrator", "estimate_performance", "expected_errors"]
+__all__ = [
+    "ESTIMATED_METRICS",
+    "SCORE_BINS",
+    "Calibrator",
+    "estimate_from_bins",
+    "estimate_performance",
+    "expected_errors",
+    "roc_auc_from_bins",
+]
 
 ESTIMATED_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 MIN_CALIBRATION_ROWS = 50
+SCORE_BINS = 100  # default histogram: bin i holds scores in [i / 100, (i + 1) / 100)
 
 
 @dataclass(frozen=True)
@@ -110,3 +125,68 @@ def estimate_performance(calibrator: Calibrator, score: np.ndarray,
     else:
         figures["roc_auc"] = math.nan
     return figures
+
+
+def roc_auc_from_bins(positives: Mapping[int, float], negatives: Mapping[int, float],
+                      ) -> float | None:
+    """P(score of a positive > score of a negative) from per-bin counts of positives and
+    negatives, same-bin pairs counted half; None without both classes.
+
+    Within the share of same-bin pairs of the exact value: with 100 bins, a few
+    thousandths on real scores.
+
+    >>> round(roc_auc_from_bins({90: 8, 70: 2, 30: 1}, {70: 1, 30: 5, 10: 4}), 4)
+    0.9591
+    >>> roc_auc_from_bins({90: 3}, {}) is None
+    True
+    """
+    total_pos, total_neg = sum(positives.values()), sum(negatives.values())
+    if total_pos <= 0 or total_neg <= 0:
+        return None
+    below = 0.0  # negatives in lower bins
+    wins = 0.0
+    for index in sorted(set(positives) | set(negatives)):
+        pos, neg = positives.get(index, 0.0), negatives.get(index, 0.0)
+        wins += pos * (below + neg / 2)
+        below += neg
+    return float(wins / (total_pos * total_neg))
+
+
+def estimate_from_bins(counts: Mapping[int, int], score_sums: Mapping[int, float], *,
+                       bins: int = SCORE_BINS) -> dict[str, float]:
+    """Expected accuracy, precision, recall, F1 (threshold 0.5) and ROC AUC from a score
+    histogram of `bins` (even) equal bins of [0, 1]: rows and score sum per bin; {} when empty.
+
+    >>> counts, sums = {90: 10, 20: 10}, {90: 9.0, 20: 2.0}
+    >>> {k: round(v, 3) for k, v in estimate_from_bins(counts, sums).items()}
+    {'accuracy': 0.85, 'precision': 0.9, 'recall': 0.818, 'f1': 0.857, 'roc_auc': 0.854}
+    """
+    if bins < 2 or bins % 2:
+        raise ValueError("bins must be even, so that a bin starts at score 0.5.")
+    total = sum(counts.values())
+    if total == 0:
+        return {}
+    threshold_bin = bins // 2  # the first bin of scores >= 0.5
+    tp = fp = fn = tn = 0.0
+    expected_pos: dict[int, float] = {}
+    expected_neg: dict[int, float] = {}
+    for index, count in counts.items():
+        pos = score_sums.get(index, 0.0)
+        neg = count - pos
+        expected_pos[index], expected_neg[index] = pos, neg
+        if index >= threshold_bin:
+            tp, fp = tp + pos, fp + neg
+        else:
+            fn, tn = fn + pos, tn + neg
+    precision = tp / (tp + fp) if tp + fp > 0 else 0.0
+    recall = tp / (tp + fn) if tp + fn > 0 else 0.0
+    found = {
+        "accuracy": (tp + tn) / total,
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+    }
+    auc = roc_auc_from_bins(expected_pos, expected_neg)
+    if auc is not None:
+        found["roc_auc"] = auc
+    return {k: float(v) for k, v in found.items()}

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tether.config import MonitoringPolicy
 from tether.errors import DataError, TetherError
 from tether.monitoring.detectors import BernoulliCUSUM, DriftDetector, PageHinkley
 from tether.monitoring.drift import DriftReport, detect_drift
@@ -36,7 +37,7 @@ from tether.monitoring.profile import Profile
 from tether.monitoring.reference import PROFILE_FILE, SCORE, reference_profile
 from tether.project import Project
 
-__all__ = ["STREAMS", "Monitor", "Snapshot"]
+__all__ = ["STREAMS", "Monitor", "Snapshot", "window_drift"]
 
 STREAMS = ("error", "estimate")
 WINDOW_COLUMNS = frozenset({"id", "ts", "model_version", "route", "prediction", "score",
@@ -92,6 +93,20 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]
     return value
+
+
+def window_drift(profile: Profile, frame: pd.DataFrame, policy: MonitoringPolicy) -> DriftReport:
+    """Drift of a window read from the store (its feature columns, and the score or
+    prediction of the rows that did not fail) against `profile`, with the policy's alpha,
+    drift share threshold and PSI threshold."""
+    failed = frame["error"].astype(bool).to_numpy()
+    valid = frame[~failed & frame["prediction"].notna().to_numpy()]
+    features = frame[[c for c in frame.columns if c not in WINDOW_COLUMNS]]
+    prediction_column = "score" if profile.prediction_column == SCORE else "prediction"
+    return detect_drift(profile, features, alpha=policy.drift_alpha,
+                        share_threshold=policy.drift_share_threshold,
+                        thresholds={"psi": policy.psi_threshold},
+                        prediction=valid[prediction_column])
 
 
 @dataclass
@@ -214,13 +229,7 @@ class Monitor:
                                f"need {policy.min_labels} (monitoring.min_labels)")
         estimated = self._estimate(valid, reference, reasons)
         enough["estimated"] = bool(estimated)
-        features = frame[[c for c in frame.columns if c not in WINDOW_COLUMNS]]
-        prediction_column = ("score" if reference.profile.prediction_column == SCORE
-                             else "prediction")
-        drift = detect_drift(
-            reference.profile, features, alpha=policy.drift_alpha,
-            share_threshold=policy.drift_share_threshold,
-            thresholds={"psi": policy.psi_threshold}, prediction=valid[prediction_column])
+        drift = window_drift(reference.profile, frame, policy)
         enough["drift"] = drift.enough_data
         if not drift.enough_data and drift.reason:
             reasons["drift"] = drift.reason

@@ -250,6 +250,13 @@
   }
 
   const driftCharts = new Map();
+  function featureVerdict(f) {
+    if (f.drifted === null) return f.reason || "no verdict";
+    const judged = f.p_value !== null
+      ? f.method + " p=" + pValue(f.p_adjusted !== null ? f.p_adjusted : f.p_value)
+      : f.method + " " + num(f.score, 3) + (f.drifted ? " ≥ " : " < ") + num(f.threshold, 3);
+    return judged + " · psi " + num(f.psi, 3);
+  }
   function renderDrift(drift) {
     const card = $("drift-card").querySelector(".body");
     card.replaceChildren();
@@ -267,7 +274,7 @@
         el("span", { class: "pill " + (drift.drifted ? "bad" : "good") },
           drift.drifted ? "drift" : "no drift")),
       dl([["features drifting", drift.features.filter((f) => f.drifted).length + " shown of " + drift.feature_count],
-          ["threshold", pct(drift.threshold) + " of features at p < " + drift.alpha],
+          ["threshold", pct(drift.threshold) + " of features (tests at p < " + drift.alpha + ")"],
           ["rows", drift.current_rows + " current vs " + drift.reference_rows + " reference"],
           ["version", "v" + drift.version]]));
     $("drift-note").textContent = "v" + drift.version + ": reference (training) vs current window";
@@ -297,8 +304,8 @@
         figure = chart.canvas.closest("figure");
       }
       figure.querySelector("figcaption").replaceChildren(
-        f.name + " ", el("span", { class: "pill " + (f.drifted ? "bad" : "good") },
-          f.test + " p=" + pValue(f.p_value) + " · psi " + num(f.psi, 3)));
+        f.name + " ", el("span", { class: "pill " + (f.drifted === null ? "" : f.drifted ? "bad" : "good") },
+          featureVerdict(f)));
       chart.data.labels = f.bins;
       chart.data.datasets[0].data = f.reference;
       chart.data.datasets[1].data = f.current;
