@@ -118,8 +118,8 @@ def main() -> None:
     from tether.dashboard.app import create_dashboard_app
     from tether.project import Project
     CACHE.mkdir(parents=True, exist_ok=True)
-    cached = CACHE / f"dashboard-batched-{args.rows}.db"
-    meta = CACHE / f"dashboard-batched-{args.rows}.now"
+    cached = CACHE / f"dashboard-v3-{args.rows}.db"
+    meta = CACHE / f"dashboard-v3-{args.rows}.now"
     if not cached.exists() or not meta.exists():
         print(f"building a store with {args.rows:,} predictions in {cached}", file=sys.stderr)
         now = time.time()

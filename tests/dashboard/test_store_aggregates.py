@@ -103,10 +103,10 @@ def _random_history(store: Store, model: str, rng: np.random.Generator, n: int) 
     store.add_feedback((f"{model}-{i}", float(rng.random() < scores[i])) for i in labeled)
 
 
-@pytest.mark.parametrize("width", [60.0, 300.0, 45.0])
+@pytest.mark.parametrize("width", [60.0, 300.0, 45.0, 7.0])
 def test_buckets_match_pandas_on_the_same_rows(store: Store, model: str, width: float) -> None:
-    """Whole-minute buckets come from per-minute totals, finer ones from the rows; both
-    must say what pandas says of the rows themselves."""
+    """Buckets of whole minutes or whole 5 s come from kept totals, others from the rows;
+    all must say what pandas says of the rows themselves."""
     _random_history(store, model, np.random.default_rng(1), 3000)
     window = {"since": T0, "until": T0 + 1800, "bucket_seconds": width}
     rows = store.prediction_window(model, features=False)
@@ -155,8 +155,9 @@ def test_a_changed_label_replaces_the_old_one_in_the_totals(store: Store, model:
     store.add_feedback([(pid, 1.0)])
     (bucket,) = store.label_buckets(model, since=T0, bucket_seconds=60)
     assert (bucket.labeled, bucket.true_positives, bucket.false_positives) == (1, 1, 0)
-    (fine,) = store.label_buckets(model, since=T0, bucket_seconds=30)
-    assert (fine.labeled, fine.true_positives) == (1, 1)
+    for width in (30, 7):  # 5 s totals, then the rows
+        (fine,) = store.label_buckets(model, since=T0, bucket_seconds=width)
+        assert (fine.labeled, fine.true_positives) == (1, 1)
 
 
 def test_a_window_reaches_across_batches_and_cuts_at_the_limit(store: Store,

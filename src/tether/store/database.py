@@ -9,6 +9,7 @@ import secrets
 import socket
 import threading
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,7 +50,9 @@ from tether.store.schema import (
 __all__ = ["Event", "FeedbackResult", "LogResult", "PredictionBatch", "PredictionRecord",
            "Store"]
 
-ROLLUP_SECONDS = 60
+# Totals are kept per 5 s (the dashboard's finest bucket; windows up to a few hours) and
+# per minute (longer windows read 12 times fewer rows).
+ROLLUP_WIDTHS = (5, 60)
 _CHUNK = 500  # ids per IN (...) list
 _CACHED_ROLLUPS = 4096
 
@@ -127,6 +130,9 @@ class FeedbackResult:
     unknown_ids: list[str]
 
 
+_Key = tuple[str, int, int, int]  # model, width, period, version
+
+
 @dataclass(slots=True)
 class _Part:
     """Chosen rows of one stored batch."""
@@ -161,23 +167,22 @@ def _engine(url: str) -> sa.Engine:
 
 
 class _RollupCache:
-    """This writer's latest totals per (model, minute, version): each write adds to them
-    and stores the sum, so nobody else's row is ever read and rewritten."""
+    """This writer's latest totals per (model, width, period, version): each write adds
+    to them and stores the sum, so nobody else's row is ever read and rewritten."""
 
     def __init__(self, table: sa.Table, width: int) -> None:
         self.table = table
         self.width = width
         self.lock = threading.Lock()
-        self._totals: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
+        self._totals: OrderedDict[_Key, np.ndarray] = OrderedDict()
 
-    def added(self, conn: sa.Connection, writer: str, model: str,
-              keys: Sequence[tuple[float, int]], delta: np.ndarray,
-              ) -> dict[tuple[str, int, int], np.ndarray]:
-        """New totals for the keys (minute start, version) plus `delta`; not yet kept."""
-        wanted = [(model, int(start // ROLLUP_SECONDS), version) for start, version in keys]
+    def added(self, conn: sa.Connection, writer: str, model: str, width: int,
+              keys: Sequence[tuple[float, int]], delta: np.ndarray) -> dict[_Key, np.ndarray]:
+        """New totals for the keys (period start, version) plus `delta`; not yet kept."""
+        wanted = [(model, width, round(start / width), version) for start, version in keys]
         missing = [key for key in wanted if key not in self._totals]
         stored = self._load(conn, writer, missing) if missing else {}
-        updated: dict[tuple[str, int, int], np.ndarray] = {}
+        updated: dict[_Key, np.ndarray] = {}
         for key, row in zip(wanted, delta, strict=True):
             base = updated.get(key)
             if base is None:
@@ -187,27 +192,28 @@ class _RollupCache:
             updated[key] = base + row
         return updated
 
-    def keep(self, updated: dict[tuple[str, int, int], np.ndarray]) -> None:
+    def keep(self, updated: dict[_Key, np.ndarray]) -> None:
         for key, totals in updated.items():
             self._totals[key] = totals
             self._totals.move_to_end(key)
         while len(self._totals) > _CACHED_ROLLUPS:
             self._totals.popitem(last=False)
 
-    def _load(self, conn: sa.Connection, writer: str, keys: list[tuple[str, int, int]],
-              ) -> dict[tuple[str, int, int], np.ndarray]:
+    def _load(self, conn: sa.Connection, writer: str, keys: list[_Key],
+              ) -> dict[_Key, np.ndarray]:
         t = self.table
-        found: dict[tuple[str, int, int], np.ndarray] = {}
-        by_group: dict[tuple[str, int], list[int]] = {}
-        for model, minute, version in keys:
-            by_group.setdefault((model, version), []).append(minute)
-        for (model, version), minutes in by_group.items():
-            for chunk in _chunks(minutes):
-                rows = conn.execute(sa.select(t.c.minute, t.c.totals).where(
-                    t.c.model_name == model, t.c.model_version == version,
-                    t.c.writer == writer, t.c.minute.in_(chunk))).all()
-                for minute, blob in rows:
-                    found[(model, int(minute), version)] = np.frombuffer(blob, dtype="<f8")
+        found: dict[_Key, np.ndarray] = {}
+        by_group: dict[tuple[str, int, int], list[int]] = {}
+        for model, width, period, version in keys:
+            by_group.setdefault((model, width, version), []).append(period)
+        for (model, width, version), periods in by_group.items():
+            for chunk in _chunks(periods):
+                rows = conn.execute(sa.select(t.c.period, t.c.totals).where(
+                    t.c.model_name == model, t.c.width == width,
+                    t.c.model_version == version, t.c.writer == writer,
+                    t.c.period.in_(chunk))).all()
+                for period, blob in rows:
+                    found[(model, width, int(period), version)] = _unpack(blob, self.width)
         return found
 
 
@@ -292,10 +298,11 @@ class Store:
                 mine = [b for b in pending if b.model_name == model]
                 out = Outputs.concat([b.outputs for b in mine])
                 versions = np.concatenate([np.full(len(b), b.model_version) for b in mine])
-                groups, keys = rollups.group_rows(out.ts, versions, ROLLUP_SECONDS)
-                delta = rollups.traffic_totals(groups, len(keys), latency_ms=out.latency_ms,
-                                               error=out.error, score=out.score)
-                updated.update(cache.added(conn, self.writer, model, keys, delta))
+                for width in ROLLUP_WIDTHS:
+                    groups, keys = rollups.group_rows(out.ts, versions, width)
+                    delta = rollups.traffic_totals(groups, len(keys), latency_ms=out.latency_ms,
+                                                   error=out.error, score=out.score)
+                    updated.update(cache.added(conn, self.writer, model, width, keys, delta))
             self._upsert_rollups(conn, traffic_rollups, updated)
         cache.keep(updated)
         return sum(len(b) for b in pending)
@@ -313,12 +320,12 @@ class Store:
         return repeated
 
     def _upsert_rollups(self, conn: sa.Connection, table: sa.Table,
-                        updated: Mapping[tuple[str, int, int], np.ndarray]) -> None:
+                        updated: Mapping[_Key, np.ndarray]) -> None:
         if not updated:
             return
-        rows = [{"model_name": model, "minute": minute, "model_version": version,
-                 "writer": self.writer, "totals": totals.astype("<f8").tobytes()}
-                for (model, minute, version), totals in updated.items()]
+        rows = [{"model_name": model, "width": width, "period": period,
+                 "model_version": version, "writer": self.writer, "totals": _pack(totals)}
+                for (model, width, period, version), totals in updated.items()]
         dialect = self.engine.dialect.name
         if dialect in ("sqlite", "postgresql"):
             insert = (sqlite.insert(table) if dialect == "sqlite"
@@ -330,7 +337,7 @@ class Store:
         for row in rows:  # other databases: replace
             conn.execute(table.delete().where(*(
                 table.c[name] == row[name]
-                for name in ("model_name", "minute", "model_version", "writer"))))
+                for name in ("model_name", "width", "period", "model_version", "writer"))))
         conn.execute(table.insert(), rows)
 
     # reading predictions -----------------------------------------------------------
@@ -513,14 +520,14 @@ class Store:
             clauses.append(feedback.c.prediction_ts < until)
         return clauses
 
-    # dashboard aggregates: per-minute totals, or raw rows for finer buckets ---------
+    # dashboard aggregates: kept totals, or the rows for other bucket widths --------
 
     def traffic_buckets(self, model_name: str, *, since: float, bucket_seconds: float,
                         until: float | None = None) -> list[TrafficBucket]:
         """Request count, errors, p99 and mean latency, mean confidence per (bucket, version).
 
-        Buckets of whole minutes add up the writers' per-minute totals (the minute that
-        holds `since` counts whole); finer buckets aggregate the window's rows.
+        Buckets of whole minutes (or of whole 5 s) add up the writers' totals (the period
+        that holds `since` counts whole); other widths aggregate the window's rows.
         """
         keys, totals = self._traffic_totals(model_name, since, bucket_seconds, until)
         return rollups.traffic_buckets(keys, totals)
@@ -545,9 +552,10 @@ class Store:
 
     def _traffic_totals(self, model_name: str, since: float, width: float,
                         until: float | None) -> tuple[list[tuple[float, int]], np.ndarray]:
-        if _whole_minutes(width):
-            return self._rolled_up(traffic_rollups, rollups.TRAFFIC_WIDTH, model_name, since,
-                                   width, until)
+        period = _rollup_width(width)
+        if period is not None:
+            return self._rolled_up(traffic_rollups, rollups.TRAFFIC_WIDTH, model_name, period,
+                                   since, width, until)
         with self._connect() as conn:
             parts = self._recent_parts(conn, model_name, None, None, since, until, None)
         if not parts:
@@ -560,9 +568,10 @@ class Store:
 
     def _label_totals(self, model_name: str, since: float, width: float,
                       until: float | None) -> tuple[list[tuple[float, int]], np.ndarray]:
-        if _whole_minutes(width):
-            return self._rolled_up(label_rollups, rollups.LABEL_WIDTH, model_name, since,
-                                   width, until)
+        period = _rollup_width(width)
+        if period is not None:
+            return self._rolled_up(label_rollups, rollups.LABEL_WIDTH, model_name, period,
+                                   since, width, until)
         query = sa.select(feedback.c.prediction_ts, feedback.c.model_version,
                           feedback.c.prediction, feedback.c.score, feedback.c.label).where(
             *self._label_filters(model_name, None, None, since, until))
@@ -576,22 +585,21 @@ class Store:
         return keys, rollups.label_totals(groups, len(keys), prediction=prediction,
                                           score=score, label=label)
 
-    def _rolled_up(self, table: sa.Table, width_: int, model_name: str, since: float,
-                   width: float, until: float | None,
+    def _rolled_up(self, table: sa.Table, size: int, model_name: str, period: int,
+                   since: float, width: float, until: float | None,
                    ) -> tuple[list[tuple[float, int]], np.ndarray]:
-        query = sa.select(table.c.minute, table.c.model_version, table.c.totals).where(
-            table.c.model_name == model_name,
-            table.c.minute >= math.floor(since / ROLLUP_SECONDS))
+        query = sa.select(table.c.period, table.c.model_version, table.c.totals).where(
+            table.c.model_name == model_name, table.c.width == period,
+            table.c.period >= math.floor(since / period))
         if until is not None:
-            query = query.where(table.c.minute < math.ceil(until / ROLLUP_SECONDS))
+            query = query.where(table.c.period < math.ceil(until / period))
         with self._connect() as conn:
             rows = conn.execute(query).all()
         if not rows:
-            return [], np.zeros((0, width_))
-        keys = [(math.floor(minute * ROLLUP_SECONDS / width) * width, int(version))
-                for minute, version, _ in rows]
-        totals = np.frombuffer(b"".join(blob for _, _, blob in rows),
-                               dtype="<f8").reshape(len(rows), width_)
+            return [], np.zeros((0, size))
+        keys = [(math.floor(index * period / width) * width, int(version))
+                for index, version, _ in rows]
+        totals = np.stack([_unpack(blob, size) for _, _, blob in rows])
         return rollups.merge(keys, totals)
 
     # feedback ----------------------------------------------------------------------
@@ -654,27 +662,28 @@ class Store:
 
     def _label_rollups(self, conn: sa.Connection, added: list[dict[str, Any]],
                        removed: list[tuple[str, int, float, float | None, float | None, float]],
-                       ) -> dict[tuple[str, int, int], np.ndarray]:
+                       ) -> dict[_Key, np.ndarray]:
         entries = [(r["model_name"], r["model_version"], r["prediction_ts"], r["prediction"],
                     r["score"], r["label"], 1.0) for r in added]
         entries += [(*old, -1.0) for old in removed]
-        updated: dict[tuple[str, int, int], np.ndarray] = {}
+        updated: dict[_Key, np.ndarray] = {}
         for model in {e[0] for e in entries}:
             mine = [e[1:] for e in entries if e[0] == model]
             version, ts, prediction, score, label, sign = (
                 np.array([np.nan if v is None else v for v in column], dtype=float)
                 for column in zip(*mine, strict=True))
-            groups, keys = rollups.group_rows(ts, version.astype(np.int64), ROLLUP_SECONDS)
-            delta = np.zeros((len(keys), rollups.LABEL_WIDTH))
-            for s in (1.0, -1.0):
-                rows = sign == s
-                if rows.any():
-                    delta += rollups.label_totals(groups[rows], len(keys),
-                                                  prediction=prediction[rows],
-                                                  score=score[rows], label=label[rows], sign=s)
-            for key, totals in self._labels.added(conn, self.writer, model, keys,
-                                                  delta).items():
-                updated[key] = totals
+            for width in ROLLUP_WIDTHS:
+                groups, keys = rollups.group_rows(ts, version.astype(np.int64), width)
+                delta = np.zeros((len(keys), rollups.LABEL_WIDTH))
+                for s in (1.0, -1.0):
+                    rows = sign == s
+                    if rows.any():
+                        delta += rollups.label_totals(groups[rows], len(keys),
+                                                      prediction=prediction[rows],
+                                                      score=score[rows], label=label[rows],
+                                                      sign=s)
+                updated.update(self._labels.added(conn, self.writer, model, width, keys,
+                                                  delta))
         return updated
 
     # events ------------------------------------------------------------------------
@@ -822,10 +831,25 @@ def _in_range(ts: np.ndarray, since: float | None, until: float | None) -> np.nd
     return keep
 
 
-def _whole_minutes(width: float) -> bool:
+def _rollup_width(width: float) -> int | None:
+    """The coarsest kept totals a bucket of `width` seconds is made of, if any."""
     if not width > 0:
         raise ValueError(f"bucket_seconds must be positive, got {width!r}")
-    return width % ROLLUP_SECONDS == 0
+    return next((w for w in reversed(ROLLUP_WIDTHS) if width % w == 0), None)
+
+
+def _pack(totals: np.ndarray) -> bytes:
+    """Totals are mostly empty histogram bins: compressed, a row is a few hundred bytes
+    instead of kilobytes."""
+    return zlib.compress(totals.astype("<f8").tobytes(), 1)
+
+
+def _unpack(blob: bytes, size: int) -> np.ndarray:
+    totals = np.frombuffer(zlib.decompress(blob), dtype="<f8")
+    if totals.size != size:
+        raise StoreError(f"store: kept totals have {totals.size} fields, expected {size}; "
+                         "the store was written by another version of tether")
+    return totals
 
 
 def _chunks(items: list[Any]) -> Iterator[list[Any]]:

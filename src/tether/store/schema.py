@@ -4,8 +4,8 @@ Predictions are kept by batch: one row per batch of predictions the log writes (
 version and route, any number of rows), its outputs and its features in columnar
 blobs, plus one narrow row per prediction id so that feedback finds its prediction.
 Writing a prediction then costs one small index entry instead of a wide row, a JSON
-document and four index entries. Per-minute rollups of traffic and labels, kept up to
-date by the writers, answer the dashboard's long windows without reading predictions.
+document and four index entries. Totals of traffic and labels per 5 seconds and per
+minute, kept up to date by the writers, answer the dashboard without reading predictions.
 """
 
 from __future__ import annotations
@@ -83,7 +83,8 @@ feedback = sa.Table(
 def _rollup_key() -> list[sa.Column[object]]:
     return [
         sa.Column("model_name", sa.String(200), primary_key=True),
-        sa.Column("minute", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("width", sa.Integer, primary_key=True, autoincrement=False),  # seconds
+        sa.Column("period", sa.BigInteger, primary_key=True, autoincrement=False),  # ts // width
         sa.Column("model_version", sa.Integer, primary_key=True, autoincrement=False),
         # each Store instance keeps its own running totals: no two processes ever
         # read-modify-write the same row
@@ -92,17 +93,17 @@ def _rollup_key() -> list[sa.Column[object]]:
 
 
 traffic_rollups = sa.Table(
-    "tether_traffic_minutes",
+    "tether_traffic_totals",
     metadata,
     *_rollup_key(),
-    sa.Column("totals", sa.LargeBinary, nullable=False),  # see rollups.TrafficTotals
+    sa.Column("totals", sa.LargeBinary, nullable=False),  # see database._pack
 )
 
 label_rollups = sa.Table(
-    "tether_label_minutes",
+    "tether_label_totals",
     metadata,
     *_rollup_key(),
-    sa.Column("totals", sa.LargeBinary, nullable=False),  # see rollups.LabelTotals
+    sa.Column("totals", sa.LargeBinary, nullable=False),  # see database._pack
 )
 
 events = sa.Table(
