@@ -62,3 +62,21 @@ def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path: Path) -> No
     assert registry.get_sample_value("tether_prediction_log_queue_depth") == 2.0
     log.close()
     assert log.store.count_predictions("m") == 2
+
+
+def test_rows_without_ids_are_kept_but_cannot_be_labeled(store: Store) -> None:
+    """MLflow's protocol answers without ids: its rows are logged, read back under
+    `@<batch>:<row>`, and no label can name them."""
+    log = PredictionLog(store, "m", ServingMetrics(CollectorRegistry()))
+    anonymous = entry(["unused", "unused2"])
+    anonymous.ids = None
+    log.put(anonymous)
+    log.put(entry(["named"]))
+    assert log.flush() == 3
+    window = store.prediction_window("m")
+    assert sorted(window["id"])[2] == "named"
+    unnamed = sorted(window["id"])[:2]
+    assert all(pid.startswith("@") for pid in unnamed) and unnamed[0] != unnamed[1]
+    assert window["a"].tolist() == [0.0, 2.0, 0.0]
+    result = store.add_feedback([(unnamed[0], 1.0), ("named", 1.0)])
+    assert (result.accepted, result.unknown_ids) == (1, [unnamed[0]])

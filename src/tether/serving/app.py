@@ -137,7 +137,7 @@ class _Handlers:
             if not _plain(content_type):
                 raise InputError("content type parameters: MLflow answers these")
             payload = parse_body(body, content_type, max_rows=self.options.max_rows)
-            served = await self.server.predict(payload)
+            served = await self.server.predict(payload, with_ids=False)
         except PayloadTooLarge:
             raise
         except InputError:

@@ -33,7 +33,7 @@ log = logging.getLogger("tether.serving")
 class LogEntry:
     """One request's predictions (or its failure) as the request path hands them over."""
 
-    ids: Sequence[str]
+    ids: Sequence[str] | None  # None: rows nobody can label (MLflow's protocol)
     rows: Rows
     names: Sequence[str]
     version: int
@@ -54,13 +54,13 @@ class LogEntry:
 def as_batches(model_name: str, entries: Sequence[LogEntry]) -> list[PredictionBatch]:
     """Entries of one version, route and column set become one batch: the store writes
     one row per batch, and one index entry per prediction id."""
-    groups: dict[tuple[int, str, tuple[str, ...], bool], list[LogEntry]] = {}
+    groups: dict[tuple[int, str, tuple[str, ...], bool, bool], list[LogEntry]] = {}
     for entry in entries:
         key = (entry.version, entry.route, tuple(entry.names),
-               isinstance(entry.rows, np.ndarray))
+               isinstance(entry.rows, np.ndarray), entry.ids is None)
         groups.setdefault(key, []).append(entry)
     found = []
-    for (version, route, names, is_array), group in groups.items():
+    for (version, route, names, is_array, anonymous), group in groups.items():
         if is_array:
             matrix = np.concatenate([np.asarray(e.rows) for e in group])
             features = pd.DataFrame(matrix, columns=list(names))
@@ -69,7 +69,8 @@ def as_batches(model_name: str, entries: Sequence[LogEntry]) -> list[PredictionB
                                  ignore_index=True)
         found.append(PredictionBatch(
             model_name=model_name, model_version=version, route=route,
-            ids=[pid for e in group for pid in e.ids], features=features,
+            ids=None if anonymous else [pid for e in group for pid in e.ids or ()],
+            features=features,
             outputs=Outputs.concat([e.outputs() for e in group])))
     return found
 

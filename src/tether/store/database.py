@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -75,19 +76,23 @@ class PredictionRecord:
 
 @dataclass(frozen=True, slots=True)
 class PredictionBatch:
-    """Predictions of one version and route, as the model server's log writes them."""
+    """Predictions of one version and route, as the model server's log writes them.
+    Without ids, nothing can label the rows: they are stored without index entries and
+    read back as `@<batch>:<row>`."""
 
     model_name: str
     model_version: int
     route: str
-    ids: list[str]
+    ids: list[str] | None
     features: pd.DataFrame
     outputs: Outputs
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return int(self.outputs.ts.shape[0])
 
     def without(self, drop: set[str]) -> PredictionBatch:
+        if self.ids is None:
+            return self
         keep = np.array([pid not in drop for pid in self.ids], dtype=bool)
         return PredictionBatch(
             model_name=self.model_name, model_version=self.model_version, route=self.route,
@@ -285,14 +290,16 @@ class Store:
                 (batch_id,) = conn.execute(batches.insert().values(
                     model_name=batch.model_name, model_version=batch.model_version,
                     route=batch.route, ts_min=float(out.ts.min()), ts_max=float(out.ts.max()),
-                    rows=len(batch), ids=encode_ids(batch.ids), outputs=encode_outputs(out),
+                    rows=len(batch), ids=encode_ids(batch.ids) if batch.ids is not None else "",
+                    outputs=encode_outputs(out),
                 )).inserted_primary_key or (None,)
                 conn.execute(batch_features.insert().values(
                     batch_id=batch_id, data=encode_features(batch.features)))
-                # a driver-level executemany: per row, SQLAlchemy's parameter handling
-                # would cost more than the insert itself
-                conn.exec_driver_sql(id_insert, [(pid, batch_id, row)
-                                                 for row, pid in enumerate(batch.ids)])
+                if batch.ids is not None:
+                    # a driver-level executemany: per row, SQLAlchemy's parameter handling
+                    # would cost more than the insert itself
+                    conn.exec_driver_sql(id_insert, list(zip(
+                        batch.ids, itertools.repeat(batch_id), range(len(batch)))))
             updated = {}
             for model in {b.model_name for b in pending}:
                 mine = [b for b in pending if b.model_name == model]
@@ -311,7 +318,7 @@ class Store:
         seen: set[str] = set()
         repeated: set[str] = set()
         for batch in pending:
-            for pid in batch.ids:
+            for pid in batch.ids or ():
                 (repeated if pid in seen else seen).add(pid)
         with self._connect() as conn:
             for chunk in _chunks(list(seen)):
@@ -405,7 +412,7 @@ class Store:
             index = np.flatnonzero(_in_range(outputs.ts, since, until))
             if not index.size:
                 continue
-            parts.append(_Part(batch_id, v, r, decode_ids(ids), outputs, index))
+            parts.append(_Part(batch_id, v, r, _ids(batch_id, ids, n), outputs, index))
             found += index.size
             if limit is not None and found >= limit:
                 newest = np.concatenate([p.outputs.ts[p.index] for p in parts])
@@ -432,8 +439,8 @@ class Store:
                     sa.select(batches.c.id, batches.c.model_version, batches.c.route,
                               batches.c.rows, batches.c.ids, batches.c.outputs)
                     .where(batches.c.id.in_(chunk))):
-                parts.append(_Part(batch_id, v, r, decode_ids(ids), decode_outputs(blob, n),
-                                   np.array(sorted(wanted[batch_id]))))
+                parts.append(_Part(batch_id, v, r, _ids(batch_id, ids, n),
+                                   decode_outputs(blob, n), np.array(sorted(wanted[batch_id]))))
         return parts, labels
 
     def _labels_for(self, conn: sa.Connection, model_name: str, version: int | None,
@@ -820,6 +827,10 @@ def _frame(parts: list[_Part], labels: Mapping[str, float]) -> pd.DataFrame:
         "_position": np.arange(len(ids)),  # where the row's features sit, for features=True
     })
     return frame.sort_values("ts", kind="stable").reset_index(drop=True)
+
+
+def _ids(batch_id: int, text: str, rows: int) -> list[str]:
+    return decode_ids(text) if text else [f"@{batch_id}:{row}" for row in range(rows)]
 
 
 def _in_range(ts: np.ndarray, since: float | None, until: float | None) -> np.ndarray:
