@@ -168,12 +168,12 @@ class RollbackPolicy(_Strict):
 class ServingPolicy(_Strict):
     """Limits and batching of the model server (`tether serve`)."""
 
-    max_batch_rows: int = Field(default=1024, ge=1)
+    max_batch_rows: int = Field(default=4096, ge=1)
     max_wait_ms: float = Field(default=0.0, ge=0)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     max_rows: int = Field(default=10_000, ge=1)
     log_queue_rows: int = Field(default=200_000, ge=1)
-    log_batch_rows: int = Field(default=5_000, ge=1)
+    log_batch_rows: int = Field(default=20_000, ge=1)
     log_flush_seconds: float = Field(default=1.0, gt=0)
 
 

@@ -88,7 +88,7 @@ class PredictionLog:
     """Bounded, batched, background writes of predictions to the store."""
 
     def __init__(self, store: Store, model_name: str, metrics: ServingMetrics, *,
-                 max_rows: int = 200_000, batch_rows: int = 5_000,
+                 max_rows: int = 200_000, batch_rows: int = 20_000,
                  flush_seconds: float = 1.0) -> None:
         self.store = store
         self.model_name = model_name
