@@ -151,7 +151,15 @@ def _metric_check(challenger: ArmStats, champion: ArmStats, policy: RolloutPolic
         numbers = {"metric": primary, "estimated_improvement": gain}
         text = f"estimated {primary} {gain:+.4f} vs champion (labels too few)"
         if gain < -margin:
-            return Verdict.FAIL, f"{text}: worse by more than max_metric_drop {margin}", numbers
+            text = f"{text}: worse by more than max_metric_drop {margin}"
+            if policy.min_labels > 0:
+                # The estimate assumes the champion's calibration still holds, so it
+                # cannot see concept drift, the usual reason for a retrain: when labels
+                # are expected, they decide a rejection (or the step deadline does).
+                return (Verdict.INCONCLUSIVE,
+                        f"{text}; waiting for {policy.min_labels} labels per arm to decide",
+                        numbers)
+            return Verdict.FAIL, text, numbers
         return Verdict.PASS, text, numbers
     if policy.min_labels == 0:
         return Verdict.PASS, "no labels required", {}
