@@ -68,7 +68,8 @@ def up(
     embedded = build(project, interval=interval)
     console.print(f"tether up: {project.model_name} on http://{host}:{port} "
                   "(predict, feedback, metrics, dashboard at /, hooks at /hooks/*)")
-    uvicorn.run(embedded.app, host=host, port=port, log_level=log_level, access_log=False)
+    uvicorn.run(embedded.app, host=host, port=port, log_level=log_level, access_log=False,
+                proxy_headers=False)
 
 
 def trigger(

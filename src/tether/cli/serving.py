@@ -49,7 +49,8 @@ def serve(
     holder["app"] = app
     err_console.print(f"serving {project.model_name} on http://{host}:{port} "
                       f"({'model folder ' + model_path if model_path else 'registry'})")
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
+                proxy_headers=False)
 
 
 def register(app: typer.Typer) -> None:
