@@ -254,7 +254,7 @@ def swap_under_load(body_paths: dict[int, Path], folder: Path, flips: int,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=6.0, help="each wrk run")
-    parser.add_argument("--swap-seconds", type=float, default=40.0)
+    parser.add_argument("--swap-seconds", type=float, default=60.0)
     parser.add_argument("--flips", type=int, default=100)
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
