@@ -339,10 +339,10 @@ def _estimated_metric(metric: str, task: Task, traffic: list[TrafficBucket],
 
 def _metric_source(metric: str) -> str:
     if metric in SQL_METRICS:
-        return "every labeled prediction in the bucket, summed in the database"
+        return "every labeled prediction in the bucket, from the store's running totals"
     if metric in BINNED_METRICS:
         return ("every labeled prediction in the bucket, from score histograms (100 bins) "
-                "summed in the database")
+                "in the store's running totals")
     return (f"the latest {SAMPLE_ROWS} labeled predictions of each bucket and version "
             f"(buckets with fewer than {MIN_BUCKET_LABELS} labels show no point)")
 
@@ -351,7 +351,7 @@ def _estimate_source(metric: str) -> str | None:
     if metric not in ESTIMATED_METRICS:
         return None
     return ("confidence-based estimate from the scores of every prediction in the bucket, "
-            "summed in the database (assumes calibrated scores)")
+            "from the store's running totals (assumes calibrated scores)")
 
 
 def _event_marker(event: dict[str, Any]) -> dict[str, Any]:

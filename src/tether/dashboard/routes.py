@@ -123,7 +123,8 @@ def dashboard_routes(
         ---
         summary: Request rate, error rate, p99 latency, label coverage, live and estimated metric
         description: >
-          Aggregated in the database per time bucket and version. Accuracy, precision,
+          Added up from the running totals the store keeps per 5 seconds and per minute
+          (other bucket widths: from the rows), per time bucket and version. Accuracy, precision,
           recall, F1, MAE and RMSE are exact over every labeled row; ROC AUC and the
           label-free estimates come from 100-bin score histograms; log loss and R2 use
           the latest 500 labeled rows of each bucket. p99 latency comes from a latency
