@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tether.errors import StoreError
 from tether.store import Event, PredictionRecord, Store
@@ -85,3 +87,18 @@ def test_duplicate_prediction_id_is_a_store_error(store: Store) -> None:
 def test_unreachable_database_is_a_clear_error() -> None:
     with pytest.raises(StoreError, match="cannot open"):
         Store("postgresql+psycopg://nobody:secret@127.0.0.1:1/none")
+
+
+def test_tables_of_the_older_layout_are_named_in_a_warning(tmp_path: Path,
+                                                            caplog: pytest.LogCaptureFixture
+                                                            ) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    with sa.create_engine(url).begin() as conn:
+        conn.execute(sa.text("CREATE TABLE tether_predictions (id TEXT PRIMARY KEY)"))
+    with caplog.at_level("WARNING", logger="tether.store"):
+        Store(url).close()
+    assert "tether_predictions" in caplog.text and "not read" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tether.store"):
+        Store(f"sqlite:///{tmp_path / 'new.db'}").close()
+    assert caplog.text == ""

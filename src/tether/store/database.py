@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 import os
 import secrets
@@ -54,6 +55,7 @@ __all__ = ["Event", "FeedbackResult", "LogResult", "PredictionBatch", "Predictio
 # Totals are kept per 5 s (the dashboard's finest bucket; windows up to a few hours) and
 # per minute (longer windows read 12 times fewer rows).
 ROLLUP_WIDTHS = (5, 60)
+log = logging.getLogger("tether.store")
 _CHUNK = 500  # ids per IN (...) list
 _CACHED_ROLLUPS = 4096
 
@@ -234,6 +236,7 @@ class Store:
             self.engine = _engine(url)
             if create:
                 metadata.create_all(self.engine)
+                _warn_about_old_tables(self.engine)
         except (SQLAlchemyError, ImportError) as exc:
             raise StoreError(f"store {_safe(url)}: cannot open ({exc.__class__.__name__}: "
                              f"{_first_line(exc)})") from exc
@@ -787,6 +790,18 @@ class _Translated:
             raise StoreError(f"store {_safe(self._url)}: {_first_line(error)}") from error
         if isinstance(exc, SQLAlchemyError):
             raise StoreError(f"store {_safe(self._url)}: {_first_line(exc)}") from exc
+
+
+_OLD_TABLES = ("tether_predictions", "tether_feedback")
+
+
+def _warn_about_old_tables(engine: sa.Engine) -> None:
+    """Stores written before predictions were kept by batch still hold those tables."""
+    old = [name for name in sa.inspect(engine).get_table_names() if name in _OLD_TABLES]
+    if old:
+        log.warning("store: tables %s are from an older layout and are not read; "
+                    "predictions and labels are kept in tether_batches and tether_labels "
+                    "(drop the old tables to reclaim their space)", ", ".join(old))
 
 
 def _batch_of(records: Sequence[PredictionRecord]) -> PredictionBatch:
