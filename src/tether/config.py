@@ -174,7 +174,7 @@ class ServingPolicy(_Strict):
     max_rows: int = Field(default=10_000, ge=1)
     log_queue_rows: int = Field(default=200_000, ge=1)
     log_batch_rows: int = Field(default=20_000, ge=1)
-    log_flush_seconds: float = Field(default=1.0, gt=0)
+    log_flush_seconds: float = Field(default=0.25, gt=0)
 
 
 class Policy(_Strict):

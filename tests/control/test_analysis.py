@@ -57,3 +57,11 @@ def test_too_few_predictions_is_inconclusive_and_errors_fail() -> None:
     assert verdict(arm(2, predictions=10), champion) == Verdict.INCONCLUSIVE
     assert verdict(arm(2, accuracy=0.9, labels=2000, errors=100, predictions=1000),
                    champion) == Verdict.FAIL
+
+
+def test_probation_lets_a_worse_estimate_roll_back() -> None:
+    """Rolling back returns to the version that served before: the safe way to be wrong."""
+    analysis = assess(arm(2, estimated=0.8, labels=10), arm(1, estimated=0.9, labels=10),
+                      POLICY, primary="accuracy", task="binary_classification",
+                      estimate_rejects=True)
+    assert analysis.verdict is Verdict.FAIL

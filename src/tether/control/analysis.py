@@ -130,7 +130,8 @@ def _error_check(challenger: ArmStats, policy: RolloutPolicy) -> tuple[Verdict, 
 
 
 def _metric_check(challenger: ArmStats, champion: ArmStats, policy: RolloutPolicy,
-                  primary: str, task: str) -> tuple[Verdict, str, dict[str, Any]]:
+                  primary: str, task: str, estimate_rejects: bool,
+                  ) -> tuple[Verdict, str, dict[str, Any]]:
     margin = policy.max_metric_drop
     enough = min(challenger.labels, champion.labels) >= max(policy.min_labels, 2)
     if enough:
@@ -152,7 +153,7 @@ def _metric_check(challenger: ArmStats, champion: ArmStats, policy: RolloutPolic
         text = f"estimated {primary} {gain:+.4f} vs champion (labels too few)"
         if gain < -margin:
             text = f"{text}: worse by more than max_metric_drop {margin}"
-            if policy.min_labels > 0:
+            if policy.min_labels > 0 and not estimate_rejects:
                 # The estimate assumes the champion's calibration still holds, so it
                 # cannot see concept drift, the usual reason for a retrain: when labels
                 # are expected, they decide a rejection (or the step deadline does).
@@ -169,8 +170,14 @@ def _metric_check(challenger: ArmStats, champion: ArmStats, policy: RolloutPolic
 
 
 def assess(challenger: ArmStats, champion: ArmStats, policy: RolloutPolicy, *,
-           primary: str, task: str, min_predictions: int | None = None) -> Analysis:
-    """One analysis of a rollout step."""
+           primary: str, task: str, min_predictions: int | None = None,
+           estimate_rejects: bool = False) -> Analysis:
+    """One analysis of a rollout step (or of a probation).
+
+    While labels are expected (`policy.min_labels` > 0) a worse label-free estimate
+    alone is inconclusive, unless `estimate_rejects`: probation sets it, since rolling
+    back returns to the version that served before and is the safe way to be wrong.
+    """
     needed = policy.min_predictions if min_predictions is None else min_predictions
     numbers: dict[str, Any] = {"challenger": challenger.summary(),
                                "champion": champion.summary()}
@@ -186,7 +193,8 @@ def assess(challenger: ArmStats, champion: ArmStats, policy: RolloutPolicy, *,
     checks.append(("latency", Verdict.PASS if latency_ok else Verdict.FAIL,
                    f"p99 latency {challenger.latency_p99_ms:.1f} ms "
                    f"{'<=' if latency_ok else '>'} {policy.max_p99_latency_ms:.1f} ms"))
-    verdict, text, metric_numbers = _metric_check(challenger, champion, policy, primary, task)
+    verdict, text, metric_numbers = _metric_check(challenger, champion, policy, primary, task,
+                                                  estimate_rejects)
     checks.append(("metric", verdict, text))
     numbers.update(metric_numbers)
     verdicts = {verdict for _, verdict, _ in checks}

@@ -337,7 +337,7 @@ class Controller:
                              until=started, estimator=self.estimator,
                              limit=self.project.policy.monitoring.window_size)
         analysis = assess(current, baseline, policy, primary=self.project.policy.metric.primary,
-                          task=self.project.policy.model.task.value)
+                          task=self.project.policy.model.task.value, estimate_rejects=True)
         self.last_analysis = {"probation": state.champion, **analysis.as_dict()}
         if analysis.verdict is Verdict.FAIL:
             return self._rollback(state, f"probation: version {state.champion} is worse "

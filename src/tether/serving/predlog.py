@@ -89,7 +89,7 @@ class PredictionLog:
 
     def __init__(self, store: Store, model_name: str, metrics: ServingMetrics, *,
                  max_rows: int = 200_000, batch_rows: int = 20_000,
-                 flush_seconds: float = 1.0) -> None:
+                 flush_seconds: float = 0.25) -> None:
         self.store = store
         self.model_name = model_name
         self.metrics = metrics
