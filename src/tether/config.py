@@ -177,6 +177,14 @@ class ServingPolicy(_Strict):
     log_flush_seconds: float = Field(default=0.25, gt=0)
 
 
+class RetentionPolicy(_Strict):
+    """How long the store keeps what it logs; null keeps it forever."""
+
+    predictions_days: float | None = Field(default=30.0, gt=0)
+    totals_days: float | None = Field(default=400.0, gt=0)
+    prune_interval_seconds: float = Field(default=3600.0, gt=0)
+
+
 class Policy(_Strict):
     """Everything `tether.yaml` says."""
 
@@ -191,6 +199,7 @@ class Policy(_Strict):
     rollout: RolloutPolicy = Field(default_factory=RolloutPolicy)
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
     serving: ServingPolicy = Field(default_factory=ServingPolicy)
+    retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
 
     @model_validator(mode="after")
     def _metrics_fit_task(self) -> Self:

@@ -6,6 +6,7 @@ numbers that decided it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,10 +15,10 @@ from tether.errors import TetherError
 from tether.gate import Verdict, run_gate
 from tether.project import Project
 from tether.registry import RegistryState, State
-from tether.store import Event
+from tether.store import Event, PruneResult
 from tether.training import TrainResult, retrain
 
-__all__ = ["Status", "gate", "history", "promote", "rollback", "status", "train"]
+__all__ = ["Status", "gate", "history", "promote", "prune", "rollback", "status", "train"]
 
 
 def train(project: Project, reason: str = "manual") -> TrainResult:
@@ -84,3 +85,28 @@ def status(project: Project, repair: bool = False) -> Status:
 
 def history(project: Project, limit: int | None = None) -> list[Event]:
     return project.store.events(project.model_name, limit=limit)
+
+
+def prune(project: Project, *, predictions_days: float | None = None,
+          totals_days: float | None = None, now: float | None = None) -> PruneResult:
+    """Apply the retention policy (or the given days) to the store; a prune that deleted
+    something is recorded with its counts."""
+    retention = project.policy.retention
+    predictions_days = retention.predictions_days if predictions_days is None \
+        else predictions_days
+    totals_days = retention.totals_days if totals_days is None else totals_days
+    now = time.time() if now is None else now
+    day = 86400.0
+    result = project.store.prune(
+        project.model_name,
+        predictions_before=None if predictions_days is None else now - predictions_days * day,
+        totals_before=None if totals_days is None else now - totals_days * day)
+    parts = []
+    if result.batches:
+        parts.append(f"{result.predictions} predictions and {result.labels} labels older "
+                     f"than {predictions_days:g} days")
+    if result.totals:
+        parts.append(f"{result.totals} kept totals older than {totals_days:g} days")
+    if parts:
+        project.record("pruned", "deleted " + " and ".join(parts), data=result.as_dict())
+    return result

@@ -179,6 +179,25 @@ def history(
          lambda: console.print(events_table(events)))
 
 
+def prune(
+    ctx: typer.Context,
+    predictions_days: float | None = typer.Option(
+        None, "--predictions-days", min=0.0,
+        help="Keep predictions this many days (default: retention.predictions_days)."),
+    totals_days: float | None = typer.Option(
+        None, "--totals-days", min=0.0,
+        help="Keep the dashboard's totals this many days (default: retention.totals_days)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Delete what the retention policy no longer keeps (the controller does it hourly)."""
+    project = project_of(ctx)
+    result = lifecycle.prune(project, predictions_days=predictions_days,
+                             totals_days=totals_days)
+    emit(result.as_dict(), as_json, lambda: console.print(
+        f"deleted {result.predictions} predictions in {result.batches} batches, "
+        f"{result.labels} labels, {result.totals} kept totals"))
+
+
 def register(app: typer.Typer) -> None:
-    for command in (init, retrain, gate, promote, rollback, status, history):
+    for command in (init, retrain, gate, promote, rollback, status, history, prune):
         app.command()(command)

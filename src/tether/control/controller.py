@@ -63,6 +63,7 @@ class Controller:
         self.inbox: queue.SimpleQueue[Trigger] = queue.SimpleQueue()
         self.last_analysis: dict[str, Any] | None = None
         self.on_tick: Callable[[list[str]], None] | None = None
+        self._pruned_at: float | None = None
 
     @property
     def lock_name(self) -> str:
@@ -100,12 +101,24 @@ class Controller:
             self._advance(state, state.rollout, now, done)
         elif (ready := self._ready_candidate(state)) is not None:
             self._start_rollout(state, ready, now, done)
+        self._prune(now, done)
         if self.metrics is not None:
             self.metrics.observe_state(self.project.registry.state() if done else state)
             self.metrics.observe_actions(done)
         if done and self.on_tick is not None:
             self.on_tick(done)
         return done
+
+    def _prune(self, now: float, done: list[str]) -> None:
+        """The retention policy, once per `retention.prune_interval_seconds`."""
+        every = self.project.policy.retention.prune_interval_seconds
+        if self._pruned_at is not None and now - self._pruned_at < every:
+            return
+        self._pruned_at = now
+        result = lifecycle.prune(self.project, now=now)
+        if result.batches or result.totals:
+            done.append(f"pruned {result.predictions} predictions and {result.totals} "
+                        "kept totals past the retention policy")
 
     def run(self, stop: threading.Event, interval: float | None = None) -> None:
         """Tick until `stop` is set; errors are logged as events, never fatal."""

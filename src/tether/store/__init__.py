@@ -18,6 +18,7 @@ from tether.store.database import (
     LogResult,
     PredictionBatch,
     PredictionRecord,
+    PruneResult,
     Store,
 )
 from tether.store.rollups import (
@@ -39,6 +40,7 @@ __all__ = [
     "Outputs",
     "PredictionBatch",
     "PredictionRecord",
+    "PruneResult",
     "ScoreBin",
     "Store",
     "TrafficBucket",

@@ -50,7 +50,7 @@ from tether.store.schema import (
 )
 
 __all__ = ["Event", "FeedbackResult", "LogResult", "PredictionBatch", "PredictionRecord",
-           "Store"]
+           "PruneResult", "Store"]
 
 # Totals are kept per 5 s (the dashboard's finest bucket; windows up to a few hours) and
 # per minute (longer windows read 12 times fewer rows).
@@ -129,6 +129,18 @@ class Event:
             "reason": self.reason,
             "data": self.data,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    batches: int = 0
+    predictions: int = 0
+    labels: int = 0
+    totals: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"batches": self.batches, "predictions": self.predictions,
+                "labels": self.labels, "totals": self.totals}
 
 
 @dataclass(frozen=True, slots=True)
@@ -695,6 +707,46 @@ class Store:
                 updated.update(self._labels.added(conn, self.writer, model, width, keys,
                                                   delta))
         return updated
+
+    # retention ---------------------------------------------------------------------
+
+    def prune(self, model_name: str, *, predictions_before: float | None = None,
+              totals_before: float | None = None) -> PruneResult:
+        """Delete batches whose newest prediction is older than `predictions_before`
+        (with their features, ids and labels) and kept totals of periods that ended
+        before `totals_before`. The totals of pruned predictions stay until then, so the
+        dashboard's history outlives the rows."""
+        batches_deleted = predictions_deleted = labels_deleted = totals_deleted = 0
+        if predictions_before is not None:
+            while True:
+                with self._begin() as conn:
+                    chosen = conn.execute(
+                        sa.select(batches.c.id, batches.c.ids, batches.c.rows)
+                        .where(batches.c.model_name == model_name,
+                               batches.c.ts_max < predictions_before)
+                        .order_by(batches.c.ts_max).limit(_CHUNK)).all()
+                    if not chosen:
+                        break
+                    ids = [pid for _, text, _ in chosen if text for pid in decode_ids(text)]
+                    for chunk in _chunks(ids):
+                        conn.execute(prediction_ids.delete().where(
+                            prediction_ids.c.id.in_(chunk)))
+                        labels_deleted += conn.execute(feedback.delete().where(
+                            feedback.c.prediction_id.in_(chunk))).rowcount
+                    numbers = [batch_id for batch_id, _, _ in chosen]
+                    conn.execute(batch_features.delete().where(
+                        batch_features.c.batch_id.in_(numbers)))
+                    conn.execute(batches.delete().where(batches.c.id.in_(numbers)))
+                batches_deleted += len(chosen)
+                predictions_deleted += sum(int(n) for _, _, n in chosen)
+        if totals_before is not None:
+            with self._begin() as conn:
+                for table in (traffic_rollups, label_rollups):
+                    totals_deleted += conn.execute(table.delete().where(
+                        table.c.model_name == model_name,
+                        (table.c.period + 1) * table.c.width <= totals_before)).rowcount
+        return PruneResult(batches=batches_deleted, predictions=predictions_deleted,
+                           labels=labels_deleted, totals=totals_deleted)
 
     # events ------------------------------------------------------------------------
 

@@ -1,0 +1,92 @@
+"""Retention: old predictions, their ids and labels, and old totals leave the store."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tether.cli import app
+from tether.control.controller import Controller
+from tether.project import Project
+from tether.store import PredictionRecord, Store
+
+DAY = 86400.0
+NOW = 1_700_000_000.0
+
+
+def _log(store: Store, model: str, ts: float, n: int = 3) -> list[str]:
+    ids = [f"{model}-{uuid.uuid4().hex[:10]}" for _ in range(n)]
+    store.log_predictions([PredictionRecord(
+        id=pid, model_name=model, model_version=1, route="champion", features={"x": 1.0},
+        prediction=1.0, score=0.8, latency_ms=2.0, ts=ts) for pid in ids])
+    return ids
+
+
+def test_prune_deletes_old_predictions_with_their_labels_and_keeps_totals(
+        store: Store) -> None:
+    model = f"m-{uuid.uuid4().hex[:8]}"
+    old = _log(store, model, NOW - 40 * DAY)
+    new = _log(store, model, NOW - 1 * DAY)
+    store.add_feedback([(old[0], 1.0), (new[0], 1.0)])
+    other = _log(store, "another-model", NOW - 40 * DAY)
+
+    result = store.prune(model, predictions_before=NOW - 30 * DAY)
+
+    assert (result.batches, result.predictions, result.labels, result.totals) == (1, 3, 1, 0)
+    assert sorted(store.prediction_window(model)["id"]) == sorted(new)
+    assert store.add_feedback([(old[1], 0.0)]).unknown_ids == [old[1]]
+    assert store.count_predictions("another-model") == len(other)
+    # the dashboard still sees the pruned minute until its totals expire
+    since = NOW - 41 * DAY
+    assert sum(b.requests for b in store.traffic_buckets(model, since=since,
+                                                         bucket_seconds=3600)) == 6
+    assert sum(b.labeled for b in store.label_buckets(model, since=since,
+                                                      bucket_seconds=3600)) == 2
+    result = store.prune(model, totals_before=NOW - 30 * DAY)
+    assert result.totals == 4  # traffic and labels, per 5 s and per minute
+    assert sum(b.requests for b in store.traffic_buckets(model, since=since,
+                                                         bucket_seconds=3600)) == 3
+
+
+def test_tether_prune_applies_the_policy_and_records_it(project_dir: Path) -> None:
+    project = Project.open(project_dir / "tether.yaml")
+    now = time.time()
+    _log(project.store, project.model_name, now - 45 * DAY, n=5)
+    _log(project.store, project.model_name, now - 5 * DAY, n=2)
+    result = CliRunner().invoke(app, ["prune", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"batches": 1, "predictions": 5, "labels": 0,
+                                         "totals": 0}
+    (event,) = project.store.events(project.model_name, kinds=["pruned"])
+    assert event.reason == "deleted 5 predictions and 0 labels older than 30 days"
+    result = CliRunner().invoke(app, ["prune", "--predictions-days", "1", "--json"])
+    assert json.loads(result.output)["predictions"] == 2
+    bad = CliRunner().invoke(app, ["prune", "--predictions-days", "-1"])
+    assert bad.exit_code != 0 and "Traceback" not in bad.output
+
+
+def test_the_controller_prunes_once_per_interval(project_dir: Path) -> None:
+    project = Project.open(project_dir / "tether.yaml")
+    clock_now = [time.time()]
+    controller = Controller(project, clock=lambda: clock_now[0])
+    _log(project.store, project.model_name, clock_now[0] - 31 * DAY)
+    assert controller.tick() == ["pruned 3 predictions and 0 kept totals past the "
+                                 "retention policy"]
+    _log(project.store, project.model_name, clock_now[0] - 31 * DAY)
+    assert controller.tick() == []  # within the hour
+    clock_now[0] += 3601
+    assert controller.tick()[0].startswith("pruned 3 predictions")
+
+
+@pytest.mark.parametrize("days", ["0", "abc"])
+def test_bad_retention_in_the_policy_is_one_line(project_dir: Path, days: str) -> None:
+    policy = project_dir / "tether.yaml"
+    policy.write_text(policy.read_text() + f"retention: {{predictions_days: {days}}}\n")
+    result = CliRunner().invoke(app, ["prune"])
+    assert result.exit_code != 0
+    assert "retention.predictions_days" in result.output and "Traceback" not in result.output
