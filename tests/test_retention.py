@@ -16,7 +16,7 @@ from tether.project import Project
 from tether.store import PredictionRecord, Store
 
 DAY = 86400.0
-NOW = 1_700_000_000.0
+NOW = time.time()
 
 
 def _log(store: Store, model: str, ts: float, n: int = 3) -> list[str]:
@@ -37,7 +37,8 @@ def test_prune_deletes_old_predictions_with_their_labels_and_keeps_totals(
 
     result = store.prune(model, predictions_before=NOW - 30 * DAY)
 
-    assert (result.batches, result.predictions, result.labels, result.totals) == (1, 3, 1, 0)
+    # and the 5-second totals older than a week (traffic and labels); minute totals stay
+    assert (result.batches, result.predictions, result.labels, result.totals) == (1, 3, 1, 2)
     assert sorted(store.prediction_window(model)["id"]) == sorted(new)
     assert store.add_feedback([(old[1], 0.0)]).unknown_ids == [old[1]]
     assert store.count_predictions("another-model") == len(other)
@@ -48,7 +49,7 @@ def test_prune_deletes_old_predictions_with_their_labels_and_keeps_totals(
     assert sum(b.labeled for b in store.label_buckets(model, since=since,
                                                       bucket_seconds=3600)) == 2
     result = store.prune(model, totals_before=NOW - 30 * DAY)
-    assert result.totals == 4  # traffic and labels, per 5 s and per minute
+    assert result.totals == 2  # traffic and labels per minute
     assert sum(b.requests for b in store.traffic_buckets(model, since=since,
                                                          bucket_seconds=3600)) == 3
 
@@ -61,9 +62,11 @@ def test_tether_prune_applies_the_policy_and_records_it(project_dir: Path) -> No
     result = CliRunner().invoke(app, ["prune", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == {"batches": 1, "predictions": 5, "labels": 0,
-                                         "totals": 0}
+                                         "totals": 1}  # its 5-second traffic totals
     (event,) = project.store.events(project.model_name, kinds=["pruned"])
-    assert event.reason == "deleted 5 predictions and 0 labels older than 30 days"
+    assert event.reason == ("deleted 5 predictions and 0 labels older than 30 days and 1 "
+                            "kept totals (per 5 s: older than 7 days; per minute: older "
+                            "than 400 days)")
     result = CliRunner().invoke(app, ["prune", "--predictions-days", "1", "--json"])
     assert json.loads(result.output)["predictions"] == 2
     bad = CliRunner().invoke(app, ["prune", "--predictions-days", "-1"])
@@ -75,7 +78,7 @@ def test_the_controller_prunes_once_per_interval(project_dir: Path) -> None:
     clock_now = [time.time()]
     controller = Controller(project, clock=lambda: clock_now[0])
     _log(project.store, project.model_name, clock_now[0] - 31 * DAY)
-    assert controller.tick() == ["pruned 3 predictions and 0 kept totals past the "
+    assert controller.tick() == ["pruned 3 predictions and 1 kept totals past the "
                                  "retention policy"]
     _log(project.store, project.model_name, clock_now[0] - 31 * DAY)
     assert controller.tick() == []  # within the hour

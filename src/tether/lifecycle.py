@@ -15,7 +15,7 @@ from tether.errors import TetherError
 from tether.gate import Verdict, run_gate
 from tether.project import Project
 from tether.registry import RegistryState, State
-from tether.store import Event, PruneResult
+from tether.store import FINE_TOTALS_DAYS, Event, PruneResult
 from tether.training import TrainResult, retrain
 
 __all__ = ["Status", "gate", "history", "promote", "prune", "rollback", "status", "train"]
@@ -106,7 +106,9 @@ def prune(project: Project, *, predictions_days: float | None = None,
         parts.append(f"{result.predictions} predictions and {result.labels} labels older "
                      f"than {predictions_days:g} days")
     if result.totals:
-        parts.append(f"{result.totals} kept totals older than {totals_days:g} days")
+        minute = "kept" if totals_days is None else f"older than {totals_days:g} days"
+        parts.append(f"{result.totals} kept totals (per 5 s: older than "
+                     f"{FINE_TOTALS_DAYS:g} days; per minute: {minute})")
     if parts:
         project.record("pruned", "deleted " + " and ".join(parts), data=result.as_dict())
     return result

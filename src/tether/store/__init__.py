@@ -13,6 +13,7 @@ SQLAlchemy Core on any URL; a SQLite file by default, PostgreSQL at scale.
 
 from tether.store.codec import Outputs
 from tether.store.database import (
+    FINE_TOTALS_DAYS,
     Event,
     FeedbackResult,
     LogResult,
@@ -31,6 +32,7 @@ from tether.store.rollups import (
 from tether.store.schema import metadata
 
 __all__ = [
+    "FINE_TOTALS_DAYS",
     "LATENCY_BIN_GROWTH",
     "SCORE_BINS",
     "Event",

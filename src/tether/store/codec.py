@@ -9,6 +9,8 @@
 >>> frame = pd.DataFrame({"x": [1.5, 2.5], "purpose": ["car", "home"]})
 >>> decode_features(encode_features(frame)).equals(frame)
 True
+>>> decode_features(encode_features(pd.DataFrame({"odd": [1, "a"]})))["odd"].tolist()
+['1', 'a']
 """
 
 from __future__ import annotations
@@ -69,7 +71,14 @@ def encode_features(frame: pd.DataFrame) -> bytes:
         matrix = np.ascontiguousarray(frame.to_numpy().T)
         table = pa.table({str(name): matrix[i] for i, name in enumerate(frame.columns)})
     else:
-        table = pa.Table.from_pandas(frame, preserve_index=False, nthreads=1)
+        try:
+            table = pa.Table.from_pandas(frame, preserve_index=False, nthreads=1)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            # a column of mixed Python types (numbers and strings): kept as text rather
+            # than losing the rows
+            mixed = {name: str for name, kind in frame.dtypes.items() if kind.kind == "O"}
+            table = pa.Table.from_pandas(frame.astype(mixed), preserve_index=False,
+                                         nthreads=1)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)

@@ -55,6 +55,7 @@ __all__ = ["Event", "FeedbackResult", "LogResult", "PredictionBatch", "Predictio
 # Totals are kept per 5 s (the dashboard's finest bucket; windows up to a few hours) and
 # per minute (longer windows read 12 times fewer rows).
 ROLLUP_WIDTHS = (5, 60)
+FINE_TOTALS_DAYS = 7.0
 log = logging.getLogger("tether.store")
 _CHUNK = 500  # ids per IN (...) list
 _CACHED_ROLLUPS = 4096
@@ -715,7 +716,8 @@ class Store:
         """Delete batches whose newest prediction is older than `predictions_before`
         (with their features, ids and labels) and kept totals of periods that ended
         before `totals_before`. The totals of pruned predictions stay until then, so the
-        dashboard's history outlives the rows."""
+        dashboard's history outlives the rows. Totals per 5 s go after FINE_TOTALS_DAYS
+        whatever `totals_before` says: only windows of a few hours read them."""
         batches_deleted = predictions_deleted = labels_deleted = totals_deleted = 0
         if predictions_before is not None:
             while True:
@@ -739,12 +741,17 @@ class Store:
                     conn.execute(batches.delete().where(batches.c.id.in_(numbers)))
                 batches_deleted += len(chosen)
                 predictions_deleted += sum(int(n) for _, _, n in chosen)
-        if totals_before is not None:
-            with self._begin() as conn:
+        fine_before = time.time() - FINE_TOTALS_DAYS * 86400.0
+        cutoffs = {ROLLUP_WIDTHS[0]: max(fine_before, totals_before or -math.inf),
+                   ROLLUP_WIDTHS[1]: totals_before}
+        with self._begin() as conn:
+            for width, before in cutoffs.items():
+                if before is None:
+                    continue
                 for table in (traffic_rollups, label_rollups):
                     totals_deleted += conn.execute(table.delete().where(
-                        table.c.model_name == model_name,
-                        (table.c.period + 1) * table.c.width <= totals_before)).rowcount
+                        table.c.model_name == model_name, table.c.width == width,
+                        (table.c.period + 1) * table.c.width <= before)).rowcount
         return PruneResult(batches=batches_deleted, predictions=predictions_deleted,
                            labels=labels_deleted, totals=totals_deleted)
 
