@@ -13,6 +13,7 @@ window into pandas with `Store.prediction_window` and aggregating it there.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import statistics
@@ -167,6 +168,13 @@ def main() -> None:
         baseline = timed(lambda since=since, bucket=bucket: pandas_baseline(store, since,
                                                                             bucket), 1)
         rows.append((f"pandas window {hours}h (baseline)", count, baseline))
+    # a bucket width that is not whole 5 s: the rows of the window, aggregated in numpy
+    window = 3600 + age
+    odd = math.ceil(window / 500) + (math.ceil(window / 500) % 5 == 0)  # <= 500 buckets
+    count = store.count_predictions(MODEL, since=time.time() - window)
+    rows.append((f"/api/timeseries 1h accuracy, {odd} s buckets", count,
+                 timed(get("/api/timeseries", window=window, bucket=odd, metric="accuracy"),
+                       args.repeat)))
     rows.append(("/api/events", 0, timed(get("/api/events"), args.repeat)))
     rows.append(("/api/state", 0, timed(get("/api/state"), args.repeat)))
     current = timed(lambda: store.prediction_window(MODEL, version=2, limit=1000), args.repeat)
