@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import math
 import os
 import secrets
 import socket
-import threading
 import time
-import zlib
-from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,6 +32,24 @@ from tether.store.codec import (
     encode_ids,
     encode_outputs,
 )
+from tether.store.connection import (
+    CHUNK,
+    Translated,
+    first_line,
+    in_chunks,
+    open_engine,
+    paramstyle_marker,
+    safe_url,
+    warn_about_old_tables,
+)
+from tether.store.records import (
+    Event,
+    FeedbackResult,
+    LogResult,
+    PredictionBatch,
+    PredictionRecord,
+    PruneResult,
+)
 from tether.store.rollups import LabelBucket, ScoreBin, TrafficBucket
 from tether.store.schema import (
     batch_features,
@@ -48,109 +62,17 @@ from tether.store.schema import (
     prediction_ids,
     traffic_rollups,
 )
+from tether.store.totals import (
+    FINE_TOTALS_DAYS,
+    ROLLUP_WIDTHS,
+    TotalsCache,
+    TotalsKey,
+    pack,
+    totals_width,
+    unpack,
+)
 
-__all__ = ["Event", "FeedbackResult", "LogResult", "PredictionBatch", "PredictionRecord",
-           "PruneResult", "Store"]
-
-# Totals are kept per 5 s (the dashboard's finest bucket; windows up to a few hours) and
-# per minute (longer windows read 12 times fewer rows).
-ROLLUP_WIDTHS = (5, 60)
-FINE_TOTALS_DAYS = 7.0
-log = logging.getLogger("tether.store")
-_CHUNK = 500  # ids per IN (...) list
-_CACHED_ROLLUPS = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class PredictionRecord:
-    """One prediction, as tests and tools that write a few at a time hand it over."""
-
-    id: str
-    model_name: str
-    model_version: int
-    route: str
-    features: dict[str, Any]
-    prediction: float | None
-    score: float | None = None
-    latency_ms: float | None = None
-    error: bool = False
-    ts: float = field(default_factory=time.time)
-
-
-@dataclass(frozen=True, slots=True)
-class PredictionBatch:
-    """Predictions of one version and route, as the model server's log writes them.
-    Without ids, nothing can label the rows: they are stored without index entries and
-    read back as `@<batch>:<row>`."""
-
-    model_name: str
-    model_version: int
-    route: str
-    ids: list[str] | None
-    features: pd.DataFrame
-    outputs: Outputs
-
-    def __len__(self) -> int:
-        return int(self.outputs.ts.shape[0])
-
-    def without(self, drop: set[str]) -> PredictionBatch:
-        if self.ids is None:
-            return self
-        keep = np.array([pid not in drop for pid in self.ids], dtype=bool)
-        return PredictionBatch(
-            model_name=self.model_name, model_version=self.model_version, route=self.route,
-            ids=[pid for pid, kept in zip(self.ids, keep, strict=True) if kept],
-            features=self.features.loc[keep].reset_index(drop=True),
-            outputs=self.outputs.take(np.flatnonzero(keep)))
-
-
-@dataclass(frozen=True, slots=True)
-class LogResult:
-    written: int
-    duplicate_ids: list[str]
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    model_name: str
-    kind: str
-    reason: str = ""
-    version: int | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-    ts: float = field(default_factory=time.time)
-    id: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "ts": self.ts,
-            "model_name": self.model_name,
-            "kind": self.kind,
-            "version": self.version,
-            "reason": self.reason,
-            "data": self.data,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class PruneResult:
-    batches: int = 0
-    predictions: int = 0
-    labels: int = 0
-    totals: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {"batches": self.batches, "predictions": self.predictions,
-                "labels": self.labels, "totals": self.totals}
-
-
-@dataclass(frozen=True, slots=True)
-class FeedbackResult:
-    accepted: int
-    unknown_ids: list[str]
-
-
-_Key = tuple[str, int, int, int]  # model, width, period, version
+__all__ = ["Store"]
 
 
 @dataclass(slots=True)
@@ -165,94 +87,22 @@ class _Part:
     index: np.ndarray
 
 
-def _engine(url: str) -> sa.Engine:
-    if url.startswith("sqlite"):
-        in_memory = url in ("sqlite://", "sqlite:///:memory:")
-        engine = sa.create_engine(
-            url,
-            connect_args={"check_same_thread": False, "timeout": 30},
-            poolclass=StaticPool if in_memory else None,
-        )
-
-        @sa.event.listens_for(engine, "connect")
-        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            if not in_memory:
-                cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-        return engine
-    return sa.create_engine(url, pool_pre_ping=True)
-
-
-class _RollupCache:
-    """This writer's latest totals per (model, width, period, version): each write adds
-    to them and stores the sum, so nobody else's row is ever read and rewritten."""
-
-    def __init__(self, table: sa.Table, width: int) -> None:
-        self.table = table
-        self.width = width
-        self.lock = threading.Lock()
-        self._totals: OrderedDict[_Key, np.ndarray] = OrderedDict()
-
-    def added(self, conn: sa.Connection, writer: str, model: str, width: int,
-              keys: Sequence[tuple[float, int]], delta: np.ndarray) -> dict[_Key, np.ndarray]:
-        """New totals for the keys (period start, version) plus `delta`; not yet kept."""
-        wanted = [(model, width, round(start / width), version) for start, version in keys]
-        missing = [key for key in wanted if key not in self._totals]
-        stored = self._load(conn, writer, missing) if missing else {}
-        updated: dict[_Key, np.ndarray] = {}
-        for key, row in zip(wanted, delta, strict=True):
-            base = updated.get(key)
-            if base is None:
-                base = self._totals.get(key)
-            if base is None:
-                base = stored.get(key, np.zeros(self.width))
-            updated[key] = base + row
-        return updated
-
-    def keep(self, updated: dict[_Key, np.ndarray]) -> None:
-        for key, totals in updated.items():
-            self._totals[key] = totals
-            self._totals.move_to_end(key)
-        while len(self._totals) > _CACHED_ROLLUPS:
-            self._totals.popitem(last=False)
-
-    def _load(self, conn: sa.Connection, writer: str, keys: list[_Key],
-              ) -> dict[_Key, np.ndarray]:
-        t = self.table
-        found: dict[_Key, np.ndarray] = {}
-        by_group: dict[tuple[str, int, int], list[int]] = {}
-        for model, width, period, version in keys:
-            by_group.setdefault((model, width, version), []).append(period)
-        for (model, width, version), periods in by_group.items():
-            for chunk in _chunks(periods):
-                rows = conn.execute(sa.select(t.c.period, t.c.totals).where(
-                    t.c.model_name == model, t.c.width == width,
-                    t.c.model_version == version, t.c.writer == writer,
-                    t.c.period.in_(chunk))).all()
-                for period, blob in rows:
-                    found[(model, width, int(period), version)] = _unpack(blob, self.width)
-        return found
-
-
 class Store:
     """Predictions, labels, events and locks in one database."""
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
         self.writer = f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(4)}"
-        self._traffic = _RollupCache(traffic_rollups, rollups.TRAFFIC_WIDTH)
-        self._labels = _RollupCache(label_rollups, rollups.LABEL_WIDTH)
+        self._traffic = TotalsCache(traffic_rollups, rollups.TRAFFIC_WIDTH)
+        self._labels = TotalsCache(label_rollups, rollups.LABEL_WIDTH)
         try:
-            self.engine = _engine(url)
+            self.engine = open_engine(url)
             if create:
                 metadata.create_all(self.engine)
-                _warn_about_old_tables(self.engine)
+                warn_about_old_tables(self.engine)
         except (SQLAlchemyError, ImportError) as exc:
-            raise StoreError(f"store {_safe(url)}: cannot open ({exc.__class__.__name__}: "
-                             f"{_first_line(exc)})") from exc
+            raise StoreError(f"store {safe_url(url)}: cannot open ({exc.__class__.__name__}: "
+                             f"{first_line(exc)})") from exc
 
     def close(self) -> None:
         self.engine.dispose()
@@ -272,7 +122,7 @@ class Store:
             key = (record.model_name, record.model_version, record.route,
                    tuple(record.features))
             groups.setdefault(key, []).append(record)
-        self.log_batches([_batch_of(group) for group in groups.values()],
+        self.log_batches([PredictionBatch.of_records(group) for group in groups.values()],
                          skip_duplicates=False)
 
     def log_batches(self, batches_: Sequence[PredictionBatch], *,
@@ -298,7 +148,7 @@ class Store:
             return 0
         cache = self._traffic
         with cache.lock, self._begin() as conn:
-            marker = _paramstyle_marker(self.engine)
+            marker = paramstyle_marker(self.engine)
             id_insert = (f"INSERT INTO {prediction_ids.name} (id, batch_id, row) "
                          f"VALUES ({marker}, {marker}, {marker})")
             for batch in pending:
@@ -337,17 +187,17 @@ class Store:
             for pid in batch.ids or ():
                 (repeated if pid in seen else seen).add(pid)
         with self._connect() as conn:
-            for chunk in _chunks(list(seen)):
+            for chunk in in_chunks(list(seen)):
                 repeated.update(conn.execute(sa.select(prediction_ids.c.id).where(
                     prediction_ids.c.id.in_(chunk))).scalars())
         return repeated
 
     def _upsert_rollups(self, conn: sa.Connection, table: sa.Table,
-                        updated: Mapping[_Key, np.ndarray]) -> None:
+                        updated: Mapping[TotalsKey, np.ndarray]) -> None:
         if not updated:
             return
         rows = [{"model_name": model, "width": width, "period": period,
-                 "model_version": version, "writer": self.writer, "totals": _pack(totals)}
+                 "model_version": version, "writer": self.writer, "totals": pack(totals)}
                 for (model, width, period, version), totals in updated.items()]
         dialect = self.engine.dialect.name
         if dialect in ("sqlite", "postgresql"):
@@ -450,7 +300,7 @@ class Store:
         for _, _, batch_id, row in rows:
             wanted.setdefault(int(batch_id), []).append(int(row))
         parts = []
-        for chunk in _chunks(list(wanted)):
+        for chunk in in_chunks(list(wanted)):
             for batch_id, v, r, n, ids, blob in conn.execute(
                     sa.select(batches.c.id, batches.c.model_version, batches.c.route,
                               batches.c.rows, batches.c.ids, batches.c.outputs)
@@ -477,7 +327,7 @@ class Store:
         cut and joined before one conversion to pandas: per batch, a pandas step would
         cost more than the decoding."""
         blobs: dict[int, bytes] = {}
-        for chunk in _chunks([p.batch_id for p in parts]):
+        for chunk in in_chunks([p.batch_id for p in parts]):
             blobs.update((int(batch_id), data) for batch_id, data in conn.execute(
                 sa.select(batch_features.c.batch_id, batch_features.c.data)
                 .where(batch_features.c.batch_id.in_(chunk))))
@@ -575,7 +425,7 @@ class Store:
 
     def _traffic_totals(self, model_name: str, since: float, width: float,
                         until: float | None) -> tuple[list[tuple[float, int]], np.ndarray]:
-        period = _rollup_width(width)
+        period = totals_width(width)
         if period is not None:
             return self._rolled_up(traffic_rollups, rollups.TRAFFIC_WIDTH, model_name, period,
                                    since, width, until)
@@ -591,7 +441,7 @@ class Store:
 
     def _label_totals(self, model_name: str, since: float, width: float,
                       until: float | None) -> tuple[list[tuple[float, int]], np.ndarray]:
-        period = _rollup_width(width)
+        period = totals_width(width)
         if period is not None:
             return self._rolled_up(label_rollups, rollups.LABEL_WIDTH, model_name, period,
                                    since, width, until)
@@ -622,7 +472,7 @@ class Store:
             return [], np.zeros((0, size))
         keys = [(math.floor(index * period / width) * width, int(version))
                 for index, version, _ in rows]
-        totals = np.stack([_unpack(blob, size) for _, _, blob in rows])
+        totals = np.stack([unpack(blob, size) for _, _, blob in rows])
         return rollups.merge(keys, totals)
 
     # feedback ----------------------------------------------------------------------
@@ -639,7 +489,7 @@ class Store:
         with cache.lock, self._begin() as conn:
             located: dict[str, tuple[int, int]] = {}
             previous: dict[str, tuple[str, int, float, float | None, float | None, float]] = {}
-            for chunk in _chunks(ids):
+            for chunk in in_chunks(ids):
                 located.update((pid, (int(b), int(r))) for pid, b, r in conn.execute(
                     sa.select(prediction_ids.c.id, prediction_ids.c.batch_id,
                               prediction_ids.c.row).where(prediction_ids.c.id.in_(chunk))))
@@ -650,7 +500,7 @@ class Store:
                     .where(feedback.c.prediction_id.in_(chunk))))
             accepted = [pid for pid in ids if pid in located]
             rows = self._label_rows(conn, accepted, located, pairs, now)
-            for chunk in _chunks(list(previous)):
+            for chunk in in_chunks(list(previous)):
                 conn.execute(feedback.delete().where(feedback.c.prediction_id.in_(chunk)))
             if rows:
                 conn.execute(feedback.insert(), rows)
@@ -665,7 +515,7 @@ class Store:
                     now: float) -> list[dict[str, Any]]:
         batch_ids = sorted({located[pid][0] for pid in accepted})
         info: dict[int, tuple[str, int, str, Outputs]] = {}
-        for chunk in _chunks(batch_ids):
+        for chunk in in_chunks(batch_ids):
             for batch_id, model, version, route, n, blob in conn.execute(
                     sa.select(batches.c.id, batches.c.model_name, batches.c.model_version,
                               batches.c.route, batches.c.rows, batches.c.outputs)
@@ -685,11 +535,11 @@ class Store:
 
     def _label_rollups(self, conn: sa.Connection, added: list[dict[str, Any]],
                        removed: list[tuple[str, int, float, float | None, float | None, float]],
-                       ) -> dict[_Key, np.ndarray]:
+                       ) -> dict[TotalsKey, np.ndarray]:
         entries = [(r["model_name"], r["model_version"], r["prediction_ts"], r["prediction"],
                     r["score"], r["label"], 1.0) for r in added]
         entries += [(*old, -1.0) for old in removed]
-        updated: dict[_Key, np.ndarray] = {}
+        updated: dict[TotalsKey, np.ndarray] = {}
         for model in {e[0] for e in entries}:
             mine = [e[1:] for e in entries if e[0] == model]
             version, ts, prediction, score, label, sign = (
@@ -726,11 +576,11 @@ class Store:
                         sa.select(batches.c.id, batches.c.ids, batches.c.rows)
                         .where(batches.c.model_name == model_name,
                                batches.c.ts_max < predictions_before)
-                        .order_by(batches.c.ts_max).limit(_CHUNK)).all()
+                        .order_by(batches.c.ts_max).limit(CHUNK)).all()
                     if not chosen:
                         break
                     ids = [pid for _, text, _ in chosen if text for pid in decode_ids(text)]
-                    for chunk in _chunks(ids):
+                    for chunk in in_chunks(ids):
                         conn.execute(prediction_ids.delete().where(
                             prediction_ids.c.id.in_(chunk)))
                         labels_deleted += conn.execute(feedback.delete().where(
@@ -819,65 +669,11 @@ class Store:
 
     # plumbing ----------------------------------------------------------------------
 
-    def _connect(self) -> _Translated:
-        return _Translated(self.engine, begin=False, url=self.url)
+    def _connect(self) -> Translated:
+        return Translated(self.engine, begin=False, url=self.url)
 
-    def _begin(self) -> _Translated:
-        return _Translated(self.engine, begin=True, url=self.url)
-
-
-class _Translated:
-    """A connection whose SQLAlchemy errors come out as StoreError."""
-
-    def __init__(self, engine: sa.Engine, *, begin: bool, url: str) -> None:
-        self._engine = engine
-        self._begin = begin
-        self._url = url
-        self._context: Any = None
-
-    def __enter__(self) -> sa.Connection:
-        try:
-            self._context = self._engine.begin() if self._begin else self._engine.connect()
-            return self._context.__enter__()
-        except SQLAlchemyError as exc:
-            raise StoreError(f"store {_safe(self._url)}: {_first_line(exc)}") from exc
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        try:
-            self._context.__exit__(exc_type, exc, tb)
-        except SQLAlchemyError as error:
-            raise StoreError(f"store {_safe(self._url)}: {_first_line(error)}") from error
-        if isinstance(exc, SQLAlchemyError):
-            raise StoreError(f"store {_safe(self._url)}: {_first_line(exc)}") from exc
-
-
-_OLD_TABLES = ("tether_predictions", "tether_feedback")
-
-
-def _warn_about_old_tables(engine: sa.Engine) -> None:
-    """Stores written before predictions were kept by batch still hold those tables."""
-    old = [name for name in sa.inspect(engine).get_table_names() if name in _OLD_TABLES]
-    if old:
-        log.warning("store: tables %s are from an older layout and are not read; "
-                    "predictions and labels are kept in tether_batches and tether_labels "
-                    "(drop the old tables to reclaim their space)", ", ".join(old))
-
-
-def _batch_of(records: Sequence[PredictionRecord]) -> PredictionBatch:
-    first = records[0]
-
-    def column(name: str) -> np.ndarray:
-        return np.array([np.nan if getattr(r, name) is None else getattr(r, name)
-                         for r in records], dtype=float)
-
-    return PredictionBatch(
-        model_name=first.model_name, model_version=first.model_version, route=first.route,
-        ids=[r.id for r in records],
-        features=pd.DataFrame.from_records([r.features for r in records],
-                                           columns=list(first.features)),
-        outputs=Outputs(ts=column("ts"), prediction=column("prediction"),
-                        score=column("score"), latency_ms=column("latency_ms"),
-                        error=np.array([r.error for r in records], dtype=bool)))
+    def _begin(self) -> Translated:
+        return Translated(self.engine, begin=True, url=self.url)
 
 
 def _frame(parts: list[_Part], labels: Mapping[str, float]) -> pd.DataFrame:
@@ -916,56 +712,8 @@ def _in_range(ts: np.ndarray, since: float | None, until: float | None) -> np.nd
     return keep
 
 
-def _rollup_width(width: float) -> int | None:
-    """The coarsest kept totals a bucket of `width` seconds is made of, if any."""
-    if not width > 0:
-        raise ValueError(f"bucket_seconds must be positive, got {width!r}")
-    return next((w for w in reversed(ROLLUP_WIDTHS) if width % w == 0), None)
-
-
-def _pack(totals: np.ndarray) -> bytes:
-    """Totals are mostly empty histogram bins: compressed, a row is a few hundred bytes
-    instead of kilobytes."""
-    return zlib.compress(totals.astype("<f8").tobytes(), 1)
-
-
-def _unpack(blob: bytes, size: int) -> np.ndarray:
-    totals = np.frombuffer(zlib.decompress(blob), dtype="<f8")
-    if totals.size != size:
-        raise StoreError(f"store: kept totals have {totals.size} fields, expected {size}; "
-                         "the store was written by another version of tether")
-    return totals
-
-
-def _chunks(items: list[Any]) -> Iterator[list[Any]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start:start + _CHUNK]
-
-
 def _number(value: float) -> float | None:
     return None if math.isnan(value) else float(value)
-
-
-def _paramstyle_marker(engine: sa.Engine) -> str:
-    style = engine.dialect.paramstyle
-    if style == "qmark":
-        return "?"
-    if style in ("format", "pyformat"):
-        return "%s"
-    raise StoreError(f"store: the {engine.dialect.name} driver's parameter style "
-                     f"{style!r} is not supported; use SQLite or PostgreSQL (psycopg)")
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def _safe(url: str) -> str:
-    """The URL without its password, for messages."""
-    try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return "<invalid url>"
 
 
 def _jsonable(value: Any) -> Any:

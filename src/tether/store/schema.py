@@ -96,14 +96,14 @@ traffic_rollups = sa.Table(
     "tether_traffic_totals",
     metadata,
     *_rollup_key(),
-    sa.Column("totals", sa.LargeBinary, nullable=False),  # see database._pack
+    sa.Column("totals", sa.LargeBinary, nullable=False),  # see totals.pack
 )
 
 label_rollups = sa.Table(
     "tether_label_totals",
     metadata,
     *_rollup_key(),
-    sa.Column("totals", sa.LargeBinary, nullable=False),  # see database._pack
+    sa.Column("totals", sa.LargeBinary, nullable=False),  # see totals.pack
 )
 
 events = sa.Table(
