@@ -35,7 +35,8 @@ def test_prune_deletes_old_predictions_with_their_labels_and_keeps_totals(
     store.add_feedback([(old[0], 1.0), (new[0], 1.0)])
     other = _log(store, "another-model", NOW - 40 * DAY)
 
-    result = store.prune(model, predictions_before=NOW - 30 * DAY)
+    result = store.prune(model, predictions_before=NOW - 30 * DAY,
+                         fine_totals_before=NOW - 7 * DAY)
 
     # and the 5-second totals older than a week (traffic and labels); minute totals stay
     assert (result.batches, result.predictions, result.labels, result.totals) == (1, 3, 1, 2)

@@ -100,7 +100,9 @@ def prune(project: Project, *, predictions_days: float | None = None,
     result = project.store.prune(
         project.model_name,
         predictions_before=None if predictions_days is None else now - predictions_days * day,
-        totals_before=None if totals_days is None else now - totals_days * day)
+        totals_before=None if totals_days is None else now - totals_days * day,
+        # only windows of a few hours read the 5-second totals
+        fine_totals_before=now - FINE_TOTALS_DAYS * day)
     parts = []
     if result.batches:
         parts.append(f"{result.predictions} predictions and {result.labels} labels older "

@@ -12,15 +12,14 @@ SQLAlchemy Core on any URL; a SQLite file by default, PostgreSQL at scale.
 """
 
 from tether.store.codec import Outputs
-from tether.store.database import (
-    FINE_TOTALS_DAYS,
+from tether.store.database import Store
+from tether.store.records import (
     Event,
     FeedbackResult,
     LogResult,
     PredictionBatch,
     PredictionRecord,
     PruneResult,
-    Store,
 )
 from tether.store.rollups import (
     LATENCY_BIN_GROWTH,
@@ -30,6 +29,7 @@ from tether.store.rollups import (
     TrafficBucket,
 )
 from tether.store.schema import metadata
+from tether.store.totals import FINE_TOTALS_DAYS
 
 __all__ = [
     "FINE_TOTALS_DAYS",

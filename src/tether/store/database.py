@@ -63,7 +63,6 @@ from tether.store.schema import (
     traffic_rollups,
 )
 from tether.store.totals import (
-    FINE_TOTALS_DAYS,
     ROLLUP_WIDTHS,
     TotalsCache,
     TotalsKey,
@@ -146,36 +145,40 @@ class Store:
     def _write_batches(self, pending: Sequence[PredictionBatch]) -> int:
         if not pending:
             return 0
+        # encoding and totals first: the transaction (SQLite's one write lock) only writes
+        encoded = [(batch, encode_ids(batch.ids) if batch.ids is not None else "",
+                    encode_outputs(batch.outputs), encode_features(batch.features))
+                   for batch in pending]
+        deltas = []
+        for model in {b.model_name for b in pending}:
+            mine = [b for b in pending if b.model_name == model]
+            out = Outputs.concat([b.outputs for b in mine])
+            versions = np.concatenate([np.full(len(b), b.model_version) for b in mine])
+            for width in ROLLUP_WIDTHS:
+                groups, keys = rollups.group_rows(out.ts, versions, width)
+                deltas.append((model, width, keys, rollups.traffic_totals(
+                    groups, len(keys), latency_ms=out.latency_ms, error=out.error,
+                    score=out.score)))
+        marker = paramstyle_marker(self.engine)
+        id_insert = (f"INSERT INTO {prediction_ids.name} (id, batch_id, row) "
+                     f"VALUES ({marker}, {marker}, {marker})")
         cache = self._traffic
         with cache.lock, self._begin() as conn:
-            marker = paramstyle_marker(self.engine)
-            id_insert = (f"INSERT INTO {prediction_ids.name} (id, batch_id, row) "
-                         f"VALUES ({marker}, {marker}, {marker})")
-            for batch in pending:
-                out = batch.outputs
+            for batch, ids, outputs, features in encoded:
                 (batch_id,) = conn.execute(batches.insert().values(
                     model_name=batch.model_name, model_version=batch.model_version,
-                    route=batch.route, ts_min=float(out.ts.min()), ts_max=float(out.ts.max()),
-                    rows=len(batch), ids=encode_ids(batch.ids) if batch.ids is not None else "",
-                    outputs=encode_outputs(out),
-                )).inserted_primary_key or (None,)
-                conn.execute(batch_features.insert().values(
-                    batch_id=batch_id, data=encode_features(batch.features)))
+                    route=batch.route, ts_min=float(batch.outputs.ts.min()),
+                    ts_max=float(batch.outputs.ts.max()), rows=len(batch), ids=ids,
+                    outputs=outputs)).inserted_primary_key or (None,)
+                conn.execute(batch_features.insert().values(batch_id=batch_id, data=features))
                 if batch.ids is not None:
                     # a driver-level executemany: per row, SQLAlchemy's parameter handling
                     # would cost more than the insert itself
                     conn.exec_driver_sql(id_insert, list(zip(
                         batch.ids, itertools.repeat(batch_id), range(len(batch)))))
-            updated = {}
-            for model in {b.model_name for b in pending}:
-                mine = [b for b in pending if b.model_name == model]
-                out = Outputs.concat([b.outputs for b in mine])
-                versions = np.concatenate([np.full(len(b), b.model_version) for b in mine])
-                for width in ROLLUP_WIDTHS:
-                    groups, keys = rollups.group_rows(out.ts, versions, width)
-                    delta = rollups.traffic_totals(groups, len(keys), latency_ms=out.latency_ms,
-                                                   error=out.error, score=out.score)
-                    updated.update(cache.added(conn, self.writer, model, width, keys, delta))
+            updated: dict[TotalsKey, np.ndarray] = {}
+            for model, width, keys, delta in deltas:
+                updated.update(cache.added(conn, self.writer, model, width, keys, delta))
             self._upsert_rollups(conn, traffic_rollups, updated)
         cache.keep(updated)
         return sum(len(b) for b in pending)
@@ -218,7 +221,7 @@ class Store:
     def count_predictions(self, model_name: str, version: int | None = None,
                           route: str | None = None, since: float | None = None) -> int:
         whole = sa.select(sa.func.coalesce(sa.func.sum(batches.c.rows), 0)).where(
-            *self._batch_filters(model_name, version, route))
+            *_batch_filters(model_name, version, route))
         if since is not None:
             whole = whole.where(batches.c.ts_min >= since)
         with self._connect() as conn:
@@ -226,7 +229,7 @@ class Store:
             if since is not None:  # batches that straddle `since`: count their rows
                 straddling = conn.execute(
                     sa.select(batches.c.rows, batches.c.outputs).where(
-                        *self._batch_filters(model_name, version, route),
+                        *_batch_filters(model_name, version, route),
                         batches.c.ts_min < since, batches.c.ts_max >= since)).all()
                 count += sum(int((decode_outputs(blob, n).ts >= since).sum())
                              for n, blob in straddling)
@@ -265,7 +268,7 @@ class Store:
         query = (sa.select(batches.c.id, batches.c.model_version, batches.c.route,
                            batches.c.rows, batches.c.ts_max, batches.c.ids,
                            batches.c.outputs)
-                 .where(*self._batch_filters(model_name, version, route, since, until))
+                 .where(*_batch_filters(model_name, version, route, since, until))
                  .order_by(batches.c.ts_max.desc()))
         parts: list[_Part] = []
         found = 0
@@ -290,7 +293,7 @@ class Store:
                        limit: int | None) -> tuple[list[_Part], dict[str, float]]:
         query = (sa.select(feedback.c.prediction_id, feedback.c.label, feedback.c.batch_id,
                            feedback.c.row)
-                 .where(*self._label_filters(model_name, version, route, since, until))
+                 .where(*_label_filters(model_name, version, route, since, until))
                  .order_by(feedback.c.prediction_ts.desc()))
         if limit is not None:
             query = query.limit(limit)
@@ -317,7 +320,7 @@ class Store:
         low = min(float(p.outputs.ts[p.index].min()) for p in parts)
         high = max(float(p.outputs.ts[p.index].max()) for p in parts)
         rows = conn.execute(sa.select(feedback.c.prediction_id, feedback.c.label).where(
-            *self._label_filters(model_name, version, None, low, None),
+            *_label_filters(model_name, version, None, low, None),
             feedback.c.prediction_ts <= high)).all()
         return {pid: float(label) for pid, label in rows}
 
@@ -352,7 +355,7 @@ class Store:
             for version, start, end in windows:
                 if labeled_only:
                     query = (sa.select(feedback.c.prediction, feedback.c.score, feedback.c.label)
-                             .where(*self._label_filters(model_name, version, None, start, end))
+                             .where(*_label_filters(model_name, version, None, start, end))
                              .order_by(feedback.c.prediction_ts.desc()).limit(limit))
                     frames.append(pd.DataFrame.from_records(conn.execute(query).all(),
                                                             columns=columns))
@@ -362,36 +365,6 @@ class Store:
                 frames.append(frame.iloc[-limit:][columns[:2]].assign(label=None)
                               .reset_index(drop=True))
         return frames
-
-    @staticmethod
-    def _batch_filters(model_name: str, version: int | None, route: str | None,
-                       since: float | None = None, until: float | None = None,
-                       ) -> list[sa.ColumnElement[bool]]:
-        clauses = [batches.c.model_name == model_name]
-        if version is not None:
-            clauses.append(batches.c.model_version == version)
-        if route is not None:
-            clauses.append(batches.c.route == route)
-        if since is not None:
-            clauses.append(batches.c.ts_max >= since)
-        if until is not None:
-            clauses.append(batches.c.ts_min < until)
-        return clauses
-
-    @staticmethod
-    def _label_filters(model_name: str, version: int | None, route: str | None,
-                       since: float | None, until: float | None,
-                       ) -> list[sa.ColumnElement[bool]]:
-        clauses = [feedback.c.model_name == model_name]
-        if version is not None:
-            clauses.append(feedback.c.model_version == version)
-        if route is not None:
-            clauses.append(feedback.c.route == route)
-        if since is not None:
-            clauses.append(feedback.c.prediction_ts >= since)
-        if until is not None:
-            clauses.append(feedback.c.prediction_ts < until)
-        return clauses
 
     # dashboard aggregates: kept totals, or the rows for other bucket widths --------
 
@@ -447,7 +420,7 @@ class Store:
                                    since, width, until)
         query = sa.select(feedback.c.prediction_ts, feedback.c.model_version,
                           feedback.c.prediction, feedback.c.score, feedback.c.label).where(
-            *self._label_filters(model_name, None, None, since, until))
+            *_label_filters(model_name, None, None, since, until))
         with self._connect() as conn:
             rows = conn.execute(query).all()
         if not rows:
@@ -562,12 +535,13 @@ class Store:
     # retention ---------------------------------------------------------------------
 
     def prune(self, model_name: str, *, predictions_before: float | None = None,
-              totals_before: float | None = None) -> PruneResult:
+              totals_before: float | None = None,
+              fine_totals_before: float | None = None) -> PruneResult:
         """Delete batches whose newest prediction is older than `predictions_before`
         (with their features, ids and labels) and kept totals of periods that ended
         before `totals_before`. The totals of pruned predictions stay until then, so the
-        dashboard's history outlives the rows. Totals per 5 s go after FINE_TOTALS_DAYS
-        whatever `totals_before` says: only windows of a few hours read them."""
+        dashboard's history outlives the rows. Totals per 5 s go at `fine_totals_before`
+        (or at `totals_before`, whichever deletes more)."""
         batches_deleted = predictions_deleted = labels_deleted = totals_deleted = 0
         if predictions_before is not None:
             while True:
@@ -591,8 +565,8 @@ class Store:
                     conn.execute(batches.delete().where(batches.c.id.in_(numbers)))
                 batches_deleted += len(chosen)
                 predictions_deleted += sum(int(n) for _, _, n in chosen)
-        fine_before = time.time() - FINE_TOTALS_DAYS * 86400.0
-        cutoffs = {ROLLUP_WIDTHS[0]: max(fine_before, totals_before or -math.inf),
+        given = [t for t in (fine_totals_before, totals_before) if t is not None]
+        cutoffs = {ROLLUP_WIDTHS[0]: max(given) if given else None,
                    ROLLUP_WIDTHS[1]: totals_before}
         with self._begin() as conn:
             for width, before in cutoffs.items():
@@ -697,6 +671,36 @@ def _frame(parts: list[_Part], labels: Mapping[str, float]) -> pd.DataFrame:
         "_position": np.arange(len(ids)),  # where the row's features sit, for features=True
     })
     return frame.sort_values("ts", kind="stable").reset_index(drop=True)
+
+
+def _filters(table: sa.Table, model_name: str, version: int | None, route: str | None,
+             since: float | None, until: float | None, *, newest: sa.Column[float],
+             oldest: sa.Column[float]) -> list[sa.ColumnElement[bool]]:
+    """Rows of `table` for a model (and version, route) reaching into [since, until):
+    whose `newest` time is at or after `since` and whose `oldest` is before `until`."""
+    clauses = [table.c.model_name == model_name]
+    if version is not None:
+        clauses.append(table.c.model_version == version)
+    if route is not None:
+        clauses.append(table.c.route == route)
+    if since is not None:
+        clauses.append(newest >= since)
+    if until is not None:
+        clauses.append(oldest < until)
+    return clauses
+
+
+def _batch_filters(model_name: str, version: int | None, route: str | None,
+                   since: float | None = None, until: float | None = None,
+                   ) -> list[sa.ColumnElement[bool]]:
+    return _filters(batches, model_name, version, route, since, until,
+                    newest=batches.c.ts_max, oldest=batches.c.ts_min)
+
+
+def _label_filters(model_name: str, version: int | None, route: str | None,
+                   since: float | None, until: float | None) -> list[sa.ColumnElement[bool]]:
+    return _filters(feedback, model_name, version, route, since, until,
+                    newest=feedback.c.prediction_ts, oldest=feedback.c.prediction_ts)
 
 
 def _ids(batch_id: int, text: str, rows: int) -> list[str]:
