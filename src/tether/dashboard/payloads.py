@@ -1,8 +1,8 @@
 """The data behind each chart, as plain dicts: one function per JSON endpoint.
 
-Everything that grows with traffic is aggregated by the store in SQL; what Python
-touches here is bounded (buckets x versions, plus fixed-size samples per bucket for
-the metrics SQL cannot compute).
+Everything that grows with traffic comes from the running totals the store keeps;
+what Python touches here is bounded (buckets x versions, plus fixed-size samples per
+bucket for the metrics totals cannot give).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ MIN_BUCKET_LABELS = 10  # fewer labels in a bucket give no live metric point
 MAX_BUCKETS = 500
 NICE_BUCKETS = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400)
 TARGET_POINTS = 120
-SQL_METRICS = frozenset({"accuracy", "precision", "recall", "f1", "mae", "rmse"})
+TOTALS_METRICS = frozenset({"accuracy", "precision", "recall", "f1", "mae", "rmse"})
 BINNED_METRICS = frozenset({"roc_auc"})
 
 
@@ -253,7 +253,7 @@ def _live_metric(project: Project, metric: str, task: Task, width: float,
     for key, bucket in labels.items():
         if bucket.labeled < MIN_BUCKET_LABELS:
             found[key] = (None, bucket.labeled)
-        elif metric in SQL_METRICS:
+        elif metric in TOTALS_METRICS:
             found[key] = (_from_counts(metric, bucket), bucket.labeled)
         elif metric in BINNED_METRICS:
             bins = binned.get(key, [])
@@ -303,7 +303,7 @@ def log_loss(y_true: np.ndarray, score: np.ndarray) -> float:
 
 
 def _from_counts(metric: str, b: LabelBucket) -> float | None:
-    """Exact metrics from the confusion counts and error sums the store summed in SQL."""
+    """Exact metrics from the confusion counts and error sums in the store's totals."""
     tp, fp, fn, tn = b.true_positives, b.false_positives, b.false_negatives, b.true_negatives
     if metric == "accuracy":
         return (tp + tn) / b.labeled
@@ -338,7 +338,7 @@ def _estimated_metric(metric: str, task: Task, traffic: list[TrafficBucket],
 
 
 def _metric_source(metric: str) -> str:
-    if metric in SQL_METRICS:
+    if metric in TOTALS_METRICS:
         return "every labeled prediction in the bucket, from the store's running totals"
     if metric in BINNED_METRICS:
         return ("every labeled prediction in the bucket, from score histograms (100 bins) "

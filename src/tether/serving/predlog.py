@@ -173,17 +173,17 @@ class PredictionLog:
         except (TetherError, ArrowException, ValueError) as exc:
             log.warning("prediction log: %d rows lost: %s", rows, exc)
             self.metrics.log_dropped.inc(rows)
-            return self._settle(batch, 0)
+            return self._settle(rows, 0)
         if result.duplicate_ids:
             log.warning("prediction log: %d rows with ids already logged were left out "
                         "(first: %s)", len(result.duplicate_ids), result.duplicate_ids[0])
             self.metrics.log_dropped.inc(len(result.duplicate_ids))
         self.metrics.log_written.inc(result.written)
-        return self._settle(batch, result.written)
+        return self._settle(rows, result.written)
 
-    def _settle(self, batch: list[LogEntry], written: int) -> int:
+    def _settle(self, rows: int, written: int) -> int:
         with self._lock:
-            self._depth -= sum(row_count(entry.rows) for entry in batch)
+            self._depth -= rows
             depth = self._depth
         self.metrics.log_queue_depth.set(depth)
         return written
