@@ -108,9 +108,45 @@ def test_nan_and_inf_are_counted_as_missing_not_compared(profile: Profile) -> No
     current.loc[150:159, "income"] = -np.inf
     result = detect_drift(profile, current).feature("income")
     assert result.missing_current == 160 and result.rows_current == 440
-    assert result.drifted is False and np.isfinite(result.score or np.nan)
-    all_missing = current.assign(income=np.nan)
-    assert detect_drift(profile, all_missing).feature("income").drifted is None
+    # the values left are drawn as the reference's were: their distribution holds ...
+    assert np.isfinite(result.score or np.nan) and (result.p_adjusted or 0.0) >= 0.05
+    # ... but 27% of rows without a value, where training had none, is drift
+    assert result.missing_reference == 0.0
+    assert result.missing_share == pytest.approx(160 / 600)
+    assert result.missing_drifted is True and result.drifted is True
+    assert result.reason == "missing values 0.0% -> 26.7% of rows"
+
+
+def test_a_column_that_goes_from_0_to_100_percent_missing_has_drifted(profile: Profile) -> None:
+    current = generate(600, seed=7)[FEATURES].copy()
+    report = detect_drift(profile, current.assign(income=None))
+    income = report.feature("income")
+    assert income.drifted is True and income.score is None
+    assert (income.missing_reference, income.missing_share) == (0.0, 1.0)
+    assert income.missing_p_value is not None and income.missing_p_value < 1e-12
+    assert report.share_drifted == pytest.approx(1 / len(FEATURES))
+
+
+@pytest.mark.parametrize(("current_missing", "rows", "drifted"), [
+    (0.05, 2000, False),   # the reference's own rate
+    (0.09, 2000, False),   # significant on 2000 rows, but a change under 0.1
+    (0.30, 2000, True),
+    (0.30, 40, True),      # 12 of 40 rows against 5%: clear even on a small window
+    (0.15, 40, False),     # 6 of 40 rows: within a small window's noise (Fisher p > 0.05)
+    (0.0, 2000, False),    # fewer missing values than in training is no alarm below 0.1
+])
+def test_the_missing_rate_is_judged_by_its_size_and_a_test(current_missing: float, rows: int,
+                                                           drifted: bool) -> None:
+    rng = np.random.default_rng(11)
+    reference = pd.Series(rng.normal(size=20_000))
+    reference[rng.random(20_000) < 0.05] = np.nan
+    profile = build_profile(pd.DataFrame({"x": reference}))
+    current = pd.Series(rng.normal(size=rows))
+    current[: round(current_missing * rows)] = np.nan
+    result = feature_drift("x", profile.features["x"], current)
+    assert result.missing_reference == pytest.approx(0.05, abs=0.005)
+    assert result.missing_drifted is drifted
+    assert result.drifted is drifted  # the values themselves do not move
 
 
 def test_constant_columns() -> None:

@@ -18,6 +18,14 @@ features with Benjamini-Hochberg; above that, the distances (`wasserstein` /
 (Evidently looks at the reference size only; tether looks at the smaller side, so a
 1000-row live window against a 50k-row reference still gets a test.)
 
+Missing values are part of drift: each column's share of missing values (NaN, None,
++-inf) in the window is compared with the reference's by Fisher's exact test
+(`scipy.stats.fisher_exact`); the column has drifted when the test rejects at `alpha`
+*and* the share moved by at least `MISSING_SHARE_CHANGE` (0.1, settable as
+`thresholds["missing"]`), so that neither a small window's noise nor a large window's
+trivial change counts. A column that goes from 0% to 100% missing has no values left to
+compare, yet it has drifted.
+
 >>> import numpy as np, pandas as pd
 >>> from tether.monitoring.profile import build_profile
 >>> rng = np.random.default_rng(0)
@@ -29,6 +37,10 @@ features with Benjamini-Hochberg; above that, the distances (`wasserstein` /
 [('a', 'ks', True), ('b', 'ks', False)]
 >>> report.share_drifted, report.drifted
 (0.5, True)
+>>> gone = current.assign(b=np.nan)
+>>> b = detect_drift(profile, gone).feature("b")
+>>> b.drifted, b.missing_reference, b.missing_share, b.reason.split("; ")[0]
+(True, 0.0, 1.0, 'missing values 0.0% -> 100.0% of rows')
 """
 
 from __future__ import annotations
@@ -56,6 +68,7 @@ from tether.monitoring.profile import (
 __all__ = [
     "DISTANCE_THRESHOLDS",
     "METHODS",
+    "MISSING_SHARE_CHANGE",
     "DriftReport",
     "FeatureDrift",
     "Histogram",
@@ -73,6 +86,7 @@ TESTS = frozenset({"ks", "chi2"})
 DISTANCE_THRESHOLDS = {"wasserstein": 0.1, "jensenshannon": 0.1, "psi": 0.2}
 LARGE_SAMPLE = 1000
 MIN_ROWS = 30
+MISSING_SHARE_CHANGE = 0.1
 # PSI is undefined on empty bins; Evidently replaces zero shares by this.
 EMPTY_SHARE = 1e-4
 MIN_NORM = 1e-3
@@ -83,7 +97,11 @@ OTHER_LABEL = "(other)"
 
 @dataclass(frozen=True)
 class FeatureDrift:
-    """One column's verdict; `score` and `drifted` are None when there is no verdict."""
+    """One column's verdict; `score` and `drifted` are None when there is no verdict.
+
+    `drifted` is True when the distribution of the values drifted or the share of
+    missing values did (`missing_drifted`); `missing_reference` and `missing_share` are
+    the shares of rows with a missing value in the reference and in the window."""
 
     name: str
     kind: str
@@ -96,6 +114,10 @@ class FeatureDrift:
     rows_reference: int = 0
     rows_current: int = 0
     missing_current: int = 0
+    missing_reference: float | None = None
+    missing_share: float | None = None
+    missing_p_value: float | None = None
+    missing_drifted: bool | None = None
     scores: dict[str, float] = field(default_factory=dict)
     unseen: list[str] = field(default_factory=list)
     reason: str | None = None
@@ -260,27 +282,63 @@ def feature_drift(name: str, profile: FeatureProfile, current: pd.Series, *,
     chosen = (method if method is not None and method in allowed
               else default_method(kind, profile.count, rows))
     threshold = alpha if chosen in TESTS else limits[chosen]
+    missingness = _missing_check(profile, missing, len(current), alpha=alpha,
+                                 change=limits.get("missing", MISSING_SHARE_CHANGE),
+                                 min_rows=min_rows)
     base: dict[str, Any] = {"name": name, "kind": kind, "method": chosen, "threshold": threshold,
-            "rows_reference": profile.count, "rows_current": rows, "missing_current": missing}
+            "rows_reference": profile.count, "rows_current": rows, "missing_current": missing,
+            **missingness}
+    missing_note = (f"missing values {missingness['missing_reference']:.1%} -> "
+                    f"{missingness['missing_share']:.1%} of rows"
+                    if missingness["missing_drifted"] else None)
     if unparseable:
-        return FeatureDrift(**base, score=None, drifted=None,
-                            reason=f"type mismatch: the reference is numeric, the current "
-                                   f"column has {unparseable} non-numeric value(s)")
+        return FeatureDrift(**base, score=None, drifted=missingness["missing_drifted"] or None,
+                            reason=_join(missing_note,
+                                         f"type mismatch: the reference is numeric, the "
+                                         f"current column has {unparseable} non-numeric "
+                                         f"value(s)"))
     if rows < min_rows or profile.count < min_rows:
-        return FeatureDrift(**base, score=None, drifted=None,
-                            reason=f"not enough data: {rows} current and {profile.count} "
-                                   f"reference value(s), need {min_rows} on each side")
+        return FeatureDrift(**base, score=None, drifted=missingness["missing_drifted"] or None,
+                            reason=_join(missing_note,
+                                         f"not enough data: {rows} current and "
+                                         f"{profile.count} reference value(s), need "
+                                         f"{min_rows} on each side"))
     if isinstance(profile, NumericProfile):
         scores, p_value = _numeric_scores(profile, values)
     else:
         scores, p_value, unseen = _categorical_scores(profile, categories)
     score = scores[chosen]
+    moved = bool(missingness["missing_drifted"])
     if chosen in TESTS:
-        return FeatureDrift(**base, score=score, drifted=bool(p_value is not None
-                                                             and p_value < alpha),
-                            p_value=p_value, scores=scores, unseen=unseen)
-    return FeatureDrift(**base, score=score, drifted=bool(score >= threshold),
-                        scores=scores, unseen=unseen)
+        return FeatureDrift(**base, score=score, drifted=moved or bool(
+                                p_value is not None and p_value < alpha),
+                            p_value=p_value, scores=scores, unseen=unseen, reason=missing_note)
+    return FeatureDrift(**base, score=score, drifted=moved or bool(score >= threshold),
+                        scores=scores, unseen=unseen, reason=missing_note)
+
+
+def _join(*parts: str | None) -> str:
+    return "; ".join(part for part in parts if part)
+
+
+def _missing_check(profile: FeatureProfile, missing: int, total: int, *, alpha: float,
+                   change: float, min_rows: int) -> dict[str, Any]:
+    """The share of missing values in the window against the reference's (Fisher's
+    exact test and a minimum change of the share); no verdict on too few rows."""
+    reference_total = profile.count + profile.missing
+    reference = profile.missing / reference_total if reference_total else None
+    current = missing / total if total else None
+    found: dict[str, Any] = {"missing_reference": reference, "missing_share": current,
+                             "missing_p_value": None, "missing_drifted": None}
+    if reference is None or current is None or total < min_rows or reference_total < min_rows:
+        return found
+    if abs(current - reference) < change:
+        found["missing_drifted"] = False
+        return found
+    table = [[profile.missing, profile.count], [missing, total - missing]]
+    p_value = float(stats.fisher_exact(table).pvalue)
+    found.update(missing_p_value=p_value, missing_drifted=p_value < alpha)
+    return found
 
 
 def detect_drift(profile: Profile, current: pd.DataFrame, *, method: str | None = None,
@@ -301,7 +359,8 @@ def detect_drift(profile: Profile, current: pd.DataFrame, *, method: str | None 
     tested = [i for i, r in enumerate(results) if r.method in TESTS and r.p_value is not None]
     adjusted = benjamini_hochberg([results[i].p_value or 0.0 for i in tested])
     for i, p in zip(tested, adjusted, strict=True):
-        results[i] = _replace(results[i], p_adjusted=p, drifted=p < alpha)
+        results[i] = _replace(results[i], p_adjusted=p,
+                              drifted=p < alpha or bool(results[i].missing_drifted))
     judged = [r for r in results if r.drifted is not None]
     predicted = None
     if prediction is not None and profile.prediction is not None:
