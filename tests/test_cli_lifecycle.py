@@ -71,7 +71,7 @@ def test_full_manual_lifecycle_ends_with_champion_one(project_dir: Path,
     assert events[3]["reason"] == "weekly"
     assert events[-1]["reason"] == "test"
     assert all(e["reason"] for e in events)
-    assert events[1]["data"]["rules"][0]["name"] == "floor:roc_auc"
+    assert events[1]["data"]["checks"][0]["name"] == "floor:roc_auc"
 
 
 def test_rollback_with_nothing_to_roll_back_to_exits_non_zero(project_dir: Path) -> None:
@@ -141,7 +141,7 @@ def test_unknown_version_and_rejected_version(project_dir: Path) -> None:
     assert gate.exit_code == 1
     verdict = json.loads(gate.output)
     assert verdict["passed"] is False
-    failed = {rule["name"] for rule in verdict["rules"] if not rule["passed"]}
+    failed = {check["name"] for check in verdict["checks"] if not check["passed"]}
     assert {"floor:roc_auc", "beats_champion:roc_auc"} <= failed
     before = _registry_snapshot(project_dir)
     result = runner.invoke(app, ["promote", "--version", "2"])
@@ -165,6 +165,7 @@ def test_latency_budget_rejects_a_slow_model(tmp_path: Path, mlflow_template: Pa
     monkeypatch.chdir(folder)
     tether("retrain")
     verdict = json.loads(tether("gate", "--json", code=1))
-    latency = next(rule for rule in verdict["rules"] if rule["name"] == "latency_p99_ms")
+    latency = next(check for check in verdict["checks"] if check["name"] == "latency_ceiling")
     assert latency["passed"] is False
     assert latency["value"] > 0.001
+    assert verdict["latency"]["challenger"]["calls"] >= 5

@@ -41,7 +41,7 @@ def test_environment_overrides_settings(tmp_path: Path) -> None:
         ("- a\n- b\n", "expected a mapping of settings, got list"),
         ("trainer: t:t\ndata: {reference: d.csv}\n", "model: required field is missing"),
         ("model: {name: m}\ntrainer: t:t\ndata: {reference: d.csv}\nmetric: {primary: rmse}\n",
-         "metric 'rmse' does not fit task binary_classification"),
+         "metric.primary: 'rmse' is not a metric of binary_classification"),
         ("model: {name: m}\ntrainer: nocolon\ndata: {reference: d.csv}\n",
          "trainer: String should match pattern"),
         ("model: {name: m}\ntrainer: t:t\ndata: {}\n",

@@ -1,23 +1,31 @@
 """The policy file `tether.yaml` and the environment, loaded once into typed settings.
 
-A bad file gives one readable line naming the file, the field and what is allowed:
+A bad file gives one readable line naming the file, the field and what is allowed.
+Every metric-valued field is checked against the task and the metric's direction and
+range (`tether.scoring`), and an error names the exact field:
 
 >>> import tempfile, pathlib
 >>> folder = pathlib.Path(tempfile.mkdtemp())
->>> _ = (folder / "tether.yaml").write_text("model: {name: m}\\ntrainer: train:train\\n"
-...     "data: {reference: d.csv}\\nmetric: {primary: f1, direction: upwards}\\n")
->>> try:
-...     load_config(folder / "tether.yaml", environ={})
-... except ConfigError as exc:
-...     print(str(exc).split(": ", 1)[1])
-metric.direction: Input should be 'maximize' or 'minimize' (got 'upwards')
+>>> def first_error(text):
+...     _ = (folder / "tether.yaml").write_text(
+...         "model: {name: m, task: regression}\\ntrainer: train:train\\n"
+...         "data: {reference: d.csv}\\n" + text)
+...     try:
+...         load_config(folder / "tether.yaml", environ={})
+...     except ConfigError as exc:
+...         return str(exc).split(": ", 1)[1]
+>>> first_error("metric: {primary: rmse, direction: upwards}")
+"metric.direction: Input should be 'maximize' or 'minimize' (got 'upwards')"
+>>> first_error("gate: {floors: {roc_auc: 0.7}}")
+"gate.floors.roc_auc: 'roc_auc' is not a metric of regression; allowed: rmse, mae, r2"
+>>> print(first_error("metric: {primary: rmse, direction: maximize}"))  # doctest: +ELLIPSIS
+metric.direction: rmse is minimized (lower is better); remove metric.direction or set it to ...
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
 
@@ -32,6 +40,7 @@ from pydantic import (
 )
 
 from tether.errors import ConfigError
+from tether.scoring import DEFAULT_PRIMARY, Direction, Metric, Task, metric
 
 __all__ = [
     "CONFIG_FILE",
@@ -57,18 +66,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Task(StrEnum):
-    BINARY = "binary_classification"
-    REGRESSION = "regression"
+class _FieldError(ValueError):
+    """A rule that spans sections, raised with the path of the field that breaks it."""
 
-
-class Direction(StrEnum):
-    MAXIMIZE = "maximize"
-    MINIMIZE = "minimize"
-
-
-CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
-REGRESSION_METRICS = ("rmse", "mae", "r2")
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
 
 
 class ModelSection(_Strict):
@@ -95,13 +99,21 @@ class DataSource(_Strict):
 
 
 class MetricPolicy(_Strict):
-    primary: str = "roc_auc"
-    direction: Direction = Direction.MAXIMIZE
+    """The metric every decision compares by. Its direction comes from the metric
+    (`tether.scoring`); `direction`, when given, must agree with it."""
+
+    primary: str = DEFAULT_PRIMARY[Task.BINARY]
+    direction: Direction | None = None
 
 
 class GatePolicy(_Strict):
+    """`floors`: worst acceptable value per metric (a ceiling for metrics where lower is
+    better). Latency: the challenger is timed against the champion on the same rows, as
+    CPU time per call of `latency_batch_rows` rows (`tether.latency`)."""
+
     min_delta: float = 0.0
     floors: dict[str, float] = Field(default_factory=dict)
+    max_latency_ratio: float = Field(default=2.0, ge=1.0)
     max_latency_ms: float = Field(default=50.0, gt=0)
     latency_batch_rows: int = Field(default=1, ge=1)
 
@@ -144,7 +156,8 @@ class RolloutPolicy(_Strict):
     min_labels: int = Field(default=50, ge=0)
     step_timeout_seconds: float = Field(default=600.0, gt=0)
     max_error_rate: float = Field(default=0.01, ge=0, le=1)
-    max_p99_latency_ms: float = Field(default=200.0, gt=0)
+    max_latency_ratio: float = Field(default=2.0, ge=1.0)
+    max_p99_latency_ms: float = Field(default=1000.0, gt=0)
     max_metric_drop: float = Field(default=0.02, ge=0)
     alpha: float = Field(default=0.05, gt=0, lt=1)
 
@@ -201,16 +214,80 @@ class Policy(_Strict):
     serving: ServingPolicy = Field(default_factory=ServingPolicy)
     retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _primary_of_task(cls, raw: Any) -> Any:
+        """Without `metric.primary`, the task's usual metric (rmse for regression)."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("model"), dict):
+            return raw
+        section = raw.get("metric") or {}
+        if not isinstance(section, dict) or "primary" in section:
+            return raw
+        try:
+            task = Task(raw["model"].get("task", Task.BINARY))
+        except ValueError:
+            return raw  # the field's own validation names the bad task
+        return {**raw, "metric": {**section, "primary": DEFAULT_PRIMARY[task]}}
+
     @model_validator(mode="after")
     def _metrics_fit_task(self) -> Self:
-        allowed = CLASSIFICATION_METRICS if self.model.task is Task.BINARY else REGRESSION_METRICS
-        for name in (self.metric.primary, *self.gate.floors):
-            if name not in allowed:
-                raise ValueError(
-                    f"metric {name!r} does not fit task {self.model.task.value}; "
-                    f"allowed: {', '.join(allowed)}"
-                )
+        for path, message in metric_problems(self):
+            raise _FieldError(path, message)
         return self
+
+
+def metric_problems(policy: Policy) -> list[tuple[str, str]]:
+    """Every metric-valued field checked against the task and the metric's direction and
+    range: (field path, what is wrong), in file order."""
+    task = policy.model.task
+    problems: list[tuple[str, str]] = []
+    try:
+        primary: Metric | None = metric(task, policy.metric.primary)
+    except ValueError as exc:
+        primary = None
+        problems.append(("metric.primary", str(exc)))
+    if primary is not None and policy.metric.direction not in (None, primary.direction):
+        verb = "maximized (bigger is better)" if primary.bigger_is_better else \
+            "minimized (lower is better)"
+        problems.append(("metric.direction",
+                         f"{primary.name} is {verb}; remove metric.direction or set it to "
+                         f"{primary.direction.value}"))
+    if primary is not None:
+        problems += _margin("gate.min_delta", primary, abs(policy.gate.min_delta))
+    for name, limit in policy.gate.floors.items():
+        try:
+            problems += _limit(f"gate.floors.{name}", metric(task, name), limit)
+        except ValueError as exc:
+            problems.append((f"gate.floors.{name}", str(exc)))
+    if primary is not None:
+        if policy.triggers.metric_floor is not None:
+            problems += _limit("triggers.metric_floor", primary, policy.triggers.metric_floor)
+        if policy.triggers.metric_drop is not None:
+            problems += _margin("triggers.metric_drop", primary, policy.triggers.metric_drop)
+        problems += _margin("rollout.max_metric_drop", primary, policy.rollout.max_metric_drop)
+        problems += _margin("rollback.max_metric_drop", primary,
+                            policy.rollback.max_metric_drop)
+    return problems
+
+
+def _limit(path: str, chosen: Metric, value: float) -> list[tuple[str, str]]:
+    """A worst acceptable value must be a value the metric can take."""
+    if chosen.lowest <= value <= chosen.highest:
+        return []
+    span = f"[{chosen.format(chosen.lowest)}, {chosen.format(chosen.highest)}]".replace(
+        "undefined", "inf")
+    return [(path, f"{chosen.name} takes values in {span}, so a {chosen.limit_name} of "
+                   f"{value:g} is meaningless for it ({chosen.task.value})")]
+
+
+def _margin(path: str, chosen: Metric, value: float) -> list[tuple[str, str]]:
+    """A difference of the metric must be smaller than the metric's whole range."""
+    width = chosen.highest - chosen.lowest
+    if value < width:
+        return []
+    return [(path, f"{value:g} is the whole range of {chosen.name} "
+                   f"({chosen.format(chosen.lowest)} to {chosen.format(chosen.highest)}) "
+                   f"or more; differences of {chosen.name} are in its units")]
 
 
 class Settings(_Strict):
@@ -263,6 +340,9 @@ class Config(BaseModel):
 
 
 def _describe(error: Any) -> str:
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, _FieldError):
+        return f"{cause.path}: {cause.message}"
     where = ".".join(str(part) for part in error["loc"]) or "(top level)"
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "missing":

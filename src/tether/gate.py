@@ -1,20 +1,27 @@
-"""Challenger against champion on the same data: a verdict with every number behind it.
+"""Challenger against champion on the same data: an `Assessment` with every number behind it.
 
-`assess` is pure; `run_gate` loads both models, scores them, measures latency and
-writes the verdict to the registry (`tether.gate`) and the event log.
+`assess` is pure; `run_gate` loads both models, scores them on the same rows, times them
+against each other (`tether.latency`) and writes the assessment to the registry
+(`tether.gate`) and the event log. Directions come from the metric (`tether.scoring`):
+a lower RMSE is an improvement, and the messages say so.
 
 >>> from tether.config import GatePolicy
->>> verdict = assess({"roc_auc": 0.81}, {"roc_auc": 0.80}, latency_p99_ms=3.0,
-...     primary="roc_auc", policy=GatePolicy(min_delta=0.02, floors={"roc_auc": 0.7}))
->>> verdict.passed, [rule.message for rule in verdict.failed]
-(False, ['roc_auc +0.0100 over champion < min_delta 0.0200'])
+>>> from tether.scoring import Scores
+>>> policy = GatePolicy(min_delta=0.02, floors={"roc_auc": 0.7})
+>>> result = assess(Scores({"roc_auc": 0.81}), Scores({"roc_auc": 0.80}),
+...                 task="binary_classification", primary="roc_auc", policy=policy)
+>>> result.passed, [check.message for check in result.failed]  # doctest: +NORMALIZE_WHITESPACE
+(False, ['roc_auc 0.8000 -> 0.8100 (champion -> challenger), 0.0100 better;
+          short of min_delta 0.0200'])
+>>> result = assess(Scores({"rmse": 54.2}), Scores({"rmse": 56.1}), task="regression",
+...                 primary="rmse", policy=GatePolicy())
+>>> result.passed, result.message
+(True, 'rmse 56.1 -> 54.2 (champion -> challenger), 1.9 better; meets min_delta 0')
 """
 
 from __future__ import annotations
 
-import math
-import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,106 +29,112 @@ import pandas as pd
 
 from tether.config import GatePolicy
 from tether.errors import InvalidTransition, VersionNotFound
+from tether.latency import Timing, ceiling_check, ratio_check, time_interleaved
 from tether.project import Project
 from tether.registry import LoadedModel, State
-from tether.scoring import LOWER_IS_BETTER, compute_metrics, improvement
+from tether.scoring import Scores, Task, evaluate, metric
+from tether.threads import limited, training_threads
+from tether.verdict import Assessment, Check, Verdict
 
-__all__ = ["Rule", "Verdict", "assess", "run_gate"]
-
-LATENCY_CALLS = 50
-
-
-@dataclass(frozen=True)
-class Rule:
-    name: str
-    value: float
-    threshold: float
-    passed: bool
-    message: str
+__all__ = ["assess", "latest_candidate", "run_gate", "score_model"]
 
 
-@dataclass
-class Verdict:
-    version: int
-    champion: int | None
-    passed: bool
-    rules: list[Rule]
-    segment: str = "holdout"
-    rows: int = 0
-    scores: dict[str, dict[str, float]] = field(default_factory=dict)
-
-    @property
-    def failed(self) -> list[Rule]:
-        return [rule for rule in self.rules if not rule.passed]
-
-    @property
-    def summary(self) -> str:
-        if self.passed:
-            return "passed: " + "; ".join(rule.message for rule in self.rules)
-        return "failed: " + "; ".join(rule.message for rule in self.failed)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "champion": self.champion,
-            "passed": self.passed,
-            "segment": self.segment,
-            "rows": self.rows,
-            "rules": [asdict(rule) for rule in self.rules],
-            "scores": self.scores,
-        }
+def _floor_check(task: Task, name: str, limit: float, scores: Scores) -> Check:
+    chosen = metric(task, name)
+    value = scores.get(name)
+    check = f"{chosen.limit_name}:{name}"
+    if value is None:
+        why = scores.reason(name) or "not computed"
+        return Check(check, Verdict.INCONCLUSIVE,
+                     f"{name} undefined on these rows ({why}), so its {chosen.limit_name} "
+                     f"{chosen.format(limit)} cannot be checked", threshold=limit)
+    verdict = Verdict.FAIL if chosen.worse(value, limit) else Verdict.PASS
+    return Check(check, verdict, chosen.against(value, limit), value=value, threshold=limit)
 
 
-def _floor_rule(metric: str, value: float, floor: float) -> Rule:
-    lower_better = metric in LOWER_IS_BETTER
-    passed = not math.isnan(value) and (value <= floor if lower_better else value >= floor)
-    relation = ("<=" if passed else ">") if lower_better else (">=" if passed else "<")
-    kind = "ceiling" if lower_better else "floor"
-    return Rule(f"{kind}:{metric}", value, floor, passed,
-                f"{metric} {value:.4f} {relation} {kind} {floor:.4f}")
+def _champion_check(task: Task, primary: str, mine: Scores, theirs: Scores,
+                    min_delta: float) -> Check:
+    chosen = metric(task, primary)
+    check = f"beats_champion:{primary}"
+    for who, scores in (("challenger", mine), ("champion", theirs)):
+        if scores.get(primary) is None:
+            why = scores.reason(primary) or "not computed"
+            return Check(check, Verdict.INCONCLUSIVE,
+                         f"{primary} undefined for the {who} on these rows ({why})",
+                         threshold=min_delta)
+    challenger, champion = float(mine[primary] or 0.0), float(theirs[primary] or 0.0)
+    gain = chosen.improvement(challenger, champion)
+    passed = gain >= min_delta
+    return Check(check, Verdict.PASS if passed else Verdict.FAIL,
+                 f"{primary} {chosen.format(champion)} -> {chosen.format(challenger)} "
+                 f"(champion -> challenger), {chosen.words(gain)}; "
+                 f"{'meets' if passed else 'short of'} min_delta {chosen.format(min_delta)}",
+                 value=gain, threshold=min_delta)
 
 
-def assess(challenger: dict[str, float], champion: dict[str, float] | None, *,
-           latency_p99_ms: float, primary: str, policy: GatePolicy) -> Verdict:
-    """Decide from scores alone. With no champion, the floors and latency decide."""
-    rules = [_floor_rule(metric, challenger.get(metric, math.nan), floor)
-             for metric, floor in policy.floors.items()]
+def _latency_checks(latency: Mapping[str, Timing], policy: GatePolicy) -> list[Check]:
+    mine = latency["challenger"]
+    theirs = latency.get("champion")
+    what = (f"CPU time per call of {policy.latency_batch_rows} row(s), median of "
+            f"{mine.calls} interleaved calls")
+    checks = []
+    if theirs is not None:
+        checks.append(ratio_check(mine.cpu_ms, theirs.cpu_ms,
+                                  max_ratio=policy.max_latency_ratio, what=what))
+    checks.append(ceiling_check(mine.cpu_ms, None, ceiling_ms=policy.max_latency_ms,
+                                what=what))
+    return checks
+
+
+def assess(challenger: Scores, champion: Scores | None, *, task: Task | str, primary: str,
+           policy: GatePolicy, latency: Mapping[str, Timing] | None = None) -> Assessment:
+    """Decide from scores and timings alone. With no champion, the floors and the
+    latency ceiling decide. A metric the rows do not define is inconclusive, which does
+    not pass."""
+    kind = Task(task)
+    checks = [_floor_check(kind, name, limit, challenger)
+              for name, limit in policy.floors.items()]
     if champion is not None:
-        mine, theirs = challenger.get(primary, math.nan), champion.get(primary, math.nan)
-        gain = improvement(primary, mine, theirs)
-        passed = not math.isnan(gain) and gain >= policy.min_delta
-        relation = ">=" if passed else "<"
-        rules.append(Rule(f"beats_champion:{primary}", gain, policy.min_delta, passed,
-                          f"{primary} {gain:+.4f} over champion {relation} "
-                          f"min_delta {policy.min_delta:.4f}"))
-    latency_ok = latency_p99_ms <= policy.max_latency_ms
-    rules.append(Rule("latency_p99_ms", latency_p99_ms, policy.max_latency_ms, latency_ok,
-                      f"p99 latency {latency_p99_ms:.2f} ms {'<=' if latency_ok else '>'} "
-                      f"{policy.max_latency_ms:.2f} ms"))
-    return Verdict(version=0, champion=None, passed=all(rule.passed for rule in rules),
-                   rules=rules)
+        checks.append(_champion_check(kind, primary, challenger, champion, policy.min_delta))
+    if latency is not None:
+        checks += _latency_checks(latency, policy)
+    chosen = metric(kind, primary)
+    return Assessment(checks, {"metric": {"primary": primary,
+                                          "direction": chosen.direction.value}})
 
 
-def _score(model: LoadedModel, frame: pd.DataFrame, target: str, task: str) -> dict[str, float]:
-    features = frame.drop(columns=[c for c in frame.columns
-                                   if c == target or c.startswith("_")])
-    predictions = model.predict(features)
-    scores = None
-    if model.predict_proba is not None:
-        proba = model.predict_proba(features)
+# scoring -----------------------------------------------------------------------------
+
+def _features(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    return frame.drop(columns=[c for c in frame.columns if c == target or c.startswith("_")])
+
+
+def _classes(model: LoadedModel) -> Sequence[Any] | None:
+    classes = getattr(model.raw, "classes_", None)
+    return None if classes is None else list(np.asarray(classes).tolist())
+
+
+def score_model(model: LoadedModel, frame: pd.DataFrame, target: str,
+                task: Task | str) -> Scores:
+    """Every metric of the task for `model` on the labeled rows of `frame`; probabilities
+    from `predict_proba` where the model has it (binary: the positive class's column;
+    multiclass: every column, in the model's `classes_` order)."""
+    kind = Task(task)
+    features = _features(frame, target)
+    with limited(training_threads()):
+        predictions = np.asarray(model.predict(features))
+        proba = (np.asarray(model.predict_proba(features))
+                 if model.predict_proba is not None and kind.classification else None)
+    truth = frame[target].to_numpy()
+    classes = _classes(model)
+    scores: np.ndarray | None = None
+    if proba is not None and kind is Task.BINARY:
         scores = proba[:, -1] if proba.ndim == 2 else proba
-    return compute_metrics(task, frame[target].to_numpy(), predictions, scores)
-
-
-def _latency_p99_ms(model: LoadedModel, frame: pd.DataFrame, rows: int) -> float:
-    batch = frame.head(rows)
-    model.predict(batch)  # warm caches before timing
-    timings = []
-    for _ in range(LATENCY_CALLS):
-        started = time.perf_counter()
-        model.predict(batch)
-        timings.append((time.perf_counter() - started) * 1000)
-    return float(np.percentile(timings, 99))
+    elif proba is not None and kind is Task.MULTICLASS and proba.ndim == 2:
+        scores = proba
+    if kind is not Task.MULTICLASS:
+        truth, predictions = truth.astype(float), predictions.astype(float)
+    return evaluate(kind, truth, predictions, scores, classes=classes)
 
 
 def _evaluation_data(project: Project, version: int) -> tuple[pd.DataFrame, str]:
@@ -154,8 +167,9 @@ def latest_candidate(project: Project) -> int:
     return max(candidates)
 
 
-def run_gate(project: Project, version: int | None = None) -> Verdict:
-    """Score the challenger and the champion on the same rows; record and return the verdict."""
+def run_gate(project: Project, version: int | None = None) -> Assessment:
+    """Score the challenger and the champion on the same rows, time them against each
+    other, record and return the assessment."""
     registry = project.registry
     policy = project.policy
     number = version if version is not None else latest_candidate(project)
@@ -163,29 +177,38 @@ def run_gate(project: Project, version: int | None = None) -> Verdict:
     state = registry.state()
     if state.champion == number:
         raise InvalidTransition(f"version {number} is already the champion; nothing to gate")
-    task = policy.model.task.value
+    task = policy.model.task
     target = policy.model.target
     data, segment = _evaluation_data(project, number)
     challenger = registry.load_model(number)
-    challenger_scores = _score(challenger, data, target, task)
-    champion_scores = None
-    if state.champion is not None:
-        champion_scores = _score(registry.load_model(state.champion), data, target, task)
-    features = data.drop(columns=[c for c in data.columns if c == target or c.startswith("_")])
-    latency = _latency_p99_ms(challenger, features, policy.gate.latency_batch_rows)
-    verdict = assess(challenger_scores, champion_scores, latency_p99_ms=latency,
-                     primary=policy.metric.primary, policy=policy.gate)
-    verdict.version, verdict.champion = number, state.champion
-    verdict.segment, verdict.rows = segment, len(data)
-    verdict.scores = {"challenger": challenger_scores}
+    champion = registry.load_model(state.champion) if state.champion is not None else None
+    challenger_scores = score_model(challenger, data, target, task)
+    champion_scores = (score_model(champion, data, target, task)
+                       if champion is not None else None)
+    batch = _features(data, target).head(policy.gate.latency_batch_rows)
+    calls = {"challenger": lambda: challenger.predict(batch)}
+    if champion is not None:
+        serving = champion
+        calls["champion"] = lambda: serving.predict(batch)
+    latency = time_interleaved(calls)
+    result = assess(challenger_scores, champion_scores, task=task,
+                    primary=policy.metric.primary, policy=policy.gate, latency=latency)
+    scores = {"challenger": dict(challenger_scores)}
+    undefined = {"challenger": challenger_scores.reasons}
     if champion_scores is not None:
-        verdict.scores["champion"] = champion_scores
-    registry.set_gate(number, verdict.as_dict())
-    if verdict.passed:
+        scores["champion"] = dict(champion_scores)
+        undefined["champion"] = champion_scores.reasons
+    result = result.with_numbers(
+        version=number, champion=state.champion, segment=segment, rows=len(data),
+        scores=scores, undefined=undefined,
+        latency={"rows_per_call": len(batch), "threads": 1,
+                 **{who: timing.as_dict() for who, timing in latency.items()}})
+    registry.set_gate(number, result.as_dict())
+    if result.passed:
         if info.state == State.REJECTED:
-            registry.set_state(number, State.CANDIDATE, "gate " + verdict.summary)
+            registry.set_state(number, State.CANDIDATE, "gate " + result.summary)
     else:
-        registry.set_state(number, State.REJECTED, "gate " + verdict.summary)
-    project.record("gate_passed" if verdict.passed else "gate_failed", verdict.summary,
-                   version=number, data=verdict.as_dict())
-    return verdict
+        registry.set_state(number, State.REJECTED, "gate " + result.summary)
+    project.record("gate_passed" if result.passed else "gate_failed", result.summary,
+                   version=number, data=result.as_dict())
+    return result

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from tether.errors import TetherError
-from tether.gate import Verdict, run_gate
+from tether.gate import run_gate
 from tether.project import Project
 from tether.registry import RegistryState, State
 from tether.store import FINE_TOTALS_DAYS, Event, PruneResult
 from tether.training import TrainResult, retrain
+from tether.verdict import Assessment
 
 __all__ = ["Status", "gate", "history", "promote", "prune", "rollback", "status", "train"]
 
@@ -30,7 +31,7 @@ def train(project: Project, reason: str = "manual") -> TrainResult:
         raise
 
 
-def gate(project: Project, version: int | None = None) -> Verdict:
+def gate(project: Project, version: int | None = None) -> Assessment:
     return run_gate(project, version)
 
 

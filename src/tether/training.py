@@ -25,8 +25,9 @@ from tether.config import Task
 from tether.errors import DataError, TrainingError
 from tether.monitoring.reference import PROFILE_FILE, reference_profile
 from tether.project import Project
-from tether.scoring import compute_metrics
+from tether.scoring import evaluate
 from tether.store import Event
+from tether.threads import limited, training_threads
 
 __all__ = ["TrainContext", "TrainResult", "load_reference", "load_trainer", "predict_scores",
            "retrain"]
@@ -151,12 +152,15 @@ def recent_labeled(project: Project, features: list[str]) -> pd.DataFrame:
 
 
 def predict_scores(model: Any, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
-    """Predictions and, for a classifier with `predict_proba`, the positive-class score."""
+    """Predictions and, for a classifier with `predict_proba`, the positive-class score
+    (n,) of a two-class model or the class probabilities (n, k) of a multiclass one."""
     predictions = np.asarray(model.predict(frame))
     proba = getattr(model, "predict_proba", None)
     if proba is None:
         return predictions, None
     scores = np.asarray(proba(frame))
+    if scores.ndim == 2 and scores.shape[1] > 2:
+        return predictions, scores
     return predictions, scores[:, -1] if scores.ndim == 2 else scores
 
 
@@ -177,11 +181,11 @@ def retrain(project: Project, reason: str = "manual",
     reference = load_reference(project)
     features = [c for c in reference.columns if c != target]
     trainer = load_trainer(project)
-    classification = policy.model.task is Task.BINARY
+    task = policy.model.task
     seed = policy.data.seed
 
     ref_train, ref_holdout = _split(reference, target, policy.data.holdout_fraction, seed,
-                                    classification)
+                                    task.classification)
     recent = recent_labeled(project, features)
     recent_train = recent.iloc[: int(len(recent) * 0.7)]
     recent_holdout = recent.iloc[len(recent_train):]
@@ -197,7 +201,8 @@ def retrain(project: Project, reason: str = "manual",
                            params=all_params, seed=seed, sample_weight=weight,
                            recent_rows=len(recent_train))
     try:
-        model = trainer(context)
+        with limited(training_threads()):
+            model = trainer(context)
     except Exception as exc:
         raise TrainingError(f"trainer {policy.trainer!r} raised {type(exc).__name__}: "
                             f"{exc}") from exc
@@ -211,17 +216,24 @@ def retrain(project: Project, reason: str = "manual",
         holdout = pd.concat([holdout, recent_holdout.assign(**{SEGMENT: "recent"})],
                             ignore_index=True)
     try:
-        predictions, scores = predict_scores(model, holdout[features])
+        with limited(training_threads()):
+            predictions, scores = predict_scores(model, holdout[features])
     except Exception as exc:
         raise TrainingError(f"the trained model cannot predict its holdout: "
                             f"{type(exc).__name__}: {exc}") from exc
     if len(predictions) != len(holdout):
         raise TrainingError(f"the trained model returned {len(predictions)} predictions for "
                             f"{len(holdout)} rows")
-    metrics = {f"holdout_{k}": v for k, v in compute_metrics(
-        policy.model.task.value, holdout[target].to_numpy(), predictions, scores).items()}
+    truth = holdout[target].to_numpy()
+    if task is not Task.MULTICLASS:
+        truth, predictions = truth.astype(float), predictions.astype(float)
+    classes = getattr(model, "classes_", None)
+    holdout_scores = evaluate(task, truth, predictions,
+                              scores if task.classification else None,
+                              classes=None if classes is None else list(classes))
+    metrics = {f"holdout_{k}": v for k, v in holdout_scores.defined().items()}
     scored = holdout.assign(_prediction=predictions)
-    if scores is not None:
+    if scores is not None and scores.ndim == 1:
         scored["_score"] = scores
     profile = reference_profile(train_rows, features, scored, target=target,
                                 task=policy.model.task.value)

@@ -58,7 +58,8 @@ def test_regression_metrics_and_one_class_windows() -> None:
     assert figures["rmse"].lower < figures["rmse"].value < figures["rmse"].upper
     assert figures["r2"].lower < figures["r2"].value < figures["r2"].upper
     one_class = live_metrics("binary_classification", np.ones(50), np.ones(50), np.full(50, .9))
-    assert math.isnan(one_class["roc_auc"].value) and one_class["accuracy"].value == 1.0
+    assert one_class["roc_auc"].value is None and one_class["accuracy"].value == 1.0
+    assert one_class["roc_auc"].reason == "the labels hold one class only (all 1)"
     assert live_metrics("binary_classification", np.array([]), np.array([])) == {}
 
 
@@ -91,10 +92,12 @@ def test_estimation_bad_input() -> None:
     with pytest.raises(DataError, match="0/1 target"):
         Calibrator.fit(np.linspace(0, 1, 100), np.linspace(0, 5, 100))
     calibrator = Calibrator.fit(*calibrated(1000, 10))
-    assert estimate_performance(calibrator, np.array([]), np.array([])) == {}
+    empty = estimate_performance(calibrator, np.array([]), np.array([]))
+    assert set(empty.values()) == {None} and empty.reasons["accuracy"] == "no scored rows"
     partly = estimate_performance(calibrator, np.array([0.2, np.nan, np.inf, 0.9]),
                                   np.array([0, 1, 1, 1]))
     assert 0 <= partly["accuracy"] <= 1
     constant = estimate_performance(calibrator, np.full(100, 0.3), np.zeros(100))
-    assert math.isnan(constant["roc_auc"])
+    assert constant["roc_auc"] is None
+    assert constant.reasons["roc_auc"] == "every score is the same, so nothing is ranked"
     assert Calibrator.from_dict(calibrator.as_dict()) == calibrator

@@ -33,6 +33,10 @@ def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
 def init(
     directory: Path = typer.Argument(Path("."), help="Folder to scaffold the project in."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
@@ -90,17 +94,21 @@ def gate(
         verdict = lifecycle.gate(project, version)
 
     def render() -> None:
-        table = Table(title=f"gate: version {verdict.version} vs champion "
-                            f"{verdict.champion or '(none)'} on {verdict.rows} {verdict.segment} "
-                            "rows")
-        for column in ("rule", "value", "threshold", "result"):
+        numbers = verdict.numbers
+        table = Table(title=f"gate: version {numbers['version']} vs champion "
+                            f"{numbers['champion'] or '(none)'} on {numbers['rows']} "
+                            f"{numbers['segment']} rows")
+        for column in ("check", "value", "threshold", "result"):
             table.add_column(column)
-        for rule in verdict.rules:
-            table.add_row(rule.name, f"{rule.value:.4f}", f"{rule.threshold:.4f}",
-                          "[green]pass[/green]" if rule.passed else "[red]fail[/red]")
+        colours = {"pass": "green", "fail": "red", "inconclusive": "yellow"}
+        for check in verdict.checks:
+            table.add_row(check.name, _figure(check.value), _figure(check.threshold),
+                          f"[{colours[check.verdict]}]{check.verdict}[/]")
         console.print(table)
+        for check in verdict.checks:
+            console.print(f"  {check.message}", soft_wrap=True)
         console.print(("[green]PASS[/green] " if verdict.passed else "[red]FAIL[/red] ")
-                      + verdict.summary)
+                      + verdict.summary, soft_wrap=True)
 
     emit(verdict.as_dict(), as_json, render)
     if not verdict.passed:

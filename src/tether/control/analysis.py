@@ -1,10 +1,11 @@
 """Challenger against champion on the same traffic window: pass, fail or inconclusive.
 
-Pure: the numbers come in, a verdict with its reasons goes out. Too little data is
-inconclusive, never a pass; a challenger fails only when the data says it is worse
-with the confidence the policy asks for (`alpha`).
+Pure: the numbers come in, an `Assessment` (`tether.verdict`, the gate's type too) with
+its checks goes out. Too little data is inconclusive, never a pass; a challenger fails
+only when the data says it is worse with the confidence the policy asks for (`alpha`).
+Latency compares the two arms over the same window, where both share the machine
+(`tether.latency`); the metric's direction comes from `tether.scoring`.
 
->>> import numpy as np
 >>> from tether.config import RolloutPolicy
 >>> policy = RolloutPolicy(min_predictions=100, min_labels=0, max_error_rate=0.01)
 >>> champion = ArmStats(version=1, route="champion", predictions=900, errors=0)
@@ -20,42 +21,48 @@ with the confidence the policy asks for (`alpha`).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
 from tether.config import RolloutPolicy
-from tether.scoring import improvement, metric_value
+from tether.latency import ceiling_check, ratio_check
+from tether.scoring import Metric, Task, attempt, metric
+from tether.verdict import Assessment, Check, Verdict
 
-__all__ = ["Analysis", "ArmStats", "Verdict", "assess", "bootstrap_improvement"]
+__all__ = ["Analysis", "ArmStats", "Improvement", "Verdict", "assess",
+           "bootstrap_improvement"]
 
 BOOTSTRAP_RESAMPLES = 300
 MAX_BOOTSTRAP_ROWS = 2000
 
-
-class Verdict(StrEnum):
-    PASS = "pass"
-    FAIL = "fail"
-    INCONCLUSIVE = "inconclusive"
+# The analysis of a rollout step is the same kind of result as the gate's.
+Analysis = Assessment
 
 
 @dataclass(frozen=True)
 class ArmStats:
-    """What one arm (version on a route) did over the analysis window."""
+    """What one arm (version on a route) did over the analysis window.
+
+    `y_score`: positive-class probabilities (n,) for binary tasks, class probabilities
+    (n, k) in `classes` order for multiclass ones; `estimated`: label-free estimates,
+    None where undefined."""
 
     version: int
     route: str
     predictions: int
     errors: int = 0
     latency_p99_ms: float = 0.0
+    latency_p50_ms: float = 0.0
     labels: int = 0
     y_true: np.ndarray = field(default_factory=lambda: np.empty(0))
     y_pred: np.ndarray = field(default_factory=lambda: np.empty(0))
     y_score: np.ndarray | None = None
-    estimated: dict[str, float] = field(default_factory=dict)
+    classes: Sequence[Any] | None = None
+    estimated: Mapping[str, float | None] = field(default_factory=dict)
 
     @property
     def error_rate(self) -> float:
@@ -64,140 +71,173 @@ class ArmStats:
     def summary(self) -> dict[str, Any]:
         return {"version": self.version, "route": self.route, "predictions": self.predictions,
                 "errors": self.errors, "error_rate": round(self.error_rate, 6),
+                "latency_p50_ms": round(self.latency_p50_ms, 3),
                 "latency_p99_ms": round(self.latency_p99_ms, 3), "labels": self.labels,
-                "estimated": self.estimated}
+                "estimated": dict(self.estimated)}
 
 
 @dataclass(frozen=True)
-class Analysis:
-    verdict: Verdict
-    checks: list[tuple[str, Verdict, str]]
-    numbers: dict[str, Any]
+class Improvement:
+    """The challenger's improvement over the champion (positive = better, in the
+    metric's direction) with its (1 - alpha) bootstrap interval; None where undefined."""
 
-    @property
-    def message(self) -> str:
-        """The reasons that decided the verdict (all of them on a pass)."""
-        deciding = [text for _, verdict, text in self.checks if verdict == self.verdict]
-        return "; ".join(deciding or [text for _, _, text in self.checks])
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"verdict": self.verdict.value, "message": self.message,
-                "checks": [{"name": n, "verdict": v.value, "message": m}
-                           for n, v, m in self.checks],
-                **self.numbers}
+    challenger: float | None
+    champion: float | None
+    point: float | None
+    lower: float | None
+    upper: float | None
+    reason: str | None = None
 
 
-def bootstrap_improvement(metric: str, task: str, challenger: ArmStats, champion: ArmStats,
-                          alpha: float, seed: int = 0) -> tuple[float, float, float]:
-    """Point estimate and (1 - alpha) two-sided interval of the challenger's improvement.
+def _value(chosen: Metric, arm: ArmStats, index: np.ndarray | slice,
+           ) -> tuple[float | None, str | None]:
+    score = arm.y_score[index] if arm.y_score is not None else None
+    return attempt(lambda: chosen.from_rows(arm.y_true[index], arm.y_pred[index], score,
+                                            classes=arm.classes))
+
+
+def bootstrap_improvement(chosen: Metric, challenger: ArmStats, champion: ArmStats,
+                          alpha: float, seed: int = 0) -> Improvement:
+    """Point estimate and (1 - alpha) two-sided percentile interval of the challenger's
+    improvement; resamples where the metric is undefined are left out.
 
     sklearn has no interval for a difference of two metrics on independent samples, so
     both arms are resampled together here.
     """
-    def value(arm: ArmStats, index: np.ndarray | slice) -> float:
-        score = arm.y_score[index] if arm.y_score is not None else None
-        return metric_value(metric, task, arm.y_true[index], arm.y_pred[index], score)
-
     # The most recent labels of each arm, at most MAX_BOOTSTRAP_ROWS: an interval on
     # 2,000 rows is already narrower than any margin a policy sets, and the resampling
     # stays well under a second.
     mine_rows = slice(max(0, challenger.labels - MAX_BOOTSTRAP_ROWS), challenger.labels)
     theirs_rows = slice(max(0, champion.labels - MAX_BOOTSTRAP_ROWS), champion.labels)
-    point = improvement(metric, value(challenger, mine_rows), value(champion, theirs_rows))
+    mine, mine_reason = _value(chosen, challenger, mine_rows)
+    theirs, theirs_reason = _value(chosen, champion, theirs_rows)
+    if mine is None or theirs is None:
+        reason = (f"undefined for the challenger ({mine_reason})" if mine is None
+                  else f"undefined for the champion ({theirs_reason})")
+        return Improvement(mine, theirs, None, None, None, reason)
     rng = np.random.default_rng(seed)
     draws = []
     for _ in range(BOOTSTRAP_RESAMPLES):
-        mine = rng.integers(mine_rows.start, mine_rows.stop, mine_rows.stop - mine_rows.start)
-        theirs = rng.integers(theirs_rows.start, theirs_rows.stop,
-                              theirs_rows.stop - theirs_rows.start)
-        draws.append(improvement(metric, value(challenger, mine), value(champion, theirs)))
-    finite = np.asarray([d for d in draws if math.isfinite(d)])
-    if finite.size == 0:
-        return point, math.nan, math.nan
-    lower, upper = np.quantile(finite, [alpha / 2, 1 - alpha / 2])
-    return point, float(lower), float(upper)
+        a = rng.integers(mine_rows.start, mine_rows.stop, mine_rows.stop - mine_rows.start)
+        b = rng.integers(theirs_rows.start, theirs_rows.stop,
+                         theirs_rows.stop - theirs_rows.start)
+        resampled_mine, _ = _value(chosen, challenger, a)
+        resampled_theirs, _ = _value(chosen, champion, b)
+        if resampled_mine is not None and resampled_theirs is not None:
+            draws.append(chosen.improvement(resampled_mine, resampled_theirs))
+    point = chosen.improvement(mine, theirs)
+    if not draws:
+        return Improvement(mine, theirs, point, None, None,
+                           "undefined on every resample")
+    lower, upper = np.quantile(np.asarray(draws), [alpha / 2, 1 - alpha / 2])
+    return Improvement(mine, theirs, point, float(lower), float(upper))
 
 
-def _error_check(challenger: ArmStats, policy: RolloutPolicy) -> tuple[Verdict, str]:
+def _error_check(challenger: ArmStats, policy: RolloutPolicy) -> Check:
     rate = challenger.error_rate
     if rate <= policy.max_error_rate:
-        return Verdict.PASS, f"error rate {rate:.4f} <= max_error_rate {policy.max_error_rate}"
+        return Check("error_rate", Verdict.PASS,
+                     f"error rate {rate:.4f} <= max_error_rate {policy.max_error_rate}",
+                     value=rate, threshold=policy.max_error_rate)
     test = stats.binomtest(challenger.errors, challenger.predictions, policy.max_error_rate,
                            alternative="greater")
     text = (f"error rate {rate:.4f} > max_error_rate {policy.max_error_rate:.4f} "
             f"(binomial p={test.pvalue:.4f})")
-    return (Verdict.FAIL if test.pvalue < policy.alpha else Verdict.INCONCLUSIVE), text
+    return Check("error_rate", Verdict.FAIL if test.pvalue < policy.alpha
+                 else Verdict.INCONCLUSIVE, text, value=rate,
+                 threshold=policy.max_error_rate)
+
+
+def _latency_checks(challenger: ArmStats, champion: ArmStats, policy: RolloutPolicy,
+                    same_window: bool) -> list[Check]:
+    checks = []
+    measured = champion.predictions > 0 and champion.latency_p50_ms > 0
+    if same_window and measured:
+        checks.append(ratio_check(challenger.latency_p50_ms, champion.latency_p50_ms,
+                                  max_ratio=policy.max_latency_ratio,
+                                  what="median of served requests, same window"))
+    checks.append(ceiling_check(
+        challenger.latency_p99_ms,
+        champion.latency_p99_ms if same_window and measured else None,
+        ceiling_ms=policy.max_p99_latency_ms, what="p99 of served requests"))
+    return checks
 
 
 def _metric_check(challenger: ArmStats, champion: ArmStats, policy: RolloutPolicy,
-                  primary: str, task: str, estimate_rejects: bool,
-                  ) -> tuple[Verdict, str, dict[str, Any]]:
+                  chosen: Metric, estimate_rejects: bool) -> tuple[Check, dict[str, Any]]:
     margin = policy.max_metric_drop
+    primary = chosen.name
     enough = min(challenger.labels, champion.labels) >= max(policy.min_labels, 2)
     if enough:
-        point, lower, upper = bootstrap_improvement(primary, task, challenger, champion,
-                                                    policy.alpha)
-        numbers = {"metric": primary, "improvement": point, "ci_lower": lower,
-                   "ci_upper": upper, "labels": [challenger.labels, champion.labels]}
-        if math.isnan(point):
-            return Verdict.INCONCLUSIVE, f"{primary} undefined on this window", numbers
-        text = (f"{primary} {point:+.4f} vs champion, {1 - policy.alpha:.0%} CI "
-                f"[{lower:+.4f}, {upper:+.4f}] on {challenger.labels}/{champion.labels} labels")
-        if upper < -margin:
-            return Verdict.FAIL, f"{text}: worse by more than max_metric_drop {margin}", numbers
-        return Verdict.PASS, text, numbers
+        found = bootstrap_improvement(chosen, challenger, champion, policy.alpha)
+        numbers = {"metric": primary, "direction": chosen.direction.value,
+                   "challenger_value": found.challenger, "champion_value": found.champion,
+                   "improvement": found.point, "ci_lower": found.lower,
+                   "ci_upper": found.upper, "labels": [challenger.labels, champion.labels]}
+        if found.point is None or found.lower is None or found.upper is None:
+            return Check("metric", Verdict.INCONCLUSIVE,
+                         f"{primary} {found.reason} on this window"), numbers
+        text = (f"{primary} {chosen.format(found.champion)} -> "
+                f"{chosen.format(found.challenger)} (champion -> challenger), "
+                f"{chosen.words(found.point)}; {1 - policy.alpha:.0%} CI of the improvement "
+                f"[{found.lower:+.4g}, {found.upper:+.4g}] on "
+                f"{challenger.labels}/{champion.labels} labels")
+        if found.upper < -margin:
+            return Check("metric", Verdict.FAIL,
+                         f"{text}: worse by more than max_metric_drop {margin}",
+                         value=found.point, threshold=-margin), numbers
+        return Check("metric", Verdict.PASS, text, value=found.point,
+                     threshold=-margin), numbers
     mine, theirs = challenger.estimated.get(primary), champion.estimated.get(primary)
     if mine is not None and theirs is not None and math.isfinite(mine + theirs):
-        gain = improvement(primary, mine, theirs)
-        numbers = {"metric": primary, "estimated_improvement": gain}
-        text = f"estimated {primary} {gain:+.4f} vs champion (labels too few)"
+        gain = chosen.improvement(mine, theirs)
+        numbers = {"metric": primary, "direction": chosen.direction.value,
+                   "estimated_improvement": gain}
+        text = (f"estimated {chosen.change(theirs, mine)} (champion -> challenger; labels "
+                "too few)")
         if gain < -margin:
             text = f"{text}: worse by more than max_metric_drop {margin}"
             if policy.min_labels > 0 and not estimate_rejects:
                 # The estimate assumes the champion's calibration still holds, so it
                 # cannot see concept drift, the usual reason for a retrain: when labels
                 # are expected, they decide a rejection (or the step deadline does).
-                return (Verdict.INCONCLUSIVE,
-                        f"{text}; waiting for {policy.min_labels} labels per arm to decide",
-                        numbers)
-            return Verdict.FAIL, text, numbers
-        return Verdict.PASS, text, numbers
+                return (Check("metric", Verdict.INCONCLUSIVE,
+                              f"{text}; waiting for {policy.min_labels} labels per arm to "
+                              "decide", value=gain, threshold=-margin), numbers)
+            return Check("metric", Verdict.FAIL, text, value=gain, threshold=-margin), numbers
+        return Check("metric", Verdict.PASS, text, value=gain, threshold=-margin), numbers
     if policy.min_labels == 0:
-        return Verdict.PASS, "no labels required", {}
-    return (Verdict.INCONCLUSIVE,
-            f"labels {min(challenger.labels, champion.labels)} < min_labels "
-            f"{policy.min_labels} and no label-free estimate", {})
+        return Check("metric", Verdict.PASS, "no labels required"), {}
+    return (Check("metric", Verdict.INCONCLUSIVE,
+                  f"labels {min(challenger.labels, champion.labels)} < min_labels "
+                  f"{policy.min_labels} and no label-free estimate"), {})
 
 
 def assess(challenger: ArmStats, champion: ArmStats, policy: RolloutPolicy, *,
-           primary: str, task: str, min_predictions: int | None = None,
-           estimate_rejects: bool = False) -> Analysis:
+           primary: str, task: Task | str, min_predictions: int | None = None,
+           estimate_rejects: bool = False, same_window: bool = True) -> Assessment:
     """One analysis of a rollout step (or of a probation).
 
     While labels are expected (`policy.min_labels` > 0) a worse label-free estimate
     alone is inconclusive, unless `estimate_rejects`: probation sets it, since rolling
     back returns to the version that served before and is the safe way to be wrong.
+    `same_window`: both arms served over the same period (a canary, a shadow); a
+    probation compares with the old champion's earlier window, so latency is then held
+    to the absolute ceiling only.
     """
+    chosen = metric(task, primary)
     needed = policy.min_predictions if min_predictions is None else min_predictions
     numbers: dict[str, Any] = {"challenger": challenger.summary(),
                                "champion": champion.summary()}
     if challenger.predictions < needed:
-        return Analysis(Verdict.INCONCLUSIVE,
-                        [("sample", Verdict.INCONCLUSIVE,
-                          f"predictions {challenger.predictions} < min_predictions {needed}")],
-                        numbers)
-    checks: list[tuple[str, Verdict, str]] = []
-    verdict, text = _error_check(challenger, policy)
-    checks.append(("error_rate", verdict, text))
-    latency_ok = challenger.latency_p99_ms <= policy.max_p99_latency_ms
-    checks.append(("latency", Verdict.PASS if latency_ok else Verdict.FAIL,
-                   f"p99 latency {challenger.latency_p99_ms:.1f} ms "
-                   f"{'<=' if latency_ok else '>'} {policy.max_p99_latency_ms:.1f} ms"))
-    verdict, text, metric_numbers = _metric_check(challenger, champion, policy, primary, task,
-                                                  estimate_rejects)
-    checks.append(("metric", verdict, text))
+        return Assessment([Check("sample", Verdict.INCONCLUSIVE,
+                                 f"predictions {challenger.predictions} < min_predictions "
+                                 f"{needed}", value=challenger.predictions,
+                                 threshold=needed)], numbers)
+    checks = [_error_check(challenger, policy),
+              *_latency_checks(challenger, champion, policy, same_window)]
+    check, metric_numbers = _metric_check(challenger, champion, policy, chosen,
+                                          estimate_rejects)
+    checks.append(check)
     numbers.update(metric_numbers)
-    verdicts = {verdict for _, verdict, _ in checks}
-    overall = (Verdict.FAIL if Verdict.FAIL in verdicts else
-               Verdict.INCONCLUSIVE if Verdict.INCONCLUSIVE in verdicts else Verdict.PASS)
-    return Analysis(overall, checks, numbers)
+    return Assessment(checks, numbers)

@@ -341,6 +341,7 @@ class Controller:
             max_error_rate=rollback_policy.max_error_rate,
             max_metric_drop=rollback_policy.max_metric_drop,
             max_p99_latency_ms=self.project.policy.rollout.max_p99_latency_ms,
+            max_latency_ratio=self.project.policy.rollout.max_latency_ratio,
             alpha=self.project.policy.rollout.alpha,
         )
         current = arm_stats(self.project, state.champion, "champion", since=started,
@@ -350,7 +351,8 @@ class Controller:
                              until=started, estimator=self.estimator,
                              limit=self.project.policy.monitoring.window_size)
         analysis = assess(current, baseline, policy, primary=self.project.policy.metric.primary,
-                          task=self.project.policy.model.task.value, estimate_rejects=True)
+                          task=self.project.policy.model.task.value, estimate_rejects=True,
+                          same_window=False)
         self.last_analysis = {"probation": state.champion, **analysis.as_dict()}
         if analysis.verdict is Verdict.FAIL:
             return self._rollback(state, f"probation: version {state.champion} is worse "

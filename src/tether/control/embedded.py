@@ -8,7 +8,7 @@ is a pointer swap that takes effect as soon as the registry write returns.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute
 from tether.control.controller import Controller
 from tether.control.hooks import hook_routes
 from tether.control.metrics import ControllerMetrics
+from tether.control.observe import Estimator
 from tether.control.triggers import Trigger, TriggerKind
 from tether.control.watch import Watcher, gate_baseline
 from tether.monitoring.estimation import Calibrator, estimate_performance
@@ -56,10 +57,10 @@ def served_versions(app: Starlette) -> Callable[[], list[tuple[int, str]]]:
     return versions
 
 
-def label_free_estimator(monitor: Monitor) -> Callable[[int, pd.DataFrame], dict[str, float]]:
+def label_free_estimator(monitor: Monitor) -> Estimator:
     """Estimated metrics of a window of served rows, from the version's calibration."""
 
-    def estimate(version: int, served: pd.DataFrame) -> dict[str, float]:
+    def estimate(version: int, served: pd.DataFrame) -> Mapping[str, float | None]:
         profile = monitor.profile(version)
         if not profile.calibration or served.empty or served["score"].isna().all():
             return {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -16,7 +16,8 @@ __all__ = ["MAX_WINDOW_ROWS", "Estimator", "arm_stats"]
 MAX_WINDOW_ROWS = 50_000
 
 
-Estimator = Callable[[int, pd.DataFrame], dict[str, float]]
+# Label-free estimates of a version's served rows, None where undefined.
+Estimator = Callable[[int, pd.DataFrame], Mapping[str, float | None]]
 
 
 def arm_stats(project: Project, version: int, route: str, since: float | None,
@@ -39,6 +40,7 @@ def arm_stats(project: Project, version: int, route: str, since: float | None,
         predictions=len(window),
         errors=int(errors.sum()),
         latency_p99_ms=float(np.percentile(latency, 99)) if len(latency) else 0.0,
+        latency_p50_ms=float(np.percentile(latency, 50)) if len(latency) else 0.0,
         labels=len(labeled),
         y_true=labeled["label"].to_numpy(dtype=float),
         y_pred=labeled["prediction"].to_numpy(dtype=float),
@@ -48,7 +50,7 @@ def arm_stats(project: Project, version: int, route: str, since: float | None,
 
 
 def _estimate(estimator: Estimator | None, version: int,
-              served: pd.DataFrame) -> dict[str, float]:
+              served: pd.DataFrame) -> Mapping[str, float | None]:
     if estimator is None:
         return {}
     try:

@@ -7,7 +7,6 @@ budget in `triggers.admit` bound the rest.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -15,7 +14,7 @@ from tether.config import Policy
 from tether.control.triggers import Trigger, TriggerKind
 from tether.monitoring.monitor import Snapshot
 from tether.registry import RegistryState
-from tether.scoring import LOWER_IS_BETTER, improvement
+from tether.scoring import metric
 
 __all__ = ["Watcher"]
 
@@ -61,31 +60,33 @@ class Watcher:
 
     def _metric(self, snap: Snapshot, baseline: float | None, now: float) -> list[Trigger]:
         triggers = self.policy.triggers
-        primary = self.policy.metric.primary
+        chosen = metric(self.policy.model.task, self.policy.metric.primary)
+        primary = chosen.name
         estimate = snap.live.get(primary) if snap.live else None
-        value = getattr(estimate, "value", None)
         enough = snap.n_labels >= self.policy.monitoring.min_labels
-        if estimate is None or value is None or not math.isfinite(value) or not enough:
-            self._edge("metric", False)
-            return []
         # Judge by the interval's optimistic end: a drop must be clear on these labels,
         # not noise of a small window.
-        best = estimate.lower if primary in LOWER_IS_BETTER else estimate.upper
+        best = None if estimate is None else (estimate.upper if chosen.bigger_is_better
+                                              else estimate.lower)
+        if estimate is None or estimate.value is None or best is None or not enough:
+            self._edge("metric", False)
+            return []
+        shown = (f"live {primary} {chosen.format(estimate.value)} (CI "
+                 f"{chosen.format(estimate.lower)}-{chosen.format(estimate.upper)}, "
+                 f"{estimate.n} labels)")
         reasons = []
-        if triggers.metric_floor is not None and improvement(primary, best,
-                                                             triggers.metric_floor) < 0:
-            reasons.append(f"live {primary} {value:.4f} (CI {estimate.lower:.4f}-"
-                           f"{estimate.upper:.4f}, {estimate.n} labels) below floor "
-                           f"{triggers.metric_floor}")
+        if triggers.metric_floor is not None and chosen.worse(best, triggers.metric_floor):
+            reasons.append(f"{shown} worse than {chosen.limit_name} "
+                           f"{chosen.format(triggers.metric_floor)}")
         if triggers.metric_drop is not None and baseline is not None and \
-                improvement(primary, best, baseline) < -triggers.metric_drop:
-            reasons.append(f"live {primary} {value:.4f} (CI {estimate.lower:.4f}-"
-                           f"{estimate.upper:.4f}, {estimate.n} labels) is more than "
-                           f"metric_drop {triggers.metric_drop} below the champion's "
-                           f"baseline {baseline:.4f}")
+                chosen.improvement(best, baseline) < -triggers.metric_drop:
+            reasons.append(f"{shown} is more than metric_drop "
+                           f"{chosen.format(triggers.metric_drop)} worse than the champion's "
+                           f"baseline {chosen.format(baseline)}")
         if self._edge("metric", bool(reasons)):
             return [Trigger(TriggerKind.METRIC, "; ".join(reasons),
-                            data={"metric": primary, "value": value, "baseline": baseline,
+                            data={"metric": primary, "direction": chosen.direction.value,
+                                  "value": estimate.value, "baseline": baseline,
                                   "labels": snap.n_labels}, ts=now)]
         return []
 

@@ -11,19 +11,20 @@ import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from tether.config import Task
+from tether import scoring
 from tether.errors import InputError, TetherError
 from tether.monitoring.drift import FeatureDrift, Histogram, histogram
-from tether.monitoring.estimation import ESTIMATED_METRICS, estimate_from_bins, roc_auc_from_bins
+from tether.monitoring.estimation import SCORE_BINS, estimate_from_bins
 from tether.monitoring.monitor import Monitor, window_drift
 from tether.project import Project
 from tether.registry import RegistryState
-from tether.scoring import compute_metrics
+from tether.scoring import Confusion, ErrorSums, Metric, Source, Task, attempt, names_of
 from tether.store import LabelBucket, ScoreBin, TrafficBucket
 
 __all__ = [
@@ -32,20 +33,17 @@ __all__ = [
     "TimeRange",
     "drift_payload",
     "events_payload",
-    "log_loss",
     "metrics_of_task",
     "state_payload",
     "timeseries_payload",
 ]
 
 ANALYSIS_KINDS = ("analysis", "rollout_step", "rollout_started")
-SAMPLE_ROWS = 500  # per bucket and version, for log loss and R2
+SAMPLE_ROWS = 500  # per bucket and version, for metrics the totals cannot give (R2)
 MIN_BUCKET_LABELS = 10  # fewer labels in a bucket give no live metric point
 MAX_BUCKETS = 500
 NICE_BUCKETS = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400)
 TARGET_POINTS = 120
-TOTALS_METRICS = frozenset({"accuracy", "precision", "recall", "f1", "mae", "rmse"})
-BINNED_METRICS = frozenset({"roc_auc"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +94,9 @@ def _number(name: str, raw: str | None, *, default: float, low: float, high: flo
 
 
 def metrics_of_task(task: Task) -> list[str]:
-    if task == Task.REGRESSION:
-        return ["rmse", "mae", "r2"]
-    return ["roc_auc", "accuracy", "precision", "recall", "f1", "log_loss"]
+    """The metrics a chart can show, the primary's usual choice first."""
+    names = names_of(task)
+    return sorted(names, key=lambda name: name != "roc_auc")
 
 
 # state -------------------------------------------------------------------------------
@@ -110,7 +108,9 @@ def state_payload(project: Project) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "model": project.model_name,
         "task": policy.model.task.value,
-        "metric": {"primary": policy.metric.primary, "direction": policy.metric.direction.value},
+        "metric": {"primary": policy.metric.primary,
+                   "direction": scoring.metric(policy.model.task,
+                                              policy.metric.primary).direction.value},
         "metrics": metrics_of_task(policy.model.task),
         "champion": None,
         "challenger": None,
@@ -179,19 +179,24 @@ def _latest_analysis(project: Project, version: int) -> dict[str, Any] | None:
 
 # time series -------------------------------------------------------------------------
 
+Point = tuple[float | None, str | None]  # a value, or None and why
+
+
 def timeseries_payload(project: Project, span: TimeRange, metric: str | None) -> dict[str, Any]:
-    """Per version and bucket: traffic, errors, p99 latency, labels, live and estimated metric."""
+    """Per version and bucket: traffic, errors, p99 latency, labels, live and estimated
+    metric; a metric the bucket does not define is null with its reason."""
     task = project.policy.model.task
     allowed = metrics_of_task(task)
-    chosen = metric or project.policy.metric.primary
-    if chosen not in allowed:
-        raise InputError(f"metric: {chosen!r} is not a metric of a {task.value} model; "
+    name_chosen = metric or project.policy.metric.primary
+    if name_chosen not in allowed:
+        raise InputError(f"metric: {name_chosen!r} is not a metric of a {task.value} model; "
                          f"allowed: {', '.join(allowed)}")
+    chosen = scoring.metric(task, name_chosen)
     store, name = project.store, project.model_name
     width = span.bucket_seconds
     window = {"since": span.since, "until": span.until, "bucket_seconds": width}
-    wants_estimate = (task != Task.REGRESSION and chosen in ESTIMATED_METRICS
-                      and chosen != "accuracy")
+    from_bins = _from_histogram(task, chosen)
+    wants_estimate = chosen.estimable and task is Task.BINARY and chosen.name != "accuracy"
     # Each aggregate is one pass over the window's index entries; they run side by side
     # (SQLite in WAL mode and PostgreSQL both serve concurrent readers).
     workers = 4 if store.concurrent_reads else 1
@@ -199,21 +204,22 @@ def timeseries_payload(project: Project, span: TimeRange, metric: str | None) ->
         traffic_job = pool.submit(store.traffic_buckets, name, **window)
         labels_job = pool.submit(store.label_buckets, name, **window)
         labeled_bins_job = (pool.submit(store.score_histogram, name, labeled=True, **window)
-                            if chosen in BINNED_METRICS else None)
+                            if from_bins else None)
         all_bins_job = (pool.submit(store.score_histogram, name, labeled=False, **window)
                         if wants_estimate else None)
         traffic = traffic_job.result()
         labels = {(b.start, b.version): b for b in labels_job.result()}
         labeled_bins = _bins_by_bucket(labeled_bins_job.result() if labeled_bins_job else [])
         all_bins = _bins_by_bucket(all_bins_job.result() if all_bins_job else [])
-    live = _live_metric(project, chosen, task, width, labels, labeled_bins)
+    live = _live_metric(project, chosen, width, labels, labeled_bins)
     estimated = _estimated_metric(chosen, task, traffic, all_bins)
     series: dict[int, list[dict[str, Any]]] = {}
     for bucket in traffic:
         key = (bucket.start, bucket.version)
         label = labels.get(key)
         labeled = label.labeled if label else 0
-        value, samples = live.get(key, (None, 0))
+        (value, why), samples = live.get(key, ((None, "no labels in the bucket"), 0))
+        guess, guess_why = estimated.get(key, (None, None))
         series.setdefault(bucket.version, []).append({
             "t": bucket.start,
             "requests": bucket.requests,
@@ -225,15 +231,18 @@ def timeseries_payload(project: Project, span: TimeRange, metric: str | None) ->
             "labeled": labeled,
             "label_coverage": labeled / bucket.requests if bucket.requests else None,
             "live_metric": _round(value),
+            "live_reason": why if value is None else None,
             "live_samples": samples,
-            "estimated_metric": _round(estimated.get(key)),
+            "estimated_metric": _round(guess),
+            "estimated_reason": guess_why if guess is None else None,
         })
     events = project.store.events(name, since=span.since)
     return {
         "model": name,
-        "metric": chosen,
-        "metric_source": _metric_source(chosen),
-        "estimate_source": (_estimate_source(chosen) if task != Task.REGRESSION else None),
+        "metric": chosen.name,
+        "direction": chosen.direction.value,
+        "metric_source": _metric_source(task, chosen),
+        "estimate_source": _estimate_source(task, chosen),
         "since": span.since,
         "until": span.until,
         "bucket_seconds": width,
@@ -244,21 +253,46 @@ def timeseries_payload(project: Project, span: TimeRange, metric: str | None) ->
     }
 
 
-def _live_metric(project: Project, metric: str, task: Task, width: float,
+def _counts(task: Task, b: LabelBucket) -> Confusion | ErrorSums | None:
+    """The store's totals as the metric's counts (binary confusion, regression error
+    sums); multiclass buckets keep no confusion matrix yet."""
+    if task is Task.BINARY:
+        return Confusion(tp=b.true_positives, fp=b.false_positives, fn=b.false_negatives,
+                         tn=b.true_negatives)
+    if task is Task.REGRESSION:
+        return ErrorSums(n=b.labeled, sum_abs_error=b.sum_abs_error,
+                         sum_squared_error=b.sum_squared_error)
+    return None
+
+
+def _from_totals(task: Task, chosen: Metric) -> bool:
+    return Source.COUNTS in chosen.sources and task is not Task.MULTICLASS
+
+
+def _from_histogram(task: Task, chosen: Metric) -> bool:
+    return Source.HISTOGRAM in chosen.sources and task is Task.BINARY
+
+
+def _live_metric(project: Project, chosen: Metric, width: float,
                  labels: dict[tuple[float, int], LabelBucket],
                  binned: dict[tuple[float, int], list[ScoreBin]],
-                 ) -> dict[tuple[float, int], tuple[float | None, int]]:
-    found: dict[tuple[float, int], tuple[float | None, int]] = {}
+                 ) -> dict[tuple[float, int], tuple[Point, int]]:
+    task = chosen.task
+    found: dict[tuple[float, int], tuple[Point, int]] = {}
     sampled: list[tuple[float, int]] = []
     for key, bucket in labels.items():
         if bucket.labeled < MIN_BUCKET_LABELS:
-            found[key] = (None, bucket.labeled)
-        elif metric in TOTALS_METRICS:
-            found[key] = (_from_counts(metric, bucket), bucket.labeled)
-        elif metric in BINNED_METRICS:
+            found[key] = ((None, f"{bucket.labeled} label(s) in the bucket, a point needs "
+                                 f"{MIN_BUCKET_LABELS}"), bucket.labeled)
+        elif _from_totals(task, chosen):
+            counts = _counts(task, bucket)
+            found[key] = (attempt(partial(chosen.from_counts, counts)), bucket.labeled)
+        elif _from_histogram(task, chosen):
             bins = binned.get(key, [])
-            found[key] = (roc_auc_from_bins({b.bin: b.positives for b in bins},
-                                            {b.bin: b.negatives for b in bins}), bucket.labeled)
+            found[key] = (attempt(partial(chosen.from_histogram,
+                                          {b.bin: b.positives for b in bins},
+                                          {b.bin: b.negatives for b in bins})),
+                          bucket.labeled)
         else:
             sampled.append(key)
     if sampled:
@@ -266,7 +300,7 @@ def _live_metric(project: Project, metric: str, task: Task, width: float,
             project.model_name, [(v, t, t + width) for t, v in sampled], limit=SAMPLE_ROWS,
             labeled_only=True)
         for key, frame in zip(sampled, frames, strict=True):
-            found[key] = (_sample_metric(metric, task, frame), len(frame))
+            found[key] = (_sample_metric(chosen, frame), len(frame))
     return found
 
 
@@ -277,78 +311,48 @@ def _bins_by_bucket(bins: list[ScoreBin]) -> dict[tuple[float, int], list[ScoreB
     return grouped
 
 
-def _sample_metric(metric: str, task: Task, frame: pd.DataFrame) -> float | None:
-    """One metric on one bucket's sample (log loss in numpy: sklearn's input checks
-    cost about 4 ms a call, times hundreds of buckets)."""
-    y_true = frame["label"].to_numpy(float)
-    if metric == "log_loss":
-        if frame["score"].isna().any():
-            return None
-        return log_loss(y_true, frame["score"].to_numpy(float))
-    figures = compute_metrics(task.value, y_true, frame["prediction"].to_numpy(float))
-    return figures.get(metric)
+def _sample_metric(chosen: Metric, frame: pd.DataFrame) -> Point:
+    """One metric on one bucket's sample of labeled rows."""
+    if chosen.task is Task.MULTICLASS:
+        return None, "multiclass charts come from the store's totals, which do not keep them yet"
+    scores = frame["score"].to_numpy(float)
+    if chosen.needs_scores and np.isnan(scores).any():
+        return None, "some predictions in the bucket have no score"
+    return attempt(partial(chosen.from_rows, frame["label"].to_numpy(float),
+                           frame["prediction"].to_numpy(float),
+                           scores if chosen.needs_scores else None))
 
 
-def log_loss(y_true: np.ndarray, score: np.ndarray) -> float:
-    """Mean binary cross-entropy, scores clipped as sklearn does.
-
-    >>> from sklearn.metrics import log_loss as sk_log_loss
-    >>> y, s = np.array([0, 1, 1]), np.array([0.2, 0.7, 0.99])
-    >>> round(log_loss(y, s), 6) == round(sk_log_loss(y, s), 6)
-    True
-    """
-    p = np.clip(score, 1e-15, 1 - 1e-15)
-    positive = y_true >= 0.5
-    return float(-np.where(positive, np.log(p), np.log(1 - p)).mean())
-
-
-def _from_counts(metric: str, b: LabelBucket) -> float | None:
-    """Exact metrics from the confusion counts and error sums in the store's totals."""
-    tp, fp, fn, tn = b.true_positives, b.false_positives, b.false_negatives, b.true_negatives
-    if metric == "accuracy":
-        return (tp + tn) / b.labeled
-    if metric == "precision":
-        return tp / (tp + fp) if tp + fp else 0.0
-    if metric == "recall":
-        return tp / (tp + fn) if tp + fn else 0.0
-    if metric == "f1":
-        return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
-    if metric == "mae":
-        return b.sum_abs_error / b.labeled
-    if metric == "rmse":
-        return math.sqrt(b.sum_squared_error / b.labeled)
-    return None
-
-
-def _estimated_metric(metric: str, task: Task, traffic: list[TrafficBucket],
+def _estimated_metric(chosen: Metric, task: Task, traffic: list[TrafficBucket],
                       binned: dict[tuple[float, int], list[ScoreBin]],
-                      ) -> dict[tuple[float, int], float]:
-    if task == Task.REGRESSION or metric not in ESTIMATED_METRICS:
+                      ) -> dict[tuple[float, int], Point]:
+    if task is not Task.BINARY or not chosen.estimable:
         return {}
-    if metric == "accuracy":
-        return {(b.start, b.version): b.mean_confidence for b in traffic
-                if b.mean_confidence is not None}
-    found: dict[tuple[float, int], float] = {}
+    if chosen.name == "accuracy":
+        # E[accuracy] = mean max(s, 1 - s): the store keeps it per bucket
+        return {(b.start, b.version): (b.mean_confidence, None if b.mean_confidence is not None
+                                       else "no scored predictions in the bucket")
+                for b in traffic}
+    found: dict[tuple[float, int], Point] = {}
     for key, bins in binned.items():
-        value = estimate_from_bins({b.bin: b.count for b in bins},
-                                   {b.bin: b.score_sum for b in bins}).get(metric)
-        if value is not None:
-            found[key] = value
+        scores = estimate_from_bins({b.bin: b.count for b in bins},
+                                    {b.bin: b.score_sum for b in bins}, bins=SCORE_BINS)
+        found[key] = (scores.get(chosen.name), scores.reason(chosen.name))
     return found
 
 
-def _metric_source(metric: str) -> str:
-    if metric in TOTALS_METRICS:
+def _metric_source(task: Task, chosen: Metric) -> str:
+    if _from_totals(task, chosen):
         return "every labeled prediction in the bucket, from the store's running totals"
-    if metric in BINNED_METRICS:
+    if _from_histogram(task, chosen):
         return ("every labeled prediction in the bucket, from score histograms (100 bins) "
                 "in the store's running totals")
     return (f"the latest {SAMPLE_ROWS} labeled predictions of each bucket and version "
             f"(buckets with fewer than {MIN_BUCKET_LABELS} labels show no point)")
 
 
-def _estimate_source(metric: str) -> str | None:
-    if metric not in ESTIMATED_METRICS:
+def _estimate_source(task: Task, chosen: Metric) -> str | None:
+    if task is not Task.BINARY or not chosen.estimable:
         return None
     return ("confidence-based estimate from the scores of every prediction in the bucket, "
             "from the store's running totals (assumes calibrated scores)")

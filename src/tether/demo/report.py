@@ -18,7 +18,7 @@ from tether.monitoring.drift import detect_drift
 from tether.monitoring.estimation import Calibrator, estimate_performance
 from tether.monitoring.monitor import Monitor
 from tether.project import Project
-from tether.scoring import compute_metrics
+from tether.scoring import evaluate
 from tether.store import Event
 
 __all__ = ["write_report"]
@@ -52,16 +52,19 @@ def _series(frame: pd.DataFrame, start: float, width: float, task: str, primary:
         labeled = served[served["label"].notna()]
         live = math.nan
         if len(labeled) >= MIN_ROWS:
-            live = compute_metrics(task, labeled["label"].to_numpy(), labeled["prediction"]
-                                   .to_numpy(), labeled["score"].to_numpy()).get(primary,
-                                                                                 math.nan)
+            scores = labeled["score"].to_numpy(float)
+            value = evaluate(task, labeled["label"].to_numpy(float),
+                             labeled["prediction"].to_numpy(float),
+                             scores if np.isfinite(scores).all() else None,
+                             names=[primary])[primary]
+            live = math.nan if value is None else value
         estimate = math.nan
         calibrator = calibrators.get(int(version))
         scored = served[served["score"].notna()]
         if calibrator is not None and len(scored) >= MIN_ROWS:
-            estimate = estimate_performance(calibrator, scored["score"].to_numpy(float),
-                                            scored["prediction"].to_numpy(float)).get(
-                                                primary, math.nan)
+            guess = estimate_performance(calibrator, scored["score"].to_numpy(float),
+                                         scored["prediction"].to_numpy(float)).get(primary)
+            estimate = math.nan if guess is None else guess
         rows.append({"t": bucket, "version": int(version), "rows": len(group),
                      "live": live, "estimate": estimate})
     return pd.DataFrame(rows)

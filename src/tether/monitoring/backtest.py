@@ -15,6 +15,13 @@ which each fired. The result is a plain dict with a stable, documented layout
 [True, True]
 >>> result["chunks"][0]["realized"], result["format"]
 ({}, 'tether.backtest/1')
+>>> labeled = generate(400, seed=3)
+>>> labeled["proba"] = 0.9 * labeled["default"]   # perfect scores...
+>>> labeled.loc[200:, "default"] = 0              # ...and a chunk with no positive label
+>>> chunk = backtest(reference, labeled, chunk_size=200, target="default",
+...                  proba="proba")["chunks"][1]
+>>> chunk["realized"]["recall"], chunk["undefined"]["realized"]["recall"]
+(None, 'no positive labels (recall is 0/0)')
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from tether.monitoring.detectors import BernoulliCUSUM, DriftDetector, PageHinkl
 from tether.monitoring.drift import MIN_ROWS, detect_drift
 from tether.monitoring.estimation import Calibrator, estimate_performance, expected_errors
 from tether.monitoring.profile import build_profile
-from tether.scoring import compute_metrics
+from tether.scoring import Scores, evaluate
 
 __all__ = ["FORMAT", "backtest"]
 
@@ -55,8 +62,11 @@ def _column(frame: pd.DataFrame, name: str | None, what: str, file: str) -> pd.S
     return values
 
 
-def _finite(figures: dict[str, float]) -> dict[str, float | None]:
-    return {k: (float(v) if math.isfinite(v) else None) for k, v in figures.items()}
+def _figures(scores: Scores, chunk: dict[str, Any], section: str) -> None:
+    """Values under `section` (None where undefined), reasons under `undefined`."""
+    chunk[section] = dict(scores)
+    if scores.reasons:
+        chunk["undefined"][section] = dict(scores.reasons)
 
 
 def backtest(reference: pd.DataFrame, analysis: pd.DataFrame, *, chunk_size: int = 1000,
@@ -134,7 +144,7 @@ def backtest(reference: pd.DataFrame, analysis: pd.DataFrame, *, chunk_size: int
         rows = analysis.iloc[start:end]
         chunk: dict[str, Any] = {"index": index, "start_row": start, "end_row": end,
                                  "rows": end - start, "labels": 0, "realized": {},
-                                 "estimated": {}}
+                                 "estimated": {}, "undefined": {}}
         predicted = ana_pred.iloc[start:end] if ana_pred is not None else None
         scores = ana_score.iloc[start:end] if ana_score is not None else None
         if ana_target is not None and predicted is not None:
@@ -142,13 +152,14 @@ def backtest(reference: pd.DataFrame, analysis: pd.DataFrame, *, chunk_size: int
             labeled = truth.notna() & predicted.notna()
             chunk["labels"] = int(labeled.sum())
             if labeled.any():
-                chunk["realized"] = _finite(compute_metrics(
+                _figures(evaluate(
                     task, truth[labeled].to_numpy(), predicted[labeled].to_numpy(),
                     scores[labeled].to_numpy() if scores is not None
-                    and scores[labeled].notna().all() and task != "regression" else None))
+                    and scores[labeled].notna().all() and task != "regression" else None),
+                    chunk, "realized")
         if calibrator is not None and scores is not None and predicted is not None:
-            chunk["estimated"] = _finite(estimate_performance(
-                calibrator, scores.to_numpy(), predicted.to_numpy()))
+            _figures(estimate_performance(calibrator, scores.to_numpy(), predicted.to_numpy()),
+                     chunk, "estimated")
         report = detect_drift(profile, rows, alpha=alpha, share_threshold=share_threshold,
                               thresholds={"psi": psi_threshold}, min_rows=min_rows,
                               prediction=current_distribution.iloc[start:end]
@@ -161,6 +172,9 @@ def backtest(reference: pd.DataFrame, analysis: pd.DataFrame, *, chunk_size: int
                                   "p_value": _nan_none(f.p_value),
                                   "p_adjusted": _nan_none(f.p_adjusted),
                                   "threshold": f.threshold, "drifted": f.drifted,
+                                  "missing_reference": f.missing_reference,
+                                  "missing_share": f.missing_share,
+                                  "missing_drifted": f.missing_drifted,
                                   "reason": f.reason} for f in report.features},
         }
         chunk["alarms"] = []

@@ -11,8 +11,12 @@ calibrated on the new data, i.e. under covariate shift, not under concept drift.
 
 The same estimates also come from score histograms (`estimate_from_bins`), which is all a
 database has to sum per time bucket: each bin's rows count as positives with probability
-equal to their mean score (the scores are taken as calibrated), and ROC AUC from labeled
-histograms (`roc_auc_from_bins`) counts pairs inside one bin as ties.
+equal to their mean score (the scores are taken as calibrated).
+
+The formulas are the metrics' own (`tether.scoring`): expected counts go through the same
+`from_counts` as labeled rows, so an estimate is undefined exactly when the metric would
+be (e.g. precision with no predicted positives) and is then None, with the reason in
+`Scores.reasons`.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -27,19 +31,23 @@ histograms (`roc_auc_from_bins`) counts pairs inside one bin as ties.
 >>> realized = accuracy_score(new_target, new_score >= 0.5), roc_auc_score(new_target, new_score)
 >>> tuple(round(float(v), 2) for v in realized)
 (0.81, 0.88)
+>>> nothing_predicted = estimate_performance(calibrator, new_score, np.zeros(5000))
+>>> nothing_predicted["precision"], nothing_predicted.reasons["precision"]
+(None, 'no predicted positives (precision is 0/0)')
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import roc_auc_score
 
 from tether.errors import DataError
+from tether.scoring import Confusion, Metric, Scores, Source, Task, Undefined, attempt, metrics_of
 
 __all__ = [
     "ESTIMATED_METRICS",
@@ -48,10 +56,10 @@ __all__ = [
     "estimate_from_bins",
     "estimate_performance",
     "expected_errors",
-    "roc_auc_from_bins",
 ]
 
-ESTIMATED_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+ESTIMABLE: list[Metric] = [m for m in metrics_of(Task.BINARY) if m.estimable]
+ESTIMATED_METRICS = tuple(m.name for m in ESTIMABLE)
 MIN_CALIBRATION_ROWS = 50
 SCORE_BINS = 100  # default histogram: bin i holds scores in [i / 100, (i + 1) / 100)
 
@@ -97,65 +105,50 @@ def expected_errors(calibrator: Calibrator, score: np.ndarray,
     return np.where(np.asarray(predicted) == 1, 1.0 - p, p)
 
 
+def _estimates(confusion: Confusion, roc_auc: Callable[[], float]) -> Scores:
+    values: dict[str, float | None] = {}
+    reasons: dict[str, str] = {}
+    for chosen in ESTIMABLE:
+        counted = Source.COUNTS in chosen.sources
+        value, reason = attempt(partial(chosen.from_counts, confusion) if counted else roc_auc)
+        values[chosen.name] = value
+        if reason is not None:
+            reasons[chosen.name] = reason
+    return Scores(values, reasons)
+
+
+def _weighted_roc_auc(score: np.ndarray, p: np.ndarray) -> float:
+    """sklearn's AUC with every row once a positive (weight p), once a negative (1 - p)."""
+    if not len(score):
+        raise Undefined("no scored rows")
+    if p.sum() <= 0 or (1 - p).sum() <= 0:
+        raise Undefined("the calibrated probabilities say one class only")
+    if len(np.unique(score)) < 2:
+        raise Undefined("every score is the same, so nothing is ranked")
+    n = len(score)
+    return float(roc_auc_score(np.r_[np.ones(n), np.zeros(n)], np.r_[score, score],
+                               sample_weight=np.r_[p, 1 - p]))
+
+
 def estimate_performance(calibrator: Calibrator, score: np.ndarray,
-                         predicted: np.ndarray) -> dict[str, float]:
-    """Expected accuracy, precision, recall, F1 and ROC AUC of a window; {} when empty."""
+                         predicted: np.ndarray) -> Scores:
+    """Expected accuracy, precision, recall, F1 and ROC AUC of a window of scored rows
+    (NaN rows ignored); each None, with its reason, where the window does not define it."""
     score = np.asarray(score, dtype=float)
     predicted = np.asarray(predicted, dtype=float)
     keep = np.isfinite(score) & np.isfinite(predicted)
     score, predicted = score[keep], predicted[keep]
     if not len(score):
-        return {}
+        return Scores(dict.fromkeys(ESTIMATED_METRICS),
+                      dict.fromkeys(ESTIMATED_METRICS, "no scored rows"))
     p = calibrator(score)
-    positive = predicted == 1
-    tp, fp = float(p[positive].sum()), float((1 - p[positive]).sum())
-    fn, tn = float(p[~positive].sum()), float((1 - p[~positive]).sum())
-    n = len(p)
-    figures = {
-        "accuracy": (tp + tn) / n,
-        "precision": tp / (tp + fp) if tp + fp > 0 else 0.0,
-        "recall": tp / (tp + fn) if tp + fn > 0 else 0.0,
-        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn > 0 else 0.0,
-    }
-    weight_positive, weight_negative = p.sum(), (1 - p).sum()
-    if weight_positive > 0 and weight_negative > 0 and len(np.unique(score)) > 1:
-        figures["roc_auc"] = float(roc_auc_score(
-            np.r_[np.ones(n), np.zeros(n)], np.r_[score, score],
-            sample_weight=np.r_[p, 1 - p]))
-    else:
-        figures["roc_auc"] = math.nan
-    return figures
-
-
-def roc_auc_from_bins(positives: Mapping[int, float], negatives: Mapping[int, float],
-                      ) -> float | None:
-    """P(score of a positive > score of a negative) from per-bin counts of positives and
-    negatives, same-bin pairs counted half; None without both classes.
-
-    Within the share of same-bin pairs of the exact value: with 100 bins, a few
-    thousandths on real scores.
-
-    >>> round(roc_auc_from_bins({90: 8, 70: 2, 30: 1}, {70: 1, 30: 5, 10: 4}), 4)
-    0.9591
-    >>> roc_auc_from_bins({90: 3}, {}) is None
-    True
-    """
-    total_pos, total_neg = sum(positives.values()), sum(negatives.values())
-    if total_pos <= 0 or total_neg <= 0:
-        return None
-    below = 0.0  # negatives in lower bins
-    wins = 0.0
-    for index in sorted(set(positives) | set(negatives)):
-        pos, neg = positives.get(index, 0.0), negatives.get(index, 0.0)
-        wins += pos * (below + neg / 2)
-        below += neg
-    return float(wins / (total_pos * total_neg))
+    return _estimates(Confusion.expected(p, predicted), partial(_weighted_roc_auc, score, p))
 
 
 def estimate_from_bins(counts: Mapping[int, int], score_sums: Mapping[int, float], *,
-                       bins: int = SCORE_BINS) -> dict[str, float]:
+                       bins: int = SCORE_BINS) -> Scores:
     """Expected accuracy, precision, recall, F1 (threshold 0.5) and ROC AUC from a score
-    histogram of `bins` (even) equal bins of [0, 1]: rows and score sum per bin; {} when empty.
+    histogram of `bins` (even) equal bins of [0, 1]: rows and score sum per bin.
 
     >>> counts, sums = {90: 10, 20: 10}, {90: 9.0, 20: 2.0}
     >>> {k: round(v, 3) for k, v in estimate_from_bins(counts, sums).items()}
@@ -163,9 +156,6 @@ def estimate_from_bins(counts: Mapping[int, int], score_sums: Mapping[int, float
     """
     if bins < 2 or bins % 2:
         raise ValueError("bins must be even, so that a bin starts at score 0.5.")
-    total = sum(counts.values())
-    if total == 0:
-        return {}
     threshold_bin = bins // 2  # the first bin of scores >= 0.5
     tp = fp = fn = tn = 0.0
     expected_pos: dict[int, float] = {}
@@ -178,15 +168,6 @@ def estimate_from_bins(counts: Mapping[int, int], score_sums: Mapping[int, float
             tp, fp = tp + pos, fp + neg
         else:
             fn, tn = fn + pos, tn + neg
-    precision = tp / (tp + fp) if tp + fp > 0 else 0.0
-    recall = tp / (tp + fn) if tp + fn > 0 else 0.0
-    found = {
-        "accuracy": (tp + tn) / total,
-        "precision": precision,
-        "recall": recall,
-        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
-    }
-    auc = roc_auc_from_bins(expected_pos, expected_neg)
-    if auc is not None:
-        found["roc_auc"] = auc
-    return {k: float(v) for k, v in found.items()}
+    roc_auc = next(m for m in ESTIMABLE if Source.HISTOGRAM in m.sources)
+    return _estimates(Confusion(tp=tp, fp=fp, fn=fn, tn=tn),
+                      partial(roc_auc.from_histogram, expected_pos, expected_neg))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Iterator
+from typing import TypeGuard
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -32,7 +33,7 @@ def _family(name: str) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, spec.help, labels=list(spec.labels))
 
 
-def _finite(value: float | None) -> bool:
+def _finite(value: float | None) -> TypeGuard[float]:
     return value is not None and math.isfinite(value)
 
 
@@ -107,7 +108,13 @@ class MonitoringCollector(Collector):
                         if _finite(feature.score):
                             families["tether_feature_drift_score"].add_metric(
                                 [*version_labels, feature.name, feature.method],
-                                float(feature.score or 0.0))
+                                feature.score)
+                        if _finite(feature.missing_share) and \
+                                _finite(feature.missing_reference):
+                            # method "missing": how far the share of missing values moved
+                            families["tether_feature_drift_score"].add_metric(
+                                [*version_labels, feature.name, "missing"],
+                                abs(feature.missing_share - feature.missing_reference))
                     families["tether_drift_share_ratio"].add_metric(
                         version_labels, float(drift.share_drifted or 0.0))
                     if _finite(drift.prediction_drift):

@@ -36,6 +36,7 @@ from tether.monitoring.live import MetricEstimate, live_metrics
 from tether.monitoring.profile import Profile
 from tether.monitoring.reference import PROFILE_FILE, SCORE, reference_profile
 from tether.project import Project
+from tether.scoring import Scores, Task
 
 __all__ = ["STREAMS", "Monitor", "Snapshot", "window_drift"]
 
@@ -62,7 +63,7 @@ class Snapshot:
     error_rate: float | None
     latency_p99_ms: float | None
     live: dict[str, MetricEstimate]
-    estimated: dict[str, float]
+    estimated: Scores
     drift: DriftReport | None
     change: dict[str, bool]
     enough_data: dict[str, bool]
@@ -77,6 +78,9 @@ class Snapshot:
             "latency_p99_ms": self.latency_p99_ms,
             "live": {k: v.as_dict() for k, v in self.live.items()},
             "estimated": dict(self.estimated),
+            "undefined": {"live": {k: v.reason for k, v in self.live.items()
+                                   if v.reason is not None},
+                          "estimated": dict(self.estimated.reasons)},
             "drift": self.drift.as_dict() if self.drift is not None else None,
             "change": dict(self.change), "enough_data": dict(self.enough_data),
             "reasons": dict(self.reasons),
@@ -212,7 +216,7 @@ class Monitor:
                 reasons[key] = "not enough data: no predictions in the window"
             return Snapshot(**base, window_start=None, window_end=None, n_predictions=0,
                             n_labels=0, label_coverage=None, error_rate=None,
-                            latency_p99_ms=None, live={}, estimated={}, drift=None)
+                            latency_p99_ms=None, live={}, estimated=Scores(), drift=None)
         failed = frame["error"].astype(bool).to_numpy()
         valid = frame[~failed & frame["prediction"].notna().to_numpy()]
         latency = frame["latency_ms"].dropna().to_numpy(dtype=float)
@@ -223,7 +227,8 @@ class Monitor:
             scores = labeled["score"].to_numpy(dtype=float)
             live = live_metrics(self.task, labeled["label"].to_numpy(dtype=float),
                                 labeled["prediction"].to_numpy(dtype=float),
-                                scores if np.isfinite(scores).all() else None)
+                                scores if self.task == Task.BINARY
+                                and np.isfinite(scores).all() else None)
         else:
             reasons["live"] = (f"not enough data: {len(labeled)} labeled prediction(s), "
                                f"need {policy.min_labels} (monitoring.min_labels)")
@@ -241,16 +246,16 @@ class Monitor:
             live=live, estimated=estimated, drift=drift)
 
     def _estimate(self, valid: pd.DataFrame, reference: _Reference,
-                  reasons: dict[str, str]) -> dict[str, float]:
-        if self.task != "binary_classification" or reference.calibrator is None:
+                  reasons: dict[str, str]) -> Scores:
+        if self.task != Task.BINARY or reference.calibrator is None:
             reasons["estimated"] = "no estimate: needs a binary classifier with scores"
-            return {}
+            return Scores()
         scored = valid[valid["score"].notna()]
         minimum = self.project.policy.monitoring.min_labels
         if len(scored) < minimum:
             reasons["estimated"] = (f"not enough data: {len(scored)} scored prediction(s), "
                                     f"need {minimum} (monitoring.min_labels)")
-            return {}
+            return Scores()
         return estimate_performance(reference.calibrator, scored["score"].to_numpy(),
                                     scored["prediction"].to_numpy())
 

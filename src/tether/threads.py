@@ -1,0 +1,63 @@
+"""Thread pools sized on purpose.
+
+Native libraries (OpenMP in scikit-learn's gradient boosting, BLAS in numpy) start one
+thread per core by default. On a shared machine that is the wrong size twice over: a
+one-row predict spread over every core waits for the slowest of them (measured on a
+busy 2-core machine: the example's HistGradientBoosting answered one row in p50
+1,212 ms with its default threads and in 7 ms with one), and a training job that takes
+every core starves the server running beside it in `tether up`.
+
+So tether sets the size with threadpoolctl wherever it calls a model:
+
+- timing a model (the gate's latency checks): one thread, as one request is served;
+- training and scoring held-out rows: every CPU this process may use but one (at least
+  one), or `TETHER_TRAINING_THREADS` when set.
+
+>>> with limited(1):
+...     pass
+>>> training_threads({"TETHER_TRAINING_THREADS": "3"})
+3
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from threadpoolctl import threadpool_limits
+
+from tether.errors import ConfigError
+
+__all__ = ["available_cpus", "limited", "training_threads"]
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, e.g. a container's cpuset)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def training_threads(environ: Mapping[str, str] | None = None) -> int:
+    """Threads for training and batch scoring: `TETHER_TRAINING_THREADS`, else every
+    available CPU but one, at least one."""
+    env = os.environ if environ is None else environ
+    raw = env.get("TETHER_TRAINING_THREADS")
+    if raw:
+        try:
+            threads = int(raw)
+        except ValueError:
+            threads = 0
+        if threads < 1:
+            raise ConfigError(f"TETHER_TRAINING_THREADS: expected a whole number >= 1, "
+                              f"got {raw!r}")
+        return threads
+    return max(1, available_cpus() - 1)
+
+
+@contextmanager
+def limited(threads: int) -> Iterator[None]:
+    """Run the block with native thread pools (OpenMP, BLAS) of at most `threads`."""
+    with threadpool_limits(limits=threads):
+        yield
