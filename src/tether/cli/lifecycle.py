@@ -22,7 +22,9 @@ from tether.cli._common import (
 )
 from tether.config import CONFIG_FILE
 from tether.errors import ConfigError
+from tether.example import TEMPLATES
 from tether.registry import RegistryState
+from tether.scoring import Task
 
 __all__ = ["register"]
 
@@ -39,10 +41,13 @@ def _figure(value: float | None) -> str:
 
 def init(
     directory: Path = typer.Argument(Path("."), help="Folder to scaffold the project in."),
+    task: Task = typer.Option(Task.BINARY, "--task",
+                              help="What the model predicts; picks the example."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
 ) -> None:
-    """Scaffold tether.yaml and a trainer from the loan-default example."""
-    template = resources.files("tether.example") / "project"
+    """Scaffold tether.yaml and a trainer from the example of a task (default: the
+    loan-default classifier)."""
+    template = resources.files("tether.example") / TEMPLATES[task]
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name in (CONFIG_FILE, "train.py"):

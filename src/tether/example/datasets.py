@@ -1,0 +1,35 @@
+"""Data sets scikit-learn ships with the package (nothing is downloaded), as data
+generators for the example projects: `tether init --task regression` (diabetes) and
+`tether init --task multiclass_classification` (iris).
+
+>>> diabetes().shape, iris()["target"].nunique()
+((442, 11), 3)
+>>> list(iris().columns)  # doctest: +NORMALIZE_WHITESPACE
+['sepal_length_cm', 'sepal_width_cm', 'petal_length_cm', 'petal_width_cm', 'target']
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+from sklearn.datasets import load_diabetes, load_iris
+
+__all__ = ["diabetes", "iris"]
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+
+
+def diabetes() -> pd.DataFrame:
+    """442 patients, 10 baseline measurements and `target`, disease progression one year
+    later (Efron et al., 2004), in original units."""
+    return load_diabetes(as_frame=True, scaled=False).frame
+
+
+def iris() -> pd.DataFrame:
+    """150 flowers, 4 measurements in cm and `target`, the species as 0, 1, 2 (setosa,
+    versicolor, virginica; Fisher, 1936)."""
+    frame = load_iris(as_frame=True).frame
+    return frame.rename(columns={c: _snake(c) for c in frame.columns})
