@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from tether.config import RolloutPolicy
@@ -65,3 +67,66 @@ def test_probation_lets_a_worse_estimate_roll_back() -> None:
                       POLICY, primary="accuracy", task="binary_classification",
                       estimate_rejects=True)
     assert analysis.verdict is Verdict.FAIL
+
+
+def timed(version: int, p50: float, p99: float) -> ArmStats:
+    return replace(arm(version, accuracy=0.9, labels=2000, seed=version),
+                   latency_p50_ms=p50, latency_p99_ms=p99)
+
+
+def latency(challenger: ArmStats, champion: ArmStats, **kwargs: object) -> dict[str, str]:
+    policy = POLICY.model_copy(update={"max_latency_ratio": 2.0, "max_p99_latency_ms": 200.0})
+    result = assess(challenger, champion, policy, primary="accuracy",
+                    task="binary_classification", **kwargs)  # type: ignore[arg-type]
+    return {c.name: c.verdict.value for c in result.checks if c.name.startswith("latency")}
+
+
+def test_latency_compares_the_arms_of_the_same_window() -> None:
+    assert latency(timed(2, 8, 40), timed(1, 7, 35)) == {"latency_ratio": "pass",
+                                                         "latency_ceiling": "pass"}
+    # three times the champion's median on the same machine at the same time
+    assert latency(timed(2, 24, 90), timed(1, 8, 40))["latency_ratio"] == "fail"
+    # a busy machine slows both arms past the ceiling: the machine, not the challenger
+    assert latency(timed(2, 90, 400), timed(1, 80, 380)) == {"latency_ratio": "pass",
+                                                             "latency_ceiling": "inconclusive"}
+    # the challenger alone is past the ceiling
+    assert latency(timed(2, 15, 400), timed(1, 10, 60))["latency_ceiling"] == "fail"
+
+
+def test_probation_holds_latency_to_the_ceiling_only() -> None:
+    """The old champion served in an earlier window: no ratio across different times."""
+    checks = latency(timed(2, 30, 150), timed(1, 5, 20), same_window=False,
+                     estimate_rejects=True)
+    assert checks == {"latency_ceiling": "pass"}
+
+
+def test_metric_messages_follow_the_metric_direction() -> None:
+    rng = np.random.default_rng(5)
+    truth = rng.normal(50, 10, 600)
+
+    def regression_arm(version: int, noise: float) -> ArmStats:
+        return ArmStats(version=version, route="canary" if version == 2 else "champion",
+                        predictions=600, labels=600, y_true=truth,
+                        y_pred=truth + rng.normal(0, noise, 600))
+
+    result = assess(regression_arm(2, 5.0), regression_arm(1, 10.0), POLICY, primary="rmse",
+                    task="regression")
+    check = result.check("metric")
+    assert check is not None and check.verdict is Verdict.PASS
+    assert check.message.startswith("rmse ") and " better; 95% CI of the improvement [+" in \
+        check.message
+    assert result.numbers["direction"] == "minimize" and result.numbers["improvement"] > 4
+    worse = assess(regression_arm(2, 20.0), regression_arm(1, 5.0), POLICY, primary="rmse",
+                   task="regression")
+    assert worse.verdict is Verdict.FAIL and "worse by more than max_metric_drop" in \
+        worse.message
+
+
+def test_a_metric_the_window_does_not_define_is_inconclusive() -> None:
+    no_positives = ArmStats(version=2, route="canary", predictions=500, labels=300,
+                            y_true=np.zeros(300), y_pred=np.zeros(300))
+    result = assess(no_positives, no_positives, POLICY, primary="recall",
+                    task="binary_classification")
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert result.message == ("recall undefined for the challenger (no positive labels "
+                              "(recall is 0/0)) on this window")

@@ -124,13 +124,16 @@ def _snapshot_view(snap: Snapshot) -> None:
                   f"error rate {_fmt(snap.error_rate, 3)}, p99 latency "
                   f"{_fmt(snap.latency_p99_ms, 4)} ms")
     metrics = Table(title="metrics")
-    for column in ("metric", "live", "95% interval", "n", "estimated"):
+    for column in ("metric", "live", "95% interval", "n", "estimated", "undefined because"):
         metrics.add_column(column)
     for name in sorted(set(snap.live) | set(snap.estimated)):
         live = snap.live.get(name)
+        why = [reason for reason in ((live.reason if live else None),
+                                     snap.estimated.reason(name)) if reason]
         metrics.add_row(name, _fmt(live.value if live else None),
                         f"{_fmt(live.lower)} - {_fmt(live.upper)}" if live else "-",
-                        str(live.n) if live else "-", _fmt(snap.estimated.get(name)))
+                        str(live.n) if live else "-", _fmt(snap.estimated.get(name)),
+                        "; ".join(dict.fromkeys(why)))
     if snap.live or snap.estimated:
         console.print(metrics)
     if snap.drift is not None and snap.drift.enough_data:
