@@ -24,6 +24,7 @@ metric.direction: rmse is minimized (lower is better); remove metric.direction o
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -274,10 +275,13 @@ def _limit(path: str, chosen: Metric, value: float) -> list[tuple[str, str]]:
     """A worst acceptable value must be a value the metric can take."""
     if chosen.lowest <= value <= chosen.highest:
         return []
-    span = f"[{chosen.format(chosen.lowest)}, {chosen.format(chosen.highest)}]".replace(
-        "undefined", "inf")
+    span = f"[{_bound(chosen, chosen.lowest)}, {_bound(chosen, chosen.highest)}]"
     return [(path, f"{chosen.name} takes values in {span}, so a {chosen.limit_name} of "
                    f"{value:g} is meaningless for it ({chosen.task.value})")]
+
+
+def _bound(chosen: Metric, value: float) -> str:
+    return f"{value:g}" if math.isinf(value) else chosen.format(value)
 
 
 def _margin(path: str, chosen: Metric, value: float) -> list[tuple[str, str]]:
@@ -286,7 +290,7 @@ def _margin(path: str, chosen: Metric, value: float) -> list[tuple[str, str]]:
     if value < width:
         return []
     return [(path, f"{value:g} is the whole range of {chosen.name} "
-                   f"({chosen.format(chosen.lowest)} to {chosen.format(chosen.highest)}) "
+                   f"({_bound(chosen, chosen.lowest)} to {_bound(chosen, chosen.highest)}) "
                    f"or more; differences of {chosen.name} are in its units")]
 
 
