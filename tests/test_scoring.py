@@ -173,3 +173,15 @@ def test_messages_speak_in_the_metric_direction() -> None:
     assert rmse.against(58.0, 0.7) == "rmse 58 worse than ceiling 0.7"
     assert auc.against(0.75, 0.7) == "roc_auc 0.7500 above floor 0.7000"
     assert rmse.worse(58.0, 0.7) and not auc.worse(0.75, 0.7)
+
+
+def test_docs_list_every_metric_with_its_direction() -> None:
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "metrics.md").read_text()
+    rows = [line.split("|")[1:5] for line in page.splitlines()
+            if line.startswith("| binary_") or line.startswith("| multiclass_")
+            or line.startswith("| regression |")]
+    listed = {(task.strip(), name.strip(" `"), direction.strip())
+              for task, names, direction, _ in rows for name in names.split(",")}
+    assert listed == {(m.task.value, m.name, m.direction.value) for m in ALL}

@@ -45,7 +45,6 @@ class _MatrixMetric(Metric):
     lowest: ClassVar[float] = 0.0
     highest: ClassVar[float] = 1.0
     sources: ClassVar[frozenset[Source]] = frozenset({Source.ROWS, Source.COUNTS})
-    estimable: ClassVar[bool] = True
 
     def from_rows(self, y_true: np.ndarray, y_pred: np.ndarray,
                   y_score: np.ndarray | None = None, *,
