@@ -107,3 +107,17 @@ def test_monitor_json_and_gauges_leave_undefined_recall_out(all_negative: Projec
     assert live["precision"] == 0.0 and live["accuracy"] is not None
     assert registry.get_sample_value("tether_live_metric_ci_upper",
                                      {**labels, "metric": "recall"}) is None
+
+
+def test_a_reference_that_cannot_calibrate_leaves_estimates_null_with_the_reason() -> None:
+    from tether.monitoring.backtest import backtest
+
+    reference = make(40, 1)  # calibration needs 50 scored rows with a target
+    result = backtest(reference, make(300, 2), chunk_size=100, target="y", proba="proba",
+                      min_rows=10)
+    chunk = result["chunks"][0]
+    assert set(chunk["estimated"].values()) == {None}
+    assert chunk["undefined"]["estimated"]["accuracy"] == (
+        "the reference cannot calibrate the scores (calibration needs at least 50 scored "
+        "rows with a target, got 40)")
+    assert chunk["realized"]["accuracy"] is not None  # the rest of the backtest runs

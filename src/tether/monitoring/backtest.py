@@ -36,7 +36,12 @@ import pandas as pd
 from tether.errors import DataError
 from tether.monitoring.detectors import BernoulliCUSUM, DriftDetector, PageHinkley
 from tether.monitoring.drift import MIN_ROWS, detect_drift
-from tether.monitoring.estimation import Calibrator, estimate_performance, expected_errors
+from tether.monitoring.estimation import (
+    ESTIMATED_METRICS,
+    Calibrator,
+    estimate_performance,
+    expected_errors,
+)
 from tether.monitoring.profile import build_profile
 from tether.scoring import Scores, evaluate
 
@@ -123,8 +128,12 @@ def backtest(reference: pd.DataFrame, analysis: pd.DataFrame, *, chunk_size: int
     task = _task(known) if known is not None else "unknown"
 
     calibrator = None
+    uncalibrated: str | None = None  # why there can be no label-free estimate
     if task == "binary_classification" and ref_target is not None and ref_score is not None:
-        calibrator = Calibrator.fit(ref_score.to_numpy(), ref_target.to_numpy())
+        try:
+            calibrator = Calibrator.fit(ref_score.to_numpy(), ref_target.to_numpy())
+        except DataError as exc:
+            uncalibrated = f"the reference cannot calibrate the scores ({exc})"
     distribution = ref_score if ref_score is not None else ref_pred
     profile = build_profile(reference, features=features, prediction=distribution)
     current_distribution = ana_score if ref_score is not None else ana_pred
@@ -160,6 +169,9 @@ def backtest(reference: pd.DataFrame, analysis: pd.DataFrame, *, chunk_size: int
         if calibrator is not None and scores is not None and predicted is not None:
             _figures(estimate_performance(calibrator, scores.to_numpy(), predicted.to_numpy()),
                      chunk, "estimated")
+        elif uncalibrated is not None and scores is not None:
+            _figures(Scores(dict.fromkeys(ESTIMATED_METRICS),
+                            dict.fromkeys(ESTIMATED_METRICS, uncalibrated)), chunk, "estimated")
         report = detect_drift(profile, rows, alpha=alpha, share_threshold=share_threshold,
                               thresholds={"psi": psi_threshold}, min_rows=min_rows,
                               prediction=current_distribution.iloc[start:end]

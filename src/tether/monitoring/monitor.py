@@ -34,7 +34,12 @@ from tether.monitoring.drift import DriftReport, detect_drift
 from tether.monitoring.estimation import Calibrator, estimate_performance, expected_errors
 from tether.monitoring.live import MetricEstimate, live_metrics
 from tether.monitoring.profile import Profile
-from tether.monitoring.reference import PROFILE_FILE, SCORE, reference_profile
+from tether.monitoring.reference import (
+    CALIBRATION_ERROR,
+    PROFILE_FILE,
+    SCORE,
+    reference_profile,
+)
 from tether.project import Project
 from tether.scoring import Scores, Task
 
@@ -248,7 +253,10 @@ class Monitor:
     def _estimate(self, valid: pd.DataFrame, reference: _Reference,
                   reasons: dict[str, str]) -> Scores:
         if self.task != Task.BINARY or reference.calibrator is None:
-            reasons["estimated"] = "no estimate: needs a binary classifier with scores"
+            why = reference.profile.meta.get(CALIBRATION_ERROR)
+            reasons["estimated"] = (f"no estimate: the reference cannot calibrate ({why})"
+                                    if why else
+                                    "no estimate: needs a binary classifier with scores")
             return Scores()
         scored = valid[valid["score"].notna()]
         minimum = self.project.policy.monitoring.min_labels

@@ -24,9 +24,10 @@ from tether.errors import DataError
 from tether.monitoring.estimation import Calibrator
 from tether.monitoring.profile import Profile, build_profile
 
-__all__ = ["PREDICTION", "PROFILE_FILE", "SCORE", "reference_profile"]
+__all__ = ["CALIBRATION_ERROR", "PREDICTION", "PROFILE_FILE", "SCORE", "reference_profile"]
 
 PROFILE_FILE = "profile.json"
+CALIBRATION_ERROR = "calibration_error"  # profile.meta key: why there is no calibration
 PREDICTION = "_prediction"
 SCORE = "_score"
 
@@ -45,15 +46,17 @@ def reference_profile(train: pd.DataFrame, features: list[str], holdout: pd.Data
             predictions = holdout[prediction]
     calibration = None
     error_rate = math.nan
+    meta: dict[str, str] = {"target": target, "task": task}
     if task == "binary_classification" and labels is not None:
         if scores is not None:
             try:
                 calibration = Calibrator.fit(scores.to_numpy(dtype=float), labels).as_dict()
-            except DataError:
-                calibration = None
+            except DataError as exc:
+                meta[CALIBRATION_ERROR] = str(exc)
+        else:
+            meta[CALIBRATION_ERROR] = "the model gives no scores (no predict_proba)"
         if predictions is not None:
             error_rate = float(np.mean(predictions.to_numpy(dtype=float) != labels))
     distribution = scores if scores is not None else predictions
     return build_profile(train, features=features, prediction=distribution,
-                         calibration=calibration, error_rate=error_rate,
-                         meta={"target": target, "task": task})
+                         calibration=calibration, error_rate=error_rate, meta=meta)
