@@ -326,7 +326,7 @@ def _missing_check(profile: FeatureProfile, missing: int, total: int, *, alpha: 
     """The share of missing values in the window against the reference's (Fisher's
     exact test and a minimum change of the share); no verdict on too few rows."""
     reference_total = profile.count + profile.missing
-    reference = profile.missing / reference_total if reference_total else None
+    reference = profile.missing_share
     current = missing / total if total else None
     found: dict[str, Any] = {"missing_reference": reference, "missing_share": current,
                              "missing_p_value": None, "missing_drifted": None}

@@ -64,6 +64,11 @@ class NumericProfile:
     kind: str = "numeric"
 
     @property
+    def missing_share(self) -> float | None:
+        """Share of the reference's rows with no value (NaN, None, +-inf)."""
+        return _share(self.missing, self.count)
+
+    @property
     def coarse_shares(self) -> np.ndarray:
         """Reference share in each coarse bin (-inf, c0], (c0, c1], ..., (c_last, inf)."""
         at = np.asarray(self.cdf)[np.searchsorted(self.edges, self.coarse)]
@@ -80,6 +85,15 @@ class CategoricalProfile:
     counts: dict[str, int]
     numeric: bool = False       # values were numbers; compare current numbers as numbers
     kind: str = "categorical"
+
+    @property
+    def missing_share(self) -> float | None:
+        """Share of the reference's rows with no value (NaN, None)."""
+        return _share(self.missing, self.count)
+
+
+def _share(missing: int, present: int) -> float | None:
+    return missing / (missing + present) if missing + present else None
 
 
 FeatureProfile = NumericProfile | CategoricalProfile
