@@ -14,7 +14,8 @@ benchmarks compare two programs, side by side at the same moment:
 - a canary step compares the two arms' served latencies over the same window: the
   ratio of their medians decides; a p99 above the absolute ceiling fails the challenger
   only when the champion, on the same machine at the same time, stays below it (both
-  above is the machine, and inconclusive).
+  above is the machine, and inconclusive). A probation has no champion serving beside
+  the new one: a p99 above the ceiling is inconclusive there, never a rollback.
 
 A model that works in threads of its own or waits on I/O is under-counted by the CPU
 clock; its wall time is reported beside it.
@@ -109,13 +110,21 @@ def ratio_check(challenger_ms: float, champion_ms: float, *, max_ratio: float,
 
 
 def ceiling_check(challenger_ms: float, champion_ms: float | None, *, ceiling_ms: float,
-                  what: str, name: str = "latency_ceiling") -> Check:
+                  what: str, name: str = "latency_ceiling", robust: bool = True) -> Check:
     """An absolute ceiling; when the champion, measured at the same time, is above it
-    too, the machine is slow rather than the challenger: inconclusive."""
+    too, the machine is slow rather than the challenger: inconclusive. `robust`: the
+    figure is one a busy machine does not inflate (CPU time), so with no champion beside
+    it a breach fails; a wall-clock figure with no champion beside it cannot tell the
+    model from the machine, and a breach is inconclusive."""
     if challenger_ms <= ceiling_ms:
         return Check(name, Verdict.PASS, f"latency {challenger_ms:.3f} ms <= ceiling "
                      f"{ceiling_ms:.2f} ms ({what})", value=challenger_ms,
                      threshold=ceiling_ms)
+    if champion_ms is None and not robust:
+        return Check(name, Verdict.INCONCLUSIVE,
+                     f"latency {challenger_ms:.3f} ms > ceiling {ceiling_ms:.2f} ms, with no "
+                     f"champion measured at the same time to tell the model from the "
+                     f"machine ({what})", value=challenger_ms, threshold=ceiling_ms)
     if champion_ms is not None and champion_ms > ceiling_ms:
         return Check(name, Verdict.INCONCLUSIVE,
                      f"latency {challenger_ms:.3f} ms > ceiling {ceiling_ms:.2f} ms, and the "

@@ -159,7 +159,7 @@ def _latency_checks(challenger: ArmStats, champion: ArmStats, policy: RolloutPol
     checks.append(ceiling_check(
         challenger.latency_p99_ms,
         champion.latency_p99_ms if same_window and measured else None,
-        ceiling_ms=policy.max_p99_latency_ms, what="p99 of served requests"))
+        ceiling_ms=policy.max_p99_latency_ms, what="p99 of served requests", robust=False))
     return checks
 
 
@@ -222,8 +222,9 @@ def assess(challenger: ArmStats, champion: ArmStats, policy: RolloutPolicy, *,
     alone is inconclusive, unless `estimate_rejects`: probation sets it, since rolling
     back returns to the version that served before and is the safe way to be wrong.
     `same_window`: both arms served over the same period (a canary, a shadow); a
-    probation compares with the old champion's earlier window, so latency is then held
-    to the absolute ceiling only.
+    probation compares with the old champion's earlier window, so latency then has no
+    ratio, and a p99 above the ceiling is inconclusive (the machine or the model?), never
+    a rollback: the gate and the canary compared latency side by side before.
     """
     chosen = metric(task, primary)
     needed = policy.min_predictions if min_predictions is None else min_predictions
