@@ -312,15 +312,15 @@ def _bins_by_bucket(bins: list[ScoreBin]) -> dict[tuple[float, int], list[ScoreB
 
 
 def _sample_metric(chosen: Metric, frame: pd.DataFrame) -> Point:
-    """One metric on one bucket's sample of labeled rows."""
-    if chosen.task is Task.MULTICLASS:
-        return None, "multiclass charts come from the store's totals, which do not keep them yet"
+    """One metric on one bucket's sample of labeled rows (the store keeps one score per
+    prediction: the positive class's probability of a binary model)."""
     scores = frame["score"].to_numpy(float)
-    if chosen.needs_scores and np.isnan(scores).any():
+    if chosen.needs_scores and chosen.task is Task.BINARY and np.isnan(scores).any():
         return None, "some predictions in the bucket have no score"
+    binary_scores = chosen.needs_scores and chosen.task is Task.BINARY
     return attempt(partial(chosen.from_rows, frame["label"].to_numpy(float),
                            frame["prediction"].to_numpy(float),
-                           scores if chosen.needs_scores else None))
+                           scores if binary_scores else None))
 
 
 def _estimated_metric(chosen: Metric, task: Task, traffic: list[TrafficBucket],
