@@ -32,7 +32,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn import metrics as skm
 
 from tether.scoring.base import Metric, Source, Task, Undefined
 from tether.scoring.counts import Confusion
@@ -125,6 +124,8 @@ class RocAuc(Metric):
     def from_rows(self, y_true: np.ndarray, y_pred: np.ndarray,
                   y_score: np.ndarray | None = None, *,
                   classes: Sequence[Any] | None = None) -> float:
+        from sklearn import metrics as skm  # on first use: every process reads this table
+
         truth = np.asarray(y_true, dtype=float)
         score = _scores(y_score, len(truth))
         positives = int(np.count_nonzero(truth == 1))
@@ -171,6 +172,7 @@ class LogLoss(Metric):
         numpy: sklearn's input checks cost about 4 ms a call, and the dashboard makes
         hundreds of calls per chart.
 
+        >>> from sklearn import metrics as skm
         >>> y, s = np.array([0, 1, 1]), np.array([0.2, 0.7, 0.99])
         >>> round(LogLoss().from_rows(y, y, s), 6) == round(skm.log_loss(y, s), 6)
         True

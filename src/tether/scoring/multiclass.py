@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn import metrics as skm
 
 from tether.scoring.base import Metric, Source, Task, Undefined
 from tether.scoring.binary import ratio
@@ -145,6 +144,8 @@ class LogLoss(Metric):
     def from_rows(self, y_true: np.ndarray, y_pred: np.ndarray,
                   y_score: np.ndarray | None = None, *,
                   classes: Sequence[Any] | None = None) -> float:
+        from sklearn import metrics as skm  # on first use: every process reads this table
+
         truth = np.asarray(y_true)
         if not len(truth):
             raise Undefined("no labeled rows")
@@ -173,6 +174,8 @@ class RocAucOvr(Metric):
         unknown = _unknown(truth, labels)
         if unknown:
             raise Undefined(f"label(s) {unknown} are not classes of the model")
+        from sklearn import metrics as skm  # on first use: every process reads this table
+
         present = set(truth.tolist())
         absent = [c for c in labels if c not in present]
         if absent:

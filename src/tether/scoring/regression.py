@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn import metrics as skm
 
 from tether.scoring.base import Metric, Source, Task, Undefined
 from tether.scoring.counts import ErrorSums
@@ -43,6 +42,8 @@ class RMSE(Metric):
     def from_rows(self, y_true: np.ndarray, y_pred: np.ndarray,
                   y_score: np.ndarray | None = None, *,
                   classes: Sequence[Any] | None = None) -> float:
+        from sklearn import metrics as skm  # on first use: every process reads this table
+
         if not len(y_true):
             raise Undefined("no labeled rows")
         return float(math.sqrt(skm.mean_squared_error(y_true, y_pred)))
@@ -64,6 +65,8 @@ class MAE(Metric):
     def from_rows(self, y_true: np.ndarray, y_pred: np.ndarray,
                   y_score: np.ndarray | None = None, *,
                   classes: Sequence[Any] | None = None) -> float:
+        from sklearn import metrics as skm  # on first use: every process reads this table
+
         if not len(y_true):
             raise Undefined("no labeled rows")
         return float(skm.mean_absolute_error(y_true, y_pred))
@@ -83,6 +86,8 @@ class R2(Metric):
     def from_rows(self, y_true: np.ndarray, y_pred: np.ndarray,
                   y_score: np.ndarray | None = None, *,
                   classes: Sequence[Any] | None = None) -> float:
+        from sklearn import metrics as skm  # on first use: every process reads this table
+
         truth = np.asarray(y_true, dtype=float)
         if len(truth) < 2:
             raise Undefined(f"{len(truth)} labeled row(s); R2 needs at least 2")
