@@ -8,7 +8,7 @@ import typer
 
 from tether import __version__
 from tether.cli import control, dashboard, demo, lifecycle, monitoring, serving
-from tether.cli._common import Group, Options, console, quiet_libraries
+from tether.cli._common import LOG_FORMAT_OPTION, Group, Options, console, quiet_libraries
 
 __all__ = ["app", "main"]
 
@@ -36,8 +36,12 @@ def _root(
                                help="Show tracebacks."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
+    log_format: str = LOG_FORMAT_OPTION,
 ) -> None:
+    from tether.logs import configure_logging
+
     ctx.obj = Options(config=config, debug=debug)
+    configure_logging(log_format, "debug" if debug else "warning", access_log=False)
     if not debug:
         quiet_libraries()
 

@@ -21,7 +21,10 @@ from tether.project import Project
 from tether.store import Event
 
 __all__ = [
+    "ACCESS_LOG_OPTION",
     "JSON_OPTION",
+    "LOG_FORMAT_OPTION",
+    "SERVER_LOG_LEVEL_OPTION",
     "Group",
     "Options",
     "console",
@@ -30,12 +33,22 @@ __all__ = [
     "events_table",
     "project_of",
     "quiet_libraries",
+    "server_logging",
 ]
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document for scripts.")
+LOG_FORMAT_OPTION = typer.Option("text", "--log-format", envvar="TETHER_LOG_FORMAT",
+                                 help="Log lines for people (text) or one JSON object per "
+                                      "line for a log pipeline (json).")
+ACCESS_LOG_OPTION = typer.Option(True, "--access-log/--no-access-log",
+                                 envvar="TETHER_ACCESS_LOG",
+                                 help="Log every HTTP request: method, path, status, "
+                                      "latency, model version and route (no bodies).")
+SERVER_LOG_LEVEL_OPTION = typer.Option("info", "--log-level", envvar="TETHER_LOG_LEVEL",
+                                       help="Level of tether's own log records.")
 
 UNEXPECTED = 1
 
@@ -76,6 +89,15 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore")
     for name in ("mlflow", "alembic", "urllib3", "git"):
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def server_logging(log_format: str, level: str, access_log: bool) -> dict[str, Any]:
+    """Set up logging for a server process; returns uvicorn's logging arguments (its
+    records then go through tether's handler, in the same format)."""
+    from tether.logs import configure_logging
+
+    configure_logging(log_format, level, access_log=access_log)
+    return {"log_config": None, "log_level": level.lower(), "access_log": False}
 
 
 def _debug(ctx: Any) -> bool:

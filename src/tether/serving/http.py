@@ -16,11 +16,13 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tether.errors import PayloadTooLarge, TetherError, Unauthorized
+from tether.logs import ACCESS_LOGGER
 from tether.serving.metrics import ServingMetrics
 
 __all__ = ["Instrumentation", "error_handlers", "json_response", "read_body"]
 
 log = logging.getLogger("tether.serving")
+access = logging.getLogger(ACCESS_LOGGER)
 
 
 def json_response(document: Any, status_code: int = 200,
@@ -75,7 +77,9 @@ def error_handlers() -> dict[Any, Callable[..., Any]]:
 
 
 class Instrumentation:
-    """Counts and times every request, and stamps `X-Model-Version` on each response."""
+    """Counts and times every request, stamps `X-Model-Version` on each response, and
+    writes the access log: method, path, status, latency, the model version and route
+    that answered (from the response's headers), the client's address; never the body."""
 
     def __init__(self, app: ASGIApp, metrics: ServingMetrics, endpoints: Collection[str],
                  version: Callable[[], int | None]) -> None:
@@ -94,21 +98,26 @@ class Instrumentation:
         endpoint = path if path in self.endpoints else "other"  # bounded label values
         started = time.perf_counter()
         status = 500
+        served: tuple[str | None, str | None] = (None, None)
 
         async def stamped(message: Message) -> None:
-            nonlocal status
+            nonlocal status, served
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
-                if "x-model-version" not in headers:
-                    version = self.version()
-                    if version is not None:
-                        headers.append("X-Model-Version", str(version))
+                version = headers.get("x-model-version")
+                if version is None:
+                    current = self.version()
+                    if current is not None:
+                        headers.append("X-Model-Version", str(current))
+                else:
+                    served = (version, headers.get("x-model-route"))
             await send(message)
 
         try:
             await self.app(scope, receive, stamped)
         finally:
+            elapsed = time.perf_counter() - started
             key = (endpoint, scope["method"], status)
             counter = self._counters.get(key)
             if counter is None:
@@ -120,4 +129,19 @@ class Instrumentation:
             if timer is None:
                 timer = self.metrics.http_duration.labels(endpoint)
                 self._timers[endpoint] = timer
-            timer.observe(time.perf_counter() - started)
+            timer.observe(elapsed)
+            if access.isEnabledFor(logging.INFO):
+                _access_record(scope, status, elapsed, served)
+
+
+def _access_record(scope: Scope, status: int, elapsed: float,
+                   served: tuple[str | None, str | None]) -> None:
+    """One access-log record; formatting and writing happen on the log's own thread."""
+    latency_ms = round(elapsed * 1000.0, 3)
+    client = scope.get("client")
+    version, route = served
+    access.info("%s %s %d %.1f ms", scope["method"], scope["path"], status, latency_ms,
+                extra={"method": scope["method"], "path": scope["path"], "status": status,
+                       "latency_ms": latency_ms,
+                       "model_version": int(version) if version else None,
+                       "route": route, "client": client[0] if client else None})
