@@ -47,6 +47,7 @@ __all__ = [
     "CONFIG_FILE",
     "DataSource",
     "Direction",
+    "Durability",
     "GatePolicy",
     "MetricPolicy",
     "MonitoringPolicy",
@@ -57,7 +58,9 @@ __all__ = [
     "Settings",
     "Task",
     "TriggerPolicy",
+    "folder_config",
     "load_config",
+    "policy_path",
 ]
 
 CONFIG_FILE = "tether.yaml"
@@ -179,8 +182,20 @@ class RollbackPolicy(_Strict):
     max_error_rate: float = Field(default=0.01, ge=0, le=1)
 
 
+class Durability(StrEnum):
+    """When a prediction is written to the store, relative to its answer.
+
+    BATCHED answers first and writes within `log_flush_seconds`: a crash of the process
+    loses what was not yet written. ACKED answers only once the prediction is committed
+    (group commit): what was answered survives a crash of the server process.
+    """
+
+    BATCHED = "batched"
+    ACKED = "acked"
+
+
 class ServingPolicy(_Strict):
-    """Limits and batching of the model server (`tether serve`)."""
+    """Limits, batching, durability and timeouts of the model server (`tether serve`)."""
 
     max_batch_rows: int = Field(default=4096, ge=1)
     max_wait_ms: float = Field(default=0.0, ge=0)
@@ -189,6 +204,15 @@ class ServingPolicy(_Strict):
     log_queue_rows: int = Field(default=200_000, ge=1)
     log_batch_rows: int = Field(default=20_000, ge=1)
     log_flush_seconds: float = Field(default=0.25, gt=0)
+    durability: Durability = Durability.ACKED
+    # threads one model call may use (OpenMP, BLAS); null leaves the libraries' defaults
+    model_threads: int | None = Field(default=1, ge=1)
+    # longer than the idle timeouts of the load balancers in front (AWS ALB and nginx 60 s,
+    # Google Cloud's 600 s), so the server never closes a connection a client reuses
+    keep_alive_seconds: int = Field(default=620, ge=1)
+    registry_timeout_seconds: float = Field(default=5.0, gt=0)
+    reload_wait_seconds: float = Field(default=10.0, gt=0)
+    log_features: bool = False
 
 
 class RetentionPolicy(_Strict):
@@ -367,12 +391,40 @@ def parse_policy(raw: Any, source: str) -> Policy:
         raise ConfigError(f"{source}: {_describe(exc.errors()[0])}") from exc
 
 
+def policy_path(path: Path | str | None = None,
+                environ: Mapping[str, str] | None = None) -> Path:
+    """Where the policy file is looked for: `path`, else `$TETHER_CONFIG`, else
+    ./tether.yaml (a folder means its tether.yaml)."""
+    env = os.environ if environ is None else environ
+    config_path = Path(path or env.get("TETHER_CONFIG") or CONFIG_FILE)
+    return config_path / CONFIG_FILE if config_path.is_dir() else config_path
+
+
+def folder_config(model_dir: Path | str, model_name: str,
+                  environ: Mapping[str, str] | None = None) -> Config:
+    """The settings of a server for one MLflow model folder without a policy file
+    (`tether serve --model-path DIR`): the model's name and the serving defaults.
+
+    It names no trainer and no data, so it only serves: the store and admin token come
+    from the environment as for any project (./.tether unless `TETHER_HOME`).
+    Raises ConfigError when `model_name` is not a valid model name.
+    """
+    env = os.environ if environ is None else environ
+    try:
+        model = ModelSection(name=model_name)
+    except ValidationError as exc:
+        raise ConfigError(f"model name {model_name!r}: {_describe(exc.errors()[0])}; "
+                          "pass --model-name") from exc
+    # built without validation: a serving-only policy has no trainer or data on purpose
+    policy = Policy.model_construct(model=model, trainer="", data=DataSource.model_construct())
+    folder = Path(model_dir).resolve()
+    return Config(path=folder, policy=policy, settings=Settings.from_env(Path.cwd(), env))
+
+
 def load_config(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Load `tether.yaml` (or `$TETHER_CONFIG`) and the `TETHER_*` environment."""
     env = os.environ if environ is None else environ
-    config_path = Path(path or env.get("TETHER_CONFIG") or CONFIG_FILE)
-    if config_path.is_dir():
-        config_path = config_path / CONFIG_FILE
+    config_path = policy_path(path, env)
     if not config_path.is_file():
         raise ConfigError(
             f"{config_path}: no policy file here; run `tether init` or pass --config PATH"

@@ -45,6 +45,12 @@ METRICS: dict[str, MetricSpec] = {
     "tether_prediction_log_queue_depth": MetricSpec("gauge", (), "Predictions waiting."),
     "tether_prediction_log_dropped_total": MetricSpec("counter", (), "Predictions dropped."),
     "tether_prediction_log_written_total": MetricSpec("counter", (), "Predictions written."),
+    "tether_registry_up": MetricSpec(
+        "gauge", ("model",), "1 when the server's last registry read succeeded, else 0."),
+    "tether_registry_errors_total": MetricSpec(
+        "counter", ("model",), "Registry reads that failed or did not answer in time."),
+    "tether_registry_last_success_timestamp_seconds": MetricSpec(
+        "gauge", ("model",), "Unix time of the server's last successful registry read."),
     "tether_feedback_labels_total": MetricSpec("counter", ("model",), "Labels accepted."),
     # monitoring
     "tether_live_metric": MetricSpec(

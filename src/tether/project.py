@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from tether.config import Config, Policy, Settings, load_config
+from tether.config import Config, Policy, Settings, folder_config, load_config
 from tether.registry import Registry
 from tether.store import Event, Store
 
@@ -22,6 +22,11 @@ class Project:
     @classmethod
     def open(cls, path: Path | str | None = None) -> Project:
         return cls(load_config(path))
+
+    @classmethod
+    def for_model_folder(cls, model_dir: Path | str, model_name: str) -> Project:
+        """A project that only serves one MLflow model folder, with no policy file."""
+        return cls(folder_config(model_dir, model_name))
 
     @property
     def policy(self) -> Policy:

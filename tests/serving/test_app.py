@@ -126,7 +126,8 @@ def test_a_hundred_thousand_rows_are_refused_with_the_limit(
 
 
 def test_ready_version_and_docs(client: TestClient, versions: dict[str, int]) -> None:
-    assert client.get("/ready").json() == {"ready": True, "champion": versions["a"]}
+    assert client.get("/ready").json() == {"ready": True, "champion": versions["a"],
+                                           "reason": None, "registry_reachable": True}
     info = client.get("/version").json()
     assert info["versions"] == [{"version": versions["a"], "route": "champion", "weight": 1.0}]
     assert info["mlflow"].startswith("3.")

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
 from tests.serving.conftest import LiveServer, records
+from tether.config import Durability
 from tether.project import Project
 from tether.serving import create_app
 
@@ -63,9 +64,10 @@ def test_queued_predictions_are_written_on_shutdown(
         project: Project, versions: dict[str, int], cancer: tuple[pd.DataFrame, pd.Series],
         live: Callable[[Starlette], LiveServer]) -> None:
     features, _ = cancer
-    # nothing is flushed by size or time before the server stops
+    # batched durability: nothing is flushed by size or time before the server stops
     options = project.policy.serving.model_copy(update={"log_flush_seconds": 300.0,
-                                                        "log_batch_rows": 100_000})
+                                                        "log_batch_rows": 100_000,
+                                                        "durability": Durability.BATCHED})
     app = create_app(project, poll=False, registry=CollectorRegistry(), options=options)
 
     async def predict(url: str) -> list[str]:

@@ -7,7 +7,16 @@ import os
 import typer
 from prometheus_client import CollectorRegistry
 
-from tether.cli._common import JSON_OPTION, console, emit, project_of
+from tether.cli._common import (
+    ACCESS_LOG_OPTION,
+    JSON_OPTION,
+    LOG_FORMAT_OPTION,
+    SERVER_LOG_LEVEL_OPTION,
+    console,
+    emit,
+    project_of,
+    server_logging,
+)
 from tether.control.controller import Controller
 from tether.control.github import DEFAULT_API_URL, dispatch
 from tether.control.metrics import ControllerMetrics
@@ -28,8 +37,12 @@ def controller(
     lock_ttl: float = typer.Option(15.0, "--lock-ttl", envvar="TETHER_LOCK_TTL", min=1.0,
                                    help="Seconds another controller waits after this one "
                                         "dies before taking over."),
+    log_level: str = SERVER_LOG_LEVEL_OPTION,
+    log_format: str = LOG_FORMAT_OPTION,
+    access_log: bool = ACCESS_LOG_OPTION,
 ) -> None:
     """Run the controller alone: it drives the registry; servers follow it."""
+    logging_args = server_logging(log_format, log_level, access_log) if not once else {}
     project = project_of(ctx)
     urls = [url.strip() for url in servers.split(",") if url.strip()]
     push = http_push(urls, project.settings.admin_token) if urls else None
@@ -48,7 +61,7 @@ def controller(
     console.print(f"controller for {project.model_name} on http://{host}:{port} "
                   f"(hooks, /metrics); pushing to {', '.join(urls) or 'no servers (they poll)'}")
     uvicorn.run(controller_app(loop, registry, interval), host=host, port=port,
-                log_level="warning")
+                timeout_keep_alive=project.policy.serving.keep_alive_seconds, **logging_args)
 
 
 def up(
@@ -57,19 +70,23 @@ def up(
     port: int = typer.Option(8000, "--port", envvar="TETHER_PORT"),
     interval: float | None = typer.Option(None, "--interval", min=0.05,
                                           help="Seconds between controller passes."),
-    log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
+    log_level: str = SERVER_LOG_LEVEL_OPTION,
+    log_format: str = LOG_FORMAT_OPTION,
+    access_log: bool = ACCESS_LOG_OPTION,
 ) -> None:
     """Server and controller in one process: the whole loop on the embedded default."""
     import uvicorn
 
     from tether.control.embedded import build
 
+    logging_args = server_logging(log_format, log_level, access_log)
     project = project_of(ctx)
-    embedded = build(project, interval=interval)
+    # the port opens at once; /ready says when the model is there
+    embedded = build(project, interval=interval, wait_for_model=False)
     console.print(f"tether up: {project.model_name} on http://{host}:{port} "
                   "(predict, feedback, metrics, dashboard at /, hooks at /hooks/*)")
-    uvicorn.run(embedded.app, host=host, port=port, log_level=log_level, access_log=False,
-                proxy_headers=False)
+    uvicorn.run(embedded.app, host=host, port=port, proxy_headers=False,
+                timeout_keep_alive=project.policy.serving.keep_alive_seconds, **logging_args)
 
 
 def trigger(

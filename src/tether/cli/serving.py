@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
 
-from tether.cli._common import err_console, project_of
+from tether.cli._common import (
+    ACCESS_LOG_OPTION,
+    LOG_FORMAT_OPTION,
+    SERVER_LOG_LEVEL_OPTION,
+    Options,
+    err_console,
+    project_of,
+    server_logging,
+)
+from tether.config import policy_path
 from tether.errors import ConfigError
+from tether.project import Project
 
 __all__ = ["register"]
 
@@ -23,8 +34,14 @@ def serve(
                                  help="Do not poll the registry (reload via /admin/reload)."),
     model_path: str | None = typer.Option(None, "--model-path", envvar="MODEL_PATH",
                                           help="Serve this MLflow model folder, not the "
-                                               "registry."),
-    log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
+                                               "registry; no policy file needed."),
+    model_name: str | None = typer.Option(None, "--model-name", envvar="TETHER_MODEL_NAME",
+                                          help="With --model-path and no policy file: the "
+                                               "name predictions are logged under "
+                                               "(default: the folder's name)."),
+    log_level: str = SERVER_LOG_LEVEL_OPTION,
+    log_format: str = LOG_FORMAT_OPTION,
+    access_log: bool = ACCESS_LOG_OPTION,
 ) -> None:
     """Serve the champion (and any challenger) over HTTP: MLflow's protocol plus tether's."""
     if workers != 1:
@@ -37,20 +54,34 @@ def serve(
     from tether.dashboard import dashboard_routes
     from tether.serving import create_app
 
-    project = project_of(ctx)
+    logging_args = server_logging(log_format, log_level, access_log)
+    options = ctx.find_object(Options) or Options()
     holder: dict[str, Any] = {}
 
     async def reload_server() -> None:
         await holder["app"].state.server.reload()
 
-    routes = dashboard_routes(project, admin_token=project.settings.admin_token,
-                              on_registry_change=reload_server)
-    app = create_app(project, poll=not no_poll, model_path=model_path, routes=routes)
+    if model_path and not policy_path(options.config).is_file():
+        folder = Path(model_path)
+        project = Project.for_model_folder(folder, model_name or _folder_name(folder))
+        routes = []
+    else:
+        project = project_of(ctx)
+        routes = dashboard_routes(project, admin_token=project.settings.admin_token,
+                                  on_registry_change=reload_server)
+    # the port opens at once; /ready says when the model is there
+    app = create_app(project, poll=not no_poll, model_path=model_path, routes=routes,
+                     wait_for_model=False)
     holder["app"] = app
     err_console.print(f"serving {project.model_name} on http://{host}:{port} "
                       f"({'model folder ' + model_path if model_path else 'registry'})")
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
-                proxy_headers=False)
+    uvicorn.run(app, host=host, port=port, proxy_headers=False,
+                timeout_keep_alive=project.policy.serving.keep_alive_seconds, **logging_args)
+
+
+def _folder_name(folder: Path) -> str:
+    name = folder.resolve().name
+    return name if name and name[0].isalnum() else "model"
 
 
 def register(app: typer.Typer) -> None:

@@ -74,8 +74,9 @@ def label_free_estimator(monitor: Monitor) -> Estimator:
 
 def build(project: Project, *, interval: float | None = None, poll: bool = True,
           extra_routes: list[BaseRoute] | None = None,
-          lock_ttl: float = 15.0) -> Embedded:
-    """The server app with the controller running for the app's lifetime."""
+          lock_ttl: float = 15.0, wait_for_model: bool = True) -> Embedded:
+    """The server app with the controller running for the app's lifetime
+    (`wait_for_model` as in `tether.serving.create_app`)."""
     from tether.serving import create_app
 
     registry = CollectorRegistry()
@@ -114,7 +115,7 @@ def build(project: Project, *, interval: float | None = None, poll: bool = True,
     routes += extra_routes or []
     collector = MonitoringCollector(monitor, lambda: served_versions(holder["app"])())
     app = create_app(project, registry=registry, collectors=[collector], routes=routes,
-                     poll=poll, lifespans=[run_controller])
+                     poll=poll, lifespans=[run_controller], wait_for_model=wait_for_model)
     holder["app"] = app
     return Embedded(app=app, controller=controller, monitor=monitor, registry=registry)
 

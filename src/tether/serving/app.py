@@ -33,6 +33,7 @@ from tether.errors import (
 )
 from tether.project import Project
 from tether.registry import mlflow_version
+from tether.serving.health import TRUE_WORDS, HealthReport
 from tether.serving.http import Instrumentation, error_handlers, json_response, read_body
 from tether.serving.metrics import ServingMetrics
 from tether.serving.openapi import docs_page, openapi_document
@@ -48,12 +49,15 @@ def create_app(project: Project, *, registry: CollectorRegistry | None = None,
                collectors: Sequence[Collector] = (), routes: Sequence[BaseRoute] = (),
                poll: bool = True, model_path: str | None = None,
                options: ServingPolicy | None = None, poll_seconds: float | None = None,
-               lifespans: Sequence[Lifespan] = ()) -> Starlette:
+               lifespans: Sequence[Lifespan] = (), wait_for_model: bool = True) -> Starlette:
     """The model server for `project`.
 
     `model_path` (or env `MODEL_PATH`) serves one downloaded MLflow model folder and does
     not follow the registry. `lifespans` are entered after the server has started (an
-    embedded controller) and left before it stops.
+    embedded controller) and left before it stops. With `wait_for_model` the app takes
+    requests only once the first load has ended (what code in this process wants);
+    without, at once, saying "not ready" until the model is there (what a process
+    behind a probe wants: `tether serve` and `tether up`).
     """
     registry = registry if registry is not None else CollectorRegistry()
     for collector in collectors:
@@ -69,7 +73,7 @@ def create_app(project: Project, *, registry: CollectorRegistry | None = None,
         Route("/predict", handlers.predict, methods=["POST"]),
         Route("/feedback", handlers.feedback, methods=["POST"]),
         Route("/ping", handlers.ping, methods=["GET"]),
-        Route("/health", handlers.ping, methods=["GET"]),
+        Route("/health", handlers.health, methods=["GET"]),
         Route("/ready", handlers.ready, methods=["GET"]),
         Route("/version", handlers.version, methods=["GET"]),
         Route("/metrics", handlers.metrics, methods=["GET"]),
@@ -83,7 +87,7 @@ def create_app(project: Project, *, registry: CollectorRegistry | None = None,
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await server.start(poll=poll)
+        await server.start(poll=poll, wait=wait_for_model)
         try:
             async with AsyncExitStack() as stack:
                 for extra in lifespans:
@@ -116,6 +120,7 @@ class _Handlers:
         self.project = project
         self.registry = registry
         self.options = options
+        self._health = HealthReport(project, options)
         self.document_routes(())
 
     def document_routes(self, routes: Sequence[BaseRoute]) -> None:
@@ -152,6 +157,13 @@ class _Handlers:
     async def ping(self, _request: Request) -> Response:
         return Response("\n", media_type=JSON)
 
+    async def health(self, request: Request) -> Response:
+        """MLflow's liveness answer; with `?verbose=1` what is served, the registry's
+        reachability and the MLflow versions (for people, not probes)."""
+        if request.query_params.get("verbose", "").lower() not in TRUE_WORDS:
+            return Response("\n", media_type=JSON)
+        return json_response(await self._health.document(self.server))
+
     # tether's routes -------------------------------------------------------------------
 
     async def predict(self, request: Request) -> Response:
@@ -178,7 +190,10 @@ class _Handlers:
     async def ready(self, _request: Request) -> Response:
         snapshot = self.server.snapshot()
         ready = bool(snapshot["ready"])
-        return json_response({"ready": ready, "champion": snapshot["champion"]},
+        registry = snapshot["registry"]
+        return json_response({"ready": ready, "champion": snapshot["champion"],
+                              "reason": snapshot["reason"],
+                              "registry_reachable": registry and registry["reachable"]},
                              200 if ready else 503)
 
     async def version(self, _request: Request) -> Response:
@@ -197,9 +212,17 @@ class _Handlers:
         return HTMLResponse(self._docs)
 
     async def reload(self, request: Request) -> Response:
+        """Reload now; 200 when done within serving.reload_wait_seconds, else 202 while
+        it goes on in the background. An unreachable registry is a 503."""
         self._authorize(request)
-        await self.server.reload()
-        return json_response(self.server.snapshot())
+        wait = self.options.reload_wait_seconds
+        if await self.server.reload_within(wait):
+            return json_response(self.server.snapshot())
+        return json_response({**self.server.snapshot(), "status": "reloading",
+                              "message": f"the reload did not finish within {wait:g} s "
+                                         "(serving.reload_wait_seconds); it goes on in the "
+                                         "background and /ready tells when it is done"},
+                             202)
 
     def _authorize(self, request: Request) -> None:
         token = self.project.settings.admin_token
@@ -214,7 +237,9 @@ class _Handlers:
 
 
 def _version_header(served: Served) -> dict[str, str]:
-    return {"X-Model-Version": str(served.version)}
+    """Which version and route (champion, canary) answered: for clients and the access
+    log."""
+    return {"X-Model-Version": str(served.version), "X-Model-Route": served.route}
 
 
 def _plain(content_type: str) -> bool:

@@ -4,6 +4,13 @@ While a model call runs, new requests queue; the next call takes all of them (up
 `max_rows`). An idle model is called at once, so a lone request waits for nothing;
 `max_wait_s` optionally holds a batch open a little longer to gather more rows.
 A failed batch is retried request by request, so one bad request fails alone.
+
+Each version's calls run in one thread whose native thread pools (OpenMP, BLAS) are
+limited to `threads` with threadpoolctl: the batcher already makes the server parallel
+(event loop, model thread, log writer), and a one-row call that fans out to every core
+spends more time waking and syncing threads than predicting, worst when neighbours hold
+the cores (HistGradientBoosting: p50 1.2 s per row with every core on a busy machine,
+7 ms with one; benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from tether.serving.validation import Rows, row_count, to_frame
 
@@ -56,7 +64,8 @@ class MicroBatcher:
 
     def __init__(self, call: Callable[[pd.DataFrame], Prediction], names: Sequence[str], *,
                  max_rows: int = 1024, max_wait_s: float = 0.0, label: str = "model",
-                 on_batch: Callable[[int, float], None] | None = None) -> None:
+                 on_batch: Callable[[int, float], None] | None = None,
+                 threads: int | None = None) -> None:
         if max_rows < 1:
             raise ValueError("max_rows must be at least 1.")
         self._call = call
@@ -65,7 +74,9 @@ class MicroBatcher:
         self.max_wait_s = max_wait_s
         self._on_batch = on_batch
         # one thread per version: model calls leave the event loop free to parse requests
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"tether-{label}")
+        self.threads = threads
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"tether-{label}",
+                                            initializer=_limit_threads, initargs=(threads,))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[_Pending] | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -84,8 +95,9 @@ class MicroBatcher:
         return await future
 
     def run_now(self, rows: Rows) -> Prediction:
-        """One blocking call outside any batch (warm-up)."""
-        return self._checked(to_frame(rows, self._names), row_count(rows))
+        """One blocking call outside any batch (warm-up), in the model's thread."""
+        frame = to_frame(rows, self._names)
+        return self._executor.submit(self._checked, frame, row_count(rows)).result()
 
     def close(self) -> None:
         self._closed = True
@@ -172,6 +184,13 @@ class MicroBatcher:
             raise ModelCallFailed(f"the model returned {len(result.values)} predictions for "
                                   f"{expected} rows")
         return result
+
+
+def _limit_threads(threads: int | None) -> None:
+    """Cap the native thread pools for calls made from this thread. OpenMP's limit is
+    per calling thread; BLAS libraries (OpenBLAS, MKL) have one process-wide limit."""
+    if threads is not None:
+        threadpool_limits(limits=threads)
 
 
 def _describe(exc: BaseException) -> str:

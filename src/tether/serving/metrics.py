@@ -53,4 +53,8 @@ class ServingMetrics:
         self.log_queue_depth = _build("tether_prediction_log_queue_depth", registry)
         self.log_dropped = _build("tether_prediction_log_dropped_total", registry)
         self.log_written = _build("tether_prediction_log_written_total", registry)
+        self.registry_up = _build("tether_registry_up", registry)
+        self.registry_errors = _build("tether_registry_errors_total", registry)
+        self.registry_last_success = _build("tether_registry_last_success_timestamp_seconds",
+                                            registry)
         self.feedback_labels = _build("tether_feedback_labels_total", registry)

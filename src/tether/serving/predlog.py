@@ -1,13 +1,24 @@
 """The prediction log: a bounded queue written to the store in batches by one thread.
 
 The request path only appends an entry (ids, the validated rows, the outputs); turning
-entries into columnar batches and writing them happens in the background thread. When the
-queue is full, new entries are dropped and counted rather than slowing requests down.
+entries into columnar batches and writing them happens in the background thread.
+
+Two durabilities (`serving.durability`):
+- batched: `put()` returns at once; the thread writes every `flush_seconds` (or sooner
+  when `batch_rows` are queued). A full queue drops new entries and counts them rather
+  than slowing requests down. A crash loses what was queued and not yet written.
+- acked: `put_and_wait()` returns once the entry is committed. Entries that arrive while
+  a write runs go into the next one (group commit), so the cost is one write per
+  write's duration, not one per request. A full queue or a failed write raises
+  `StoreError`: the caller answers 503 and nothing unlogged is acknowledged.
+
 `close()` writes everything still queued, so a graceful shutdown loses nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -19,7 +30,7 @@ import numpy as np
 import pandas as pd
 from pyarrow import ArrowException
 
-from tether.errors import TetherError
+from tether.errors import StoreError, TetherError
 from tether.serving.metrics import ServingMetrics
 from tether.serving.validation import Rows, row_count
 from tether.store import Outputs, PredictionBatch, Store
@@ -43,6 +54,7 @@ class LogEntry:
     scores: np.ndarray | None = None
     error: bool = False
     ts: float = field(default_factory=time.time)
+    committed: asyncio.Future[None] | None = None  # set once written (acked durability)
 
     def outputs(self) -> Outputs:
         n = row_count(self.rows)
@@ -122,6 +134,20 @@ class PredictionLog:
             self._wake.set()
         return True
 
+    async def put_and_wait(self, entry: LogEntry) -> None:
+        """Queue `entry` and return once the store has committed it.
+
+        Raises StoreError when the queue is full or the write fails: the prediction was
+        not logged, so it must not be acknowledged.
+        """
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry.committed = future
+        if not self.put(entry):
+            raise StoreError(f"prediction log: {self.max_rows} rows are waiting to be "
+                             "written; the store is not keeping up (serving.log_queue_rows)")
+        self._wake.set()
+        await future
+
     def start(self) -> None:
         if self._thread is None:
             self._stopping = False
@@ -173,12 +199,19 @@ class PredictionLog:
         except (TetherError, ArrowException, ValueError) as exc:
             log.warning("prediction log: %d rows lost: %s", rows, exc)
             self.metrics.log_dropped.inc(rows)
+            _acknowledge(batch, f"prediction log: the store did not write it: {exc}")
+            return self._settle(rows, 0)
+        except Exception as exc:  # keep the writer alive; the rows are counted as lost
+            log.exception("prediction log: %d rows lost", rows)
+            self.metrics.log_dropped.inc(rows)
+            _acknowledge(batch, f"prediction log: unexpected {type(exc).__name__}")
             return self._settle(rows, 0)
         if result.duplicate_ids:
             log.warning("prediction log: %d rows with ids already logged were left out "
                         "(first: %s)", len(result.duplicate_ids), result.duplicate_ids[0])
             self.metrics.log_dropped.inc(len(result.duplicate_ids))
         self.metrics.log_written.inc(result.written)
+        _acknowledge(batch, None)
         return self._settle(rows, result.written)
 
     def _settle(self, rows: int, written: int) -> int:
@@ -187,3 +220,24 @@ class PredictionLog:
             depth = self._depth
         self.metrics.log_queue_depth.set(depth)
         return written
+
+
+def _acknowledge(batch: Sequence[LogEntry], error: str | None) -> None:
+    """Wake the requests waiting for these entries: one call into each event loop."""
+    waiting: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for entry in batch:
+        if entry.committed is not None:
+            waiting.setdefault(entry.committed.get_loop(), []).append(entry.committed)
+    for loop, futures in waiting.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(_resolve, futures, error)
+
+
+def _resolve(futures: list[asyncio.Future[None]], error: str | None) -> None:
+    for future in futures:
+        if future.done():  # the request was cancelled (client gone)
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(StoreError(error))

@@ -3,6 +3,12 @@
 `ModelServer.reload()` reads the registry, loads and warms new versions in a thread,
 then replaces the routing table in one assignment; requests read the table once, so a
 swap never fails a request in flight.
+
+The registry may be slow or away; serving never waits for it. Reloads run one at a time
+with at most one more waiting its turn (`schedule_reload`); a registry read that takes
+longer than `serving.registry_timeout_seconds` fails the reload as "unreachable" while
+the read goes on in its own thread, and the next reload joins it instead of starting
+another, so a hung registry holds one thread, not one per poll.
 """
 
 from __future__ import annotations
@@ -14,19 +20,35 @@ import itertools
 import logging
 import os
 import secrets
+import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-from tether.config import ServingPolicy
-from tether.errors import InputError, ModelNotReady, PredictionFailed, TetherError
+import pandas as pd
+
+from tether.config import Durability, ServingPolicy
+from tether.errors import (
+    InputError,
+    ModelNotReady,
+    PredictionFailed,
+    RegistryUnavailable,
+    TetherError,
+)
 from tether.project import Project
-from tether.registry import LoadedModel, ScoringResponse, load_model_dir, mlflow_scoring
+from tether.registry import (
+    LoadedModel,
+    RegistryState,
+    ScoringResponse,
+    load_model_dir,
+    mlflow_scoring,
+)
 from tether.serving.batching import ModelCallFailed, Prediction
 from tether.serving.metrics import ServingMetrics
 from tether.serving.predlog import LogEntry, PredictionLog
 from tether.serving.protocol import Payload
+from tether.serving.registry_health import RegistryHealth
 from tether.serving.routing import CANARY, CHAMPION, SHADOW, RoutingTable
 from tether.serving.slots import Slot, SlotCache, build_slot
 from tether.serving.validation import Rows, row_count
@@ -35,10 +57,21 @@ from tether.store import FeedbackResult
 __all__ = ["FAILED_SUFFIX", "SHADOW_SUFFIX", "ModelServer", "Served"]
 
 log = logging.getLogger("tether.serving")
+predictions_log = logging.getLogger("tether.predictions")
+T = TypeVar("T")
 
 SHADOW_SUFFIX = ":shadow"  # a shadow row's id: the request's id plus this
 FAILED_SUFFIX = ":failed"  # a canary's failed attempt, when the champion then answered
 MAX_SHADOW_ROWS_IN_FLIGHT = 10_000
+
+
+@dataclass(eq=False)
+class _Read:
+    """One registry read in flight, and whether its failure was already counted."""
+
+    future: asyncio.Future[RegistryState]
+    started: float = field(default_factory=time.monotonic)
+    counted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +118,16 @@ class ModelServer:
                                      max_rows=self.options.log_queue_rows,
                                      batch_rows=self.options.log_batch_rows,
                                      flush_seconds=self.options.log_flush_seconds)
+        self.registry_health = RegistryHealth(metrics, self.model_name)
+        self._acked = self.options.durability is Durability.ACKED
         self._slots = SlotCache()
         self._failed: dict[int, str] = {}
         self._ids = IdSource()
         self._reload_lock: asyncio.Lock | None = None
+        self._queued: asyncio.Task[None] | None = None  # a reload waiting for its turn
+        self._queued_retry = False
+        self._first_load: asyncio.Task[None] | None = None
+        self._read: _Read | None = None
         self._poller: asyncio.Task[None] | None = None
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         self._shadow_rows = 0
@@ -102,22 +141,32 @@ class ModelServer:
 
     # lifecycle -------------------------------------------------------------------------
 
-    async def start(self, *, poll: bool = True) -> None:
+    async def start(self, *, poll: bool = True, wait: bool = True) -> None:
+        """Start the log writer and the first load, then the poller.
+
+        With `wait`, return once the first load has ended (loaded or failed): code in
+        this process can predict at once. Without, return at once: the server takes
+        connections while the model loads or the registry is away, and `ready` says
+        when it can serve (`tether serve` and `tether up` start this way, so a
+        Kubernetes probe finds the port open and "not ready" rather than no port).
+        """
         self._loop = asyncio.get_running_loop()
         self.predlog.start()
-        try:
-            await self.reload()
-        except Exception as exc:  # keep running: the poller (or /admin/reload) retries
-            self.last_error = f"{type(exc).__name__}: {exc}"
-            log.warning("model server: first reload failed: %s", exc)
+        self._first_load = self.schedule_reload()
+        if wait:
+            await asyncio.wait({self._first_load})
         if poll and self.model_path is None:
             self._poller = asyncio.create_task(self._poll(), name="tether-registry-poll")
 
     async def stop(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            await asyncio.gather(self._poller, return_exceptions=True)
-            self._poller = None
+        pending = [t for t in (self._poller, self._queued, self._first_load) if t is not None]
+        for task in pending:
+            task.cancel()
+        if pending:
+            # a reload stuck on an unresponsive registry is left to its thread: waiting
+            # for it would hold the shutdown, and with it the prediction log's last write
+            await asyncio.wait(pending, timeout=1.0)
+        self._poller = self._queued = self._first_load = None
         if self._shadow_tasks:
             await asyncio.wait(list(self._shadow_tasks), timeout=10)
         await asyncio.to_thread(self.predlog.close)
@@ -127,23 +176,53 @@ class ModelServer:
     async def _poll(self) -> None:
         while True:
             await asyncio.sleep(self.poll_seconds)
-            try:
-                await self.reload(retry_failed=False)
-            except Exception as exc:  # the registry may be briefly unreachable
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("model server: registry poll failed: %s", self.last_error)
+            # failures were counted and logged (once per change) by the reload itself
+            await asyncio.wait({self.schedule_reload(retry_failed=False)})
 
     # following the registry ------------------------------------------------------------
+
+    def schedule_reload(self, *, retry_failed: bool = True) -> asyncio.Task[None]:
+        """A reload that reads the registry after this call, running in the background.
+
+        A reload already waiting for its turn is joined rather than another queued, so
+        at most one runs and one waits however often this is called. `retry_failed`
+        also retries versions that failed to load before.
+        """
+        self._queued_retry = self._queued_retry or retry_failed
+        if self._queued is None or self._queued.done():
+            task = asyncio.create_task(self.reload(retry_failed=False), name="tether-reload")
+            task.add_done_callback(_retrieve)
+            self._queued = task
+        return self._queued
+
+    async def reload_within(self, seconds: float) -> bool:
+        """Reload, waiting at most `seconds`: True when it finished, False when it goes
+        on in the background. Raises what the reload raised when it failed in time."""
+        task = self.schedule_reload()
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+        if task in done:
+            task.result()
+            return True
+        return False
 
     async def reload(self, *, retry_failed: bool = True) -> None:
         """Load what the registry says should serve, then swap routing in one step."""
         if self._reload_lock is None:
             self._reload_lock = asyncio.Lock()
         async with self._reload_lock:
-            if self.model_path is not None:
-                await self._reload_path()
-            else:
-                await self._reload_registry(retry_failed)
+            if self._queued is asyncio.current_task():
+                self._queued = None  # running now: the next schedule_reload queues anew
+                retry_failed = retry_failed or self._queued_retry
+                self._queued_retry = False
+            try:
+                if self.model_path is not None:
+                    await self._reload_path()
+                else:
+                    await self._reload_registry(retry_failed)
+            except Exception as exc:
+                self.last_error = _describe(exc)
+                raise
+            self.last_error = None
             self.last_reload = time.time()
 
     async def switch_champion(self, version: int) -> bool:
@@ -175,7 +254,7 @@ class ModelServer:
 
     async def _reload_registry(self, retry_failed: bool) -> None:
         registry = self.project.registry
-        state = await asyncio.to_thread(registry.state)
+        state = await self._read_state()
         current = self.table
         champion = current.champion
         if state.champion is not None:
@@ -201,6 +280,50 @@ class ModelServer:
         keep.update(v for v in (replaced, state.previous) if v is not None)
         self._slots.retain(keep)
 
+    async def _read_state(self) -> RegistryState:
+        """The registry's state, or RegistryUnavailable after the registry timeout.
+
+        One read at a time: a read still running from an earlier reload is joined, and
+        read again once it answers if it began before this call (its answer may predate
+        a write the caller wants to see).
+        """
+        timeout = self.options.registry_timeout_seconds
+        asked = time.monotonic()
+        deadline = asked + timeout
+        while True:
+            if self._read is None:
+                self._read = self._start_read()
+                deadline = self._read.started + timeout
+            read = self._read
+            try:
+                state = await asyncio.wait_for(asyncio.shield(read.future),
+                                               max(deadline - time.monotonic(), 0.0))
+            except TimeoutError:
+                read.counted = True  # its own failure, if it comes, is this one
+                reason = f"no answer within {timeout:g} s"
+                self.registry_health.failed(reason)
+                raise RegistryUnavailable(f"read registry state: {reason}") from None
+            if read.started >= asked:
+                return state
+
+    def _start_read(self) -> _Read:
+        registry = self.project.registry
+        read = _Read(_in_daemon_thread(registry.state))
+
+        def done(future: asyncio.Future[RegistryState]) -> None:
+            if self._read is read:
+                self._read = None
+            if future.cancelled():
+                return
+            error = future.exception()
+            if error is None:
+                self.registry_health.succeeded()
+            elif not read.counted:
+                self.registry_health.failed(_describe(error))
+
+        read.future.add_done_callback(done)
+        return read
+
     async def _ensure(self, version: int, load: Any, *, retry_failed: bool) -> Slot | None:
         found = self._slots.get(version)
         if found is not None:
@@ -212,10 +335,15 @@ class ModelServer:
         def build() -> Slot:
             model: LoadedModel = load()
             return build_slot(model, self.metrics, max_batch_rows=options.max_batch_rows,
-                              max_wait_s=options.max_wait_ms / 1000.0)
+                              max_wait_s=options.max_wait_ms / 1000.0,
+                              threads=options.model_threads)
 
         try:
             slot = await asyncio.to_thread(build)
+        except RegistryUnavailable as exc:
+            # the registry went away mid-download: an outage, not a bad version
+            self.registry_health.failed(_describe(exc))
+            raise
         except Exception as exc:
             reason = _describe(exc)
             self._failed[version] = reason
@@ -304,10 +432,15 @@ class ModelServer:
         slot.proven = True
         predictions.inc(n)
         latency.observe(elapsed)
-        self.predlog.put(LogEntry(ids=ids, rows=rows, names=slot.validator.names,
-                                  version=slot.version, route=route,
-                                  latency_ms=elapsed * 1000.0, values=result.values,
-                                  scores=result.scores))
+        entry = LogEntry(ids=ids, rows=rows, names=slot.validator.names, version=slot.version,
+                         route=route, latency_ms=elapsed * 1000.0, values=result.values,
+                         scores=result.scores)
+        if self.options.log_features:
+            _log_features(entry)
+        if self._acked and route != SHADOW:  # nobody waits for a shadow's answer
+            await self.predlog.put_and_wait(entry)
+        else:
+            self.predlog.put(entry)
         return Served(None if ids is None else list(ids), result, slot.version, route)
 
     def _start_shadow(self, slot: Slot, payload: Payload, ids: Sequence[str] | None) -> None:
@@ -374,7 +507,73 @@ class ModelServer:
             "loaded": self._slots.versions(),
             "failed": {str(v): reason for v, reason in sorted(self._failed.items())},
             "last_reload": self.last_reload,
+            "reason": self.not_ready_reason(),
+            "registry": None if self.model_path else self.registry_health.as_dict(),
         }
+
+    def not_ready_reason(self) -> str | None:
+        """Why the server cannot serve yet, in one line; None when it is ready."""
+        champion = self.table.champion
+        if champion is not None:
+            return None if champion.proven else (
+                f"version {champion.version} has not answered a prediction yet")
+        if self._first_load is not None and not self._first_load.done():
+            health = self.registry_health
+            if health.up is False:
+                return f"registry unreachable: {health.last_error}; retrying"
+            return "loading the model"
+        if self.last_error:
+            return self.last_error
+        if self._failed:
+            version, reason = max(self._failed.items())
+            return f"version {version} failed to load: {reason}"
+        return ("no champion in the registry: train and promote a version "
+                "(`tether retrain`, `tether promote`)")
+
+
+def _log_features(entry: LogEntry) -> None:
+    """The request's features and outputs as one log record (serving.log_features)."""
+    rows = (entry.rows.to_dict("records") if isinstance(entry.rows, pd.DataFrame) else
+            [dict(zip(entry.names, row, strict=True)) for row in entry.rows.tolist()])
+    predictions_log.info("prediction", extra={
+        "model_version": entry.version, "route": entry.route, "ids": entry.ids,
+        "features": rows, "predictions": (entry.values.tolist()
+                                          if entry.values is not None else None)})
+
+
+def _in_daemon_thread(function: Callable[[], T]) -> asyncio.Future[T]:
+    """Run `function` in a daemon thread: a call that never returns (a registry that
+    stopped answering) must not keep the process from exiting, as an executor's would."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+    def run() -> None:
+        try:
+            result = function()
+        except BaseException as exc:
+            error: BaseException | None = exc
+            result = None
+        else:
+            error = None
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="tether-registry-read", daemon=True).start()
+    return future
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Mark a background task's exception as seen: the task recorded it already."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _freeze_heap() -> None:

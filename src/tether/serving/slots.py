@@ -108,7 +108,7 @@ class Slot:
 
 
 def build_slot(model: LoadedModel, metrics: ServingMetrics, *, max_batch_rows: int,
-               max_wait_s: float) -> Slot:
+               max_wait_s: float, threads: int | None = 1) -> Slot:
     """Compile the version's checks, then warm it with a real prediction (blocking)."""
     validator = Validator(model.columns)
     batch_rows = metrics.batch_rows.labels(model.name, str(model.version))
@@ -118,7 +118,7 @@ def build_slot(model: LoadedModel, metrics: ServingMetrics, *, max_batch_rows: i
 
     batcher = MicroBatcher(model_call(model), validator.names, max_rows=max_batch_rows,
                            max_wait_s=max_wait_s, label=f"v{model.version}",
-                           on_batch=on_batch)
+                           on_batch=on_batch, threads=threads)
     proven = False
     try:
         if model.input_example is not None:
