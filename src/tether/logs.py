@@ -98,6 +98,8 @@ def configure_logging(log_format: str = "text", level: str = "info", *,
     access.setLevel(logging.INFO if access_log else logging.WARNING)
     for name in QUIET:
         logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
+    # Python's warnings become records too, so that every line of a JSON log is JSON
+    logging.captureWarnings(log_format == "json")
 
 
 def reset_logging() -> None:

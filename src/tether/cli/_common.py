@@ -27,6 +27,7 @@ __all__ = [
     "SERVER_LOG_LEVEL_OPTION",
     "Group",
     "Options",
+    "announce",
     "console",
     "emit",
     "err_console",
@@ -89,6 +90,16 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore")
     for name in ("mlflow", "alembic", "urllib3", "git"):
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def announce(message: str, log_format: str) -> None:
+    """A server's startup line: printed for people, a log record in a JSON log."""
+    if log_format == "json":
+        import logging
+
+        logging.getLogger("tether.cli").warning(message)
+    else:
+        err_console.print(message, soft_wrap=True)
 
 
 def server_logging(log_format: str, level: str, access_log: bool) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from tether.cli._common import (
     JSON_OPTION,
     LOG_FORMAT_OPTION,
     SERVER_LOG_LEVEL_OPTION,
+    announce,
     console,
     emit,
     project_of,
@@ -58,8 +59,8 @@ def controller(
 
     from tether.control.app import controller_app
 
-    console.print(f"controller for {project.model_name} on http://{host}:{port} "
-                  f"(hooks, /metrics); pushing to {', '.join(urls) or 'no servers (they poll)'}")
+    announce(f"controller for {project.model_name} on http://{host}:{port} (hooks, "
+             f"/metrics); pushing to {', '.join(urls) or 'no servers (they poll)'}", log_format)
     uvicorn.run(controller_app(loop, registry, interval), host=host, port=port,
                 timeout_keep_alive=project.policy.serving.keep_alive_seconds, **logging_args)
 
@@ -83,8 +84,8 @@ def up(
     project = project_of(ctx)
     # the port opens at once; /ready says when the model is there
     embedded = build(project, interval=interval, wait_for_model=False)
-    console.print(f"tether up: {project.model_name} on http://{host}:{port} "
-                  "(predict, feedback, metrics, dashboard at /, hooks at /hooks/*)")
+    announce(f"tether up: {project.model_name} on http://{host}:{port} "
+             "(predict, feedback, metrics, dashboard at /, hooks at /hooks/*)", log_format)
     uvicorn.run(embedded.app, host=host, port=port, proxy_headers=False,
                 timeout_keep_alive=project.policy.serving.keep_alive_seconds, **logging_args)
 

@@ -12,7 +12,7 @@ from tether.cli._common import (
     LOG_FORMAT_OPTION,
     SERVER_LOG_LEVEL_OPTION,
     Options,
-    err_console,
+    announce,
     project_of,
     server_logging,
 )
@@ -73,8 +73,8 @@ def serve(
     app = create_app(project, poll=not no_poll, model_path=model_path, routes=routes,
                      wait_for_model=False)
     holder["app"] = app
-    err_console.print(f"serving {project.model_name} on http://{host}:{port} "
-                      f"({'model folder ' + model_path if model_path else 'registry'})")
+    announce(f"serving {project.model_name} on http://{host}:{port} "
+             f"({'model folder ' + model_path if model_path else 'registry'})", log_format)
     uvicorn.run(app, host=host, port=port, proxy_headers=False,
                 timeout_keep_alive=project.policy.serving.keep_alive_seconds, **logging_args)
 

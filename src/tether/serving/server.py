@@ -517,10 +517,11 @@ class ModelServer:
         if champion is not None:
             return None if champion.proven else (
                 f"version {champion.version} has not answered a prediction yet")
+        health = self.registry_health
+        if self.model_path is None and health.up is False:
+            return (f"registry unreachable ({health.last_error}); retrying every "
+                    f"{self.poll_seconds:g} s")
         if self._first_load is not None and not self._first_load.done():
-            health = self.registry_health
-            if health.up is False:
-                return f"registry unreachable: {health.last_error}; retrying"
             return "loading the model"
         if self.last_error:
             return self.last_error
