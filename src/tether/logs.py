@@ -30,11 +30,14 @@ import logging
 import logging.handlers
 import queue
 import sys
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import IO, Any
 
 from tether.errors import ConfigError
 
-__all__ = ["ACCESS_LOGGER", "LOG_FORMATS", "configure_logging", "flush_logs", "reset_logging"]
+__all__ = ["ACCESS_LOGGER", "LOG_FORMATS", "AccessLog", "configure_logging", "flush_logs",
+           "log_access", "reset_logging"]
 
 LOG_FORMATS = ("text", "json")
 ACCESS_LOGGER = "tether.access"
@@ -44,6 +47,55 @@ QUIET = ("mlflow", "alembic", "urllib3", "git", "httpx", "httpcore", "botocore",
 
 _listener: logging.handlers.QueueListener | None = None
 _installed: logging.Handler | None = None
+_access = logging.getLogger(ACCESS_LOGGER)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]],
+                    Callable[[Message], Awaitable[None]]], Awaitable[None]]
+
+
+def log_access(scope: Scope, status: int, seconds: float, version: str | None = None,
+               route: str | None = None) -> None:
+    """One access-log record for an HTTP request: method, path, status, latency in ms,
+    the model version and route that answered (when one did) and the client's address.
+    Never a body or a query string. Formatting and writing happen on the log's thread."""
+    if not _access.isEnabledFor(logging.INFO):
+        return
+    latency_ms = round(seconds * 1000.0, 3)
+    client = scope.get("client")
+    _access.info("%s %s %d %.1f ms", scope["method"], scope["path"], status, latency_ms,
+                 extra={"method": scope["method"], "path": scope["path"], "status": status,
+                        "latency_ms": latency_ms,
+                        "model_version": int(version) if version else None,
+                        "route": route, "client": client[0] if client else None})
+
+
+class AccessLog:
+    """ASGI middleware writing `log_access` records, for apps without the model server's
+    own instrumentation (the controller's)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
+                       send: Callable[[Message], Awaitable[None]]) -> None:
+        if scope["type"] != "http" or not _access.isEnabledFor(logging.INFO):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            log_access(scope, status, time.perf_counter() - started)
 
 
 class _LocalQueueHandler(logging.handlers.QueueHandler):

@@ -8,12 +8,14 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tether.control.controller import Controller
 from tether.control.hooks import hook_routes
+from tether.logs import AccessLog
 
 __all__ = ["controller_app"]
 
@@ -39,4 +41,4 @@ def controller_app(controller: Controller, registry: CollectorRegistry,
     routes = [*hook_routes(controller.project, controller.submit),
               Route("/health", health), Route("/metrics", metrics),
               Route("/controller/analysis", analysis)]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(AccessLog)])

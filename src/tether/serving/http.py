@@ -16,13 +16,12 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tether.errors import PayloadTooLarge, TetherError, Unauthorized
-from tether.logs import ACCESS_LOGGER
+from tether.logs import log_access
 from tether.serving.metrics import ServingMetrics
 
 __all__ = ["Instrumentation", "error_handlers", "json_response", "read_body"]
 
 log = logging.getLogger("tether.serving")
-access = logging.getLogger(ACCESS_LOGGER)
 
 
 def json_response(document: Any, status_code: int = 200,
@@ -130,18 +129,4 @@ class Instrumentation:
                 timer = self.metrics.http_duration.labels(endpoint)
                 self._timers[endpoint] = timer
             timer.observe(elapsed)
-            if access.isEnabledFor(logging.INFO):
-                _access_record(scope, status, elapsed, served)
-
-
-def _access_record(scope: Scope, status: int, elapsed: float,
-                   served: tuple[str | None, str | None]) -> None:
-    """One access-log record; formatting and writing happen on the log's own thread."""
-    latency_ms = round(elapsed * 1000.0, 3)
-    client = scope.get("client")
-    version, route = served
-    access.info("%s %s %d %.1f ms", scope["method"], scope["path"], status, latency_ms,
-                extra={"method": scope["method"], "path": scope["path"], "status": status,
-                       "latency_ms": latency_ms,
-                       "model_version": int(version) if version else None,
-                       "route": route, "client": client[0] if client else None})
+            log_access(scope, status, elapsed, *served)
