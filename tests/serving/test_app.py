@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -248,3 +249,36 @@ def test_predict_takes_every_scoring_format(client: TestClient,
     for answer in [*answers, csv]:
         assert answer["scores"] == pytest.approx(expected)
         assert len(set(answer["ids"])) == 3
+
+
+def test_admin_reload_answers_202_when_loading_outlasts_its_bound(
+        project: Project, versions: dict[str, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TETHER_ADMIN_TOKEN", "s3cret")
+    served = Project.open(project.config.path)
+    options = served.policy.serving.model_copy(update={"reload_wait_seconds": 0.001})
+    with TestClient(create_app(served, poll=False, registry=CollectorRegistry(),
+                               options=options)) as client:
+        project.registry.promote(versions["b"], "test")
+        answer = client.post("/admin/reload", headers={"Authorization": "Bearer s3cret"})
+        # loading and warming version b takes longer than 1 ms: the answer does not wait
+        assert answer.status_code == 202, answer.json()
+        assert answer.json()["status"] == "reloading" and answer.json()["champion"] == \
+            versions["a"]
+        deadline = time.monotonic() + 60
+        while client.get("/ready").json()["champion"] != versions["b"]:
+            assert time.monotonic() < deadline, "the background reload never finished"
+            time.sleep(0.05)
+
+
+def test_verbose_health_names_versions_registry_and_mlflow(client: TestClient,
+                                                           versions: dict[str, int]) -> None:
+    assert client.get("/health").text == "\n"
+    document = client.get("/health?verbose=1").json()
+    assert document["status"] == "ok" and document["ready"] is True
+    assert document["versions"] == [{"version": versions["a"], "route": "champion",
+                                     "weight": 1.0}]
+    assert document["registry"]["reachable"] is True
+    assert document["registry"]["uri"].startswith("sqlite:///")
+    assert document["mlflow"]["client_version"].startswith("3.")
+    assert document["mlflow"]["server_version"] is None  # a file, not a tracking server
+    assert document["prediction_log"]["durability"] == "acked"

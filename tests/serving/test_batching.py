@@ -85,3 +85,33 @@ def test_max_wait_gathers_requests_that_arrive_a_little_later() -> None:
 def test_max_rows_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_rows must be at least 1"):
         MicroBatcher(SlowModel(), ["a"], max_rows=0)
+
+
+def test_model_calls_run_with_the_thread_limit_and_leave_other_threads_alone() -> None:
+    """An OpenMP model called from the batcher uses `threads` threads (threadpoolctl);
+    the limit is the model thread's, not the process's."""
+    import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime sklearn ships)
+    from threadpoolctl import threadpool_info
+
+    def openmp_threads() -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info()
+                if pool["user_api"] == "openmp"}
+
+    outside = openmp_threads()
+    seen: list[set[int]] = []
+
+    def call(frame: pd.DataFrame) -> Prediction:
+        seen.append(openmp_threads())
+        return Prediction(np.zeros(len(frame)))
+
+    limited = MicroBatcher(call, ["x"], threads=1)
+    free = MicroBatcher(call, ["x"], threads=None)
+    try:
+        limited.run_now(np.zeros((1, 1)))
+        free.run_now(np.zeros((1, 1)))
+    finally:
+        limited.close()
+        free.close()
+    assert outside, "no OpenMP runtime loaded"
+    assert seen[0] == {1}
+    assert seen[1] == outside and openmp_threads() == outside

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from pathlib import Path
 
 import numpy as np
+import pytest
 from prometheus_client import CollectorRegistry
 
+from tether.errors import StoreError
 from tether.serving.metrics import ServingMetrics
 from tether.serving.predlog import LogEntry, PredictionLog
 from tether.store import Store
@@ -80,3 +84,39 @@ def test_rows_without_ids_are_kept_but_cannot_be_labeled(store: Store) -> None:
     assert window["a"].tolist() == [0.0, 2.0, 0.0]
     result = store.add_feedback([(unnamed[0], 1.0), ("named", 1.0)])
     assert (result.accepted, result.unknown_ids) == (1, [unnamed[0]])
+
+
+def test_acked_entries_are_in_the_store_when_the_wait_returns(store: Store) -> None:
+    """Group commit: many requests waiting at once share writes, and each returns only
+    once its rows can be read back (and labeled)."""
+    registry = CollectorRegistry()
+    log = PredictionLog(store, "m", ServingMetrics(registry), flush_seconds=60.0)
+    log.start()
+
+    async def requests() -> None:
+        await asyncio.gather(*(log.put_and_wait(entry([f"k{i}"])) for i in range(50)))
+        assert store.add_feedback([(f"k{i}", 1.0) for i in range(50)]).unknown_ids == []
+
+    try:
+        asyncio.run(requests())  # the thread would wait 60 s for a batched write
+    finally:
+        log.close()
+    assert registry.get_sample_value("tether_prediction_log_written_total") == 50.0
+
+
+def test_an_acked_entry_the_store_cannot_write_raises_instead_of_returning(
+        tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = Store(f"sqlite:///{path}")
+    log = PredictionLog(store, "m", ServingMetrics(CollectorRegistry()))
+    log.start()
+    with sqlite3.connect(path) as connection:  # the store loses its table under the log
+        connection.execute("DROP TABLE tether_prediction_ids")
+    try:
+        with pytest.raises(StoreError, match="the store did not write it"):
+            asyncio.run(log.put_and_wait(entry(["lost"])))
+        full = PredictionLog(store, "m", ServingMetrics(CollectorRegistry()), max_rows=1)
+        with pytest.raises(StoreError, match=r"serving\.log_queue_rows"):
+            asyncio.run(full.put_and_wait(entry(["a", "b"])))
+    finally:
+        log.close()
