@@ -9,6 +9,11 @@ Every server is pinned to CPU 0 and `wrk -t1` to CPU 1. Models: LogisticRegressi
 (30 float features); requests of 1 and 100 rows in `dataframe_split`; 8 and 32
 connections. tether runs with validation, the prediction log (SQLite) and metrics on.
 Then the swap test: alias flips during a load, each pushed to `/admin/reload`.
+
+`--suite settings` measures tether against itself, each setting beside its baseline in
+the same run: prediction-log durability (batched vs acked) on /predict, the access log
+(off vs text vs JSON), and model threads (libraries' default vs 1) on the example
+project's HistGradientBoosting model, idle and with two CPU-bound neighbours.
 """
 
 from __future__ import annotations
@@ -129,9 +134,9 @@ def parse_wrk(output: str) -> dict[str, float]:
             "requests": float(total.group(1)) if total else 0.0}
 
 
-def project(folder: Path) -> Path:
+def project(folder: Path, serving: str = "") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "tether.yaml").write_text(POLICY)
+    (folder / "tether.yaml").write_text(POLICY + (f"serving: {{{serving}}}\n" if serving else ""))
     return folder / "tether.yaml"
 
 
@@ -251,17 +256,141 @@ def swap_under_load(body_paths: dict[int, Path], folder: Path, flips: int,
             **figures}
 
 
+# tether against itself: one setting at a time, baseline first -------------------------
+
+SETTINGS = [
+    # (group, label, serving settings, extra `tether serve` arguments)
+    ("durability", "batched", "durability: batched", []),
+    ("durability", "acked", "durability: acked", []),
+    ("access log", "off", "", ["--no-access-log"]),
+    ("access log", "text", "", ["--access-log", "--log-format", "text"]),
+    ("access log", "json", "", ["--access-log", "--log-format", "json"]),
+]
+
+
+def hgb_model(folder: Path) -> tuple[Path, Path]:
+    """The example project's model (HistGradientBoosting behind an ordinal encoder) on
+    its loan data, and a 1-row body."""
+    import importlib.util
+
+    import mlflow.sklearn
+    import orjson
+    from mlflow.models import infer_signature
+
+    from tether.example.loans import generate
+
+    spec = importlib.util.spec_from_file_location(
+        "example_train", ROOT / "src" / "tether" / "example" / "project" / "train.py")
+    assert spec is not None and spec.loader is not None
+    trainer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(trainer)
+    data = generate(n=6000, seed=1)
+    features, target = data.drop(columns=["default"]), data["default"]
+
+    class Context:
+        X, y, sample_weight, seed, params = features, target, None, 7, {}
+
+    model = trainer.train(Context())
+    path = folder / "HistGradientBoosting"
+    mlflow.sklearn.save_model(model, str(path), serialization_format="cloudpickle",
+                              signature=infer_signature(features, model.predict(features)),
+                              input_example=features.head(3))
+    split = features.head(1).to_dict("split")
+    body = folder / "body-loans-1.json"
+    body.write_bytes(orjson.dumps({"dataframe_split": {"columns": split["columns"],
+                                                       "data": split["data"]}}))
+    return path, body
+
+
+def run_tether(model_dir: Path, folder: Path, serving: str, args: list[str], body: Path,
+               path: str, seconds: float, cpus: str = SERVER_CPU,
+               connections: tuple[int, ...] = (8, 32)) -> list[dict[str, float]]:
+    port = free_port()
+    config = project(folder / f"settings-{port}", serving)
+    command = [PYTHON, "-m", "tether", "--config", str(config), "serve", "--port", str(port),
+               "--no-poll", "--model-path", str(model_dir), *args]
+    log = folder / f"settings-{port}.log"
+    with log.open("wb") as handle:
+        process = subprocess.Popen(["taskset", "-c", cpus, *command], stdout=subprocess.DEVNULL,
+                                   stderr=handle, env=ENV, start_new_session=True)
+    url = f"http://127.0.0.1:{port}{path}"
+    try:
+        wait_http(url, body=body.read_bytes(), process=process, log=log, timeout=180)
+        wrk(url, body, 8, 1)  # warm-up
+        return [{"connections": c, **wrk(url, body, c, seconds)} for c in connections]
+    finally:
+        stop(process)
+
+
+def settings_suite(paths: dict[str, Path], body_paths: dict[int, Path], folder: Path,
+                   seconds: float) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    lr = paths["LogisticRegression"]
+    for group, label, serving, args in SETTINGS:
+        rows_list = (1, 100) if group == "durability" else (1,)
+        for rows in rows_list:
+            for figures in run_tether(lr, folder, serving, args, body_paths[rows], "/predict",
+                                      seconds):
+                print(f"  {group:10} {label:8} rows={rows:<3} c={figures['connections']:<2.0f} "
+                      f"{figures['rps']:8.0f} req/s  p99 {figures['p99']:7.1f} ms", flush=True)
+                results.append({"group": group, "label": label, "rows": rows,
+                                "model": "LogisticRegression", "load": "idle", **figures})
+    hgb, body = hgb_model(folder)
+    for load in ("idle", "2 busy neighbours"):
+        hogs = [] if load == "idle" else [
+            subprocess.Popen([PYTHON, "-c", "while True: pass"]) for _ in range(2)]
+        try:
+            for label, serving in (("default", "model_threads: null"), ("1", "model_threads: 1")):
+                # both cores: OpenMP's default is one thread per core the process may use
+                for figures in run_tether(hgb, folder, serving, [], body, "/invocations",
+                                          seconds, cpus="0,1"):
+                    print(f"  threads    {label:8} {load:18} c={figures['connections']:<2.0f} "
+                          f"{figures['rps']:8.0f} req/s  p50 {figures['p50']:7.1f} ms  "
+                          f"p99 {figures['p99']:7.1f} ms", flush=True)
+                    results.append({"group": "model threads", "label": label, "rows": 1,
+                                    "model": "HistGradientBoosting", "load": load, **figures})
+        finally:
+            for hog in hogs:
+                hog.kill()
+                hog.wait()
+    return results
+
+
+def settings_table(results: list[dict[str, Any]]) -> str:
+    lines = ["| setting | model | load | rows | conns | value | req/s | p50 ms | p99 ms | "
+             "req/s vs first | p99 vs first |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    baselines: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in results:
+        key = (r["group"], r["load"], r["rows"], r["connections"])
+        base = baselines.setdefault(key, r)
+        lines.append(
+            f"| {r['group']} | {r['model']} | {r['load']} | {r['rows']} | "
+            f"{r['connections']:.0f} | {r['label']} | {r['rps']:.0f} | {r['p50']:.1f} | "
+            f"{r['p99']:.1f} | {r['rps'] / max(base['rps'], 1e-9):.2f} | "
+            f"{r['p99'] / max(base['p99'], 1e-9):.2f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=6.0, help="each wrk run")
     parser.add_argument("--swap-seconds", type=float, default=60.0)
     parser.add_argument("--flips", type=int, default=100)
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--suite", choices=["peers", "settings"], default="peers",
+                        help="peers: tether vs MLflow vs minimal, then the swap test; "
+                             "settings: tether's settings against each other")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tether-bench-") as scratch:
         folder = Path(scratch)
         paths = models(folder)
         body_paths = bodies(folder)
+        if args.suite == "settings":
+            print("tether settings (LR on CPU 0; HistGradientBoosting on CPUs 0-1; wrk -t1 "
+                  "on CPU 1):", flush=True)
+            print("\n" + settings_table(settings_suite(paths, body_paths, folder,
+                                                       args.seconds)))
+            return
         if not args.skip_throughput:
             print("throughput (server on CPU 0, wrk -t1 on CPU 1):", flush=True)
             results = throughput(paths, body_paths, folder, args.seconds)
