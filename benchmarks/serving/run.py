@@ -334,10 +334,11 @@ def settings_suite(paths: dict[str, Path], body_paths: dict[int, Path], folder: 
                 print(f"  {group:10} {label:8} rows={rows:<3} c={figures['connections']:<2.0f} "
                       f"{figures['rps']:8.0f} req/s  p99 {figures['p99']:7.1f} ms", flush=True)
                 results.append({"group": group, "label": label, "rows": rows,
-                                "model": "LogisticRegression", "load": "idle", **figures})
+                                "model": "LogisticRegression", "load": "no added load",
+                                **figures})
     hgb, body = hgb_model(folder)
-    for load in ("idle", "2 busy neighbours"):
-        hogs = [] if load == "idle" else [
+    for load in ("no added load", "2 CPU-bound neighbours"):
+        hogs = [] if load == "no added load" else [
             subprocess.Popen([PYTHON, "-c", "while True: pass"]) for _ in range(2)]
         try:
             for label, serving in (("default", "model_threads: null"), ("1", "model_threads: 1")):
@@ -360,14 +361,18 @@ def settings_table(results: list[dict[str, Any]]) -> str:
     lines = ["| setting | model | load | rows | conns | value | req/s | p50 ms | p99 ms | "
              "req/s vs first | p99 vs first |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     baselines: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def ratio(value: float, base: float) -> str:
+        return f"{value / base:.2f}" if base > 0 and value > 0 else "-"  # wrk saw no answer
+
     for r in results:
         key = (r["group"], r["load"], r["rows"], r["connections"])
         base = baselines.setdefault(key, r)
         lines.append(
             f"| {r['group']} | {r['model']} | {r['load']} | {r['rows']} | "
             f"{r['connections']:.0f} | {r['label']} | {r['rps']:.0f} | {r['p50']:.1f} | "
-            f"{r['p99']:.1f} | {r['rps'] / max(base['rps'], 1e-9):.2f} | "
-            f"{r['p99'] / max(base['p99'], 1e-9):.2f} |")
+            f"{r['p99']:.1f} | {ratio(r['rps'], base['rps'])} | "
+            f"{ratio(r['p99'], base['p99'])} |")
     return "\n".join(lines)
 
 
