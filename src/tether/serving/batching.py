@@ -8,9 +8,10 @@ A failed batch is retried request by request, so one bad request fails alone.
 Each version's calls run in one thread whose native thread pools (OpenMP, BLAS) are
 limited to `threads` with threadpoolctl: the batcher already makes the server parallel
 (event loop, model thread, log writer), and a one-row call that fans out to every core
-spends more time waking and syncing threads than predicting, worst when neighbours hold
-the cores (HistGradientBoosting: p50 1.2 s per row with every core on a busy machine,
-7 ms with one; benchmarks/README.md).
+spends more time waiting for its threads to be scheduled than predicting, worst when
+neighbours hold the cores (the example's HistGradientBoosting on a loaded 2-core
+machine, 1-row requests: 3-23x the requests per second with one thread than with one
+per core; benchmarks/README.md, "settings").
 """
 
 from __future__ import annotations
