@@ -282,3 +282,25 @@ def test_verbose_health_names_versions_registry_and_mlflow(client: TestClient,
     assert document["mlflow"]["client_version"].startswith("3.")
     assert document["mlflow"]["server_version"] is None  # a file, not a tracking server
     assert document["prediction_log"]["durability"] == "acked"
+
+
+def test_features_reach_the_log_only_when_asked(
+        project: Project, versions: dict[str, int], cancer: tuple[pd.DataFrame, pd.Series],
+        caplog: pytest.LogCaptureFixture) -> None:
+    features, _ = cancer
+    body = {"dataframe_records": records(features, 2), "ids": ["f1", "f2"]}
+    for asked in (False, True):
+        options = project.policy.serving.model_copy(update={"log_features": asked})
+        caplog.clear()
+        with caplog.at_level("INFO", logger="tether.predictions"), TestClient(
+                create_app(project, poll=False, registry=CollectorRegistry(),
+                           options=options)) as client:
+            assert client.post("/predict", json=body).status_code == 200
+        logged = [r for r in caplog.records if r.name == "tether.predictions"]
+        if not asked:
+            assert logged == []
+            continue
+        (record,) = logged
+        assert record.ids == ["f1", "f2"] and record.route == "champion"  # type: ignore[attr-defined]
+        assert record.features[1]["mean radius"] == features["mean radius"].iloc[1]  # type: ignore[attr-defined]
+        assert len(record.predictions) == 2  # type: ignore[attr-defined]

@@ -33,6 +33,7 @@ from tether.errors import (
     InputError,
     ModelNotReady,
     PredictionFailed,
+    RegistryError,
     RegistryUnavailable,
     TetherError,
 )
@@ -220,7 +221,12 @@ class ModelServer:
                 else:
                     await self._reload_registry(retry_failed)
             except Exception as exc:
-                self.last_error = _describe(exc)
+                description = _describe(exc)
+                # the registry's own failures are logged once per outage by its health;
+                # anything else once per distinct error, not once per poll
+                if not isinstance(exc, RegistryError) and description != self.last_error:
+                    log.warning("model server: reload failed: %s", description)
+                self.last_error = description
                 raise
             self.last_error = None
             self.last_reload = time.time()
