@@ -7,8 +7,8 @@ swap never fails a request in flight.
 The registry may be slow or away; serving never waits for it. Reloads run one at a time
 with at most one more waiting its turn (`schedule_reload`); a registry read that takes
 longer than `serving.registry_timeout_seconds` fails the reload as "unreachable" while
-the read goes on in its own thread, and the next reload joins it instead of starting
-another, so a hung registry holds one thread, not one per poll.
+the read goes on in its own thread; later reloads join a recent read or start a fresh
+one beside a stale one, so a hung registry holds a few threads, not one per poll.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ T = TypeVar("T")
 SHADOW_SUFFIX = ":shadow"  # a shadow row's id: the request's id plus this
 FAILED_SUFFIX = ":failed"  # a canary's failed attempt, when the champion then answered
 MAX_SHADOW_ROWS_IN_FLIGHT = 10_000
+MAX_READS_IN_FLIGHT = 3  # threads a hung registry may hold
 
 
 @dataclass(eq=False)
@@ -128,7 +129,7 @@ class ModelServer:
         self._queued: asyncio.Task[None] | None = None  # a reload waiting for its turn
         self._queued_retry = False
         self._first_load: asyncio.Task[None] | None = None
-        self._read: _Read | None = None
+        self._reads: list[_Read] = []  # registry reads in flight, oldest first
         self._poller: asyncio.Task[None] | None = None
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         self._shadow_rows = 0
@@ -289,18 +290,17 @@ class ModelServer:
     async def _read_state(self) -> RegistryState:
         """The registry's state, or RegistryUnavailable after the registry timeout.
 
-        One read at a time: a read still running from an earlier reload is joined, and
-        read again once it answers if it began before this call (its answer may predate
-        a write the caller wants to see).
+        A read younger than the timeout is joined rather than another started (and read
+        again once it answers if it began before this call: its answer may predate a
+        write the caller wants to see). One older than that already failed its caller:
+        a fresh read starts beside it, so recovery never waits for a client's retry
+        schedule, and at most MAX_READS_IN_FLIGHT threads wait on a hung registry.
         """
         timeout = self.options.registry_timeout_seconds
         asked = time.monotonic()
         deadline = asked + timeout
         while True:
-            if self._read is None:
-                self._read = self._start_read()
-                deadline = self._read.started + timeout
-            read = self._read
+            read = self._choose_read(timeout)
             try:
                 state = await asyncio.wait_for(asyncio.shield(read.future),
                                                max(deadline - time.monotonic(), 0.0))
@@ -311,14 +311,26 @@ class ModelServer:
                 raise RegistryUnavailable(f"read registry state: {reason}") from None
             if read.started >= asked:
                 return state
+            deadline = max(deadline, time.monotonic() + timeout)
+
+    def _choose_read(self, timeout: float) -> _Read:
+        now = time.monotonic()
+        recent = [read for read in self._reads if now - read.started < timeout]
+        if recent:
+            return recent[-1]
+        if len(self._reads) >= MAX_READS_IN_FLIGHT:
+            return self._reads[-1]
+        read = self._start_read()
+        self._reads.append(read)
+        return read
 
     def _start_read(self) -> _Read:
         registry = self.project.registry
         read = _Read(_in_daemon_thread(registry.state))
 
         def done(future: asyncio.Future[RegistryState]) -> None:
-            if self._read is read:
-                self._read = None
+            if read in self._reads:
+                self._reads.remove(read)
             if future.cancelled():
                 return
             error = future.exception()
