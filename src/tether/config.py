@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
 

@@ -10,6 +10,8 @@ every core starves the server running beside it in `tether up`.
 So tether sets the size with threadpoolctl wherever it calls a model:
 
 - timing a model (the gate's latency checks): one thread, as one request is served;
+- serving: each version's model thread, `serving.model_threads` (1): the server is
+  already parallel (event loop, model thread, log writer), so a call must not be too;
 - training and scoring held-out rows: every CPU this process may use but one (at least
   one), or `TETHER_TRAINING_THREADS` when set.
 
@@ -29,7 +31,7 @@ from threadpoolctl import threadpool_limits
 
 from tether.errors import ConfigError
 
-__all__ = ["available_cpus", "limited", "training_threads"]
+__all__ = ["available_cpus", "limit_this_thread", "limited", "training_threads"]
 
 
 def available_cpus() -> int:
@@ -61,3 +63,11 @@ def limited(threads: int) -> Iterator[None]:
     """Run the block with native thread pools (OpenMP, BLAS) of at most `threads`."""
     with threadpool_limits(limits=threads):
         yield
+
+
+def limit_this_thread(threads: int | None) -> None:
+    """Cap native thread pools for every call this thread makes from now on (a
+    server's model thread); None leaves the libraries' defaults. OpenMP's limit belongs
+    to the calling thread; BLAS libraries (OpenBLAS, MKL) have one per process."""
+    if threads is not None:
+        threadpool_limits(limits=threads)

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from tether.serving.validation import Rows, row_count, to_frame
+from tether.threads import limit_this_thread
 
 __all__ = ["MicroBatcher", "ModelCallFailed", "Prediction"]
 
@@ -77,7 +77,7 @@ class MicroBatcher:
         # one thread per version: model calls leave the event loop free to parse requests
         self.threads = threads
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"tether-{label}",
-                                            initializer=_limit_threads, initargs=(threads,))
+                                            initializer=limit_this_thread, initargs=(threads,))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[_Pending] | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -185,13 +185,6 @@ class MicroBatcher:
             raise ModelCallFailed(f"the model returned {len(result.values)} predictions for "
                                   f"{expected} rows")
         return result
-
-
-def _limit_threads(threads: int | None) -> None:
-    """Cap the native thread pools for calls made from this thread. OpenMP's limit is
-    per calling thread; BLAS libraries (OpenBLAS, MKL) have one process-wide limit."""
-    if threads is not None:
-        threadpool_limits(limits=threads)
 
 
 def _describe(exc: BaseException) -> str:
