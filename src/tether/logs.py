@@ -64,8 +64,9 @@ def log_access(scope: Scope, status: int, seconds: float, version: str | None = 
         return
     latency_ms = round(seconds * 1000.0, 3)
     client = scope.get("client")
-    _access.info("%s %s %d %.1f ms", scope["method"], scope["path"], status, latency_ms,
-                 extra={"method": scope["method"], "path": scope["path"], "status": status,
+    served = f" v{version} {route}" if version else ""
+    _access.info("%s %s %d %.1f ms%s", scope["method"], scope["path"], status, latency_ms,
+                 served, extra={"method": scope["method"], "path": scope["path"], "status": status,
                         "latency_ms": latency_ms,
                         "model_version": int(version) if version else None,
                         "route": route, "client": client[0] if client else None})
