@@ -10,10 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import itertools
 import logging
 import os
-import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from tether.errors import InputError, ModelNotReady, PredictionFailed, TetherErr
 from tether.project import Project
 from tether.registry import LoadedModel, ScoringResponse, load_model_dir, mlflow_scoring
 from tether.serving.batching import ModelCallFailed, Prediction
+from tether.serving.ids import IdSource
 from tether.serving.metrics import ServingMetrics
 from tether.serving.predlog import LogEntry, PredictionLog
 from tether.serving.protocol import Payload
@@ -47,22 +46,6 @@ class Served:
     prediction: Prediction
     version: int
     route: str
-
-
-class IdSource:
-    """Prediction ids unique across processes: a random prefix and a counter."""
-
-    def __init__(self) -> None:
-        self._prefix = secrets.token_hex(6)
-        self._counter = itertools.count()
-
-    def take(self, n: int) -> list[str]:
-        prefix = self._prefix
-        return [f"{prefix}-{next(self._counter):012x}" for _ in range(n)]
-
-    def key(self) -> str:
-        """One fresh id: what routes a request whose rows get no ids."""
-        return f"{self._prefix}-{next(self._counter):012x}"
 
 
 class ModelServer:
