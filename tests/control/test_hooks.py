@@ -14,9 +14,11 @@ from tests.conftest import write_project
 from tests.control.github_stub import github_stub
 from tether.cli import app
 from tether.control.controller import Controller
-from tether.control.hooks import hook_routes, sign
+from tether.control.hooks import hook_routes
 from tether.control.triggers import Action, Trigger, TriggerKind
 from tether.project import Project
+from tether.serving.auth import TokenBackend, auth_middleware, sign
+from tether.serving.http import error_handlers
 
 SECRET = "hook-secret"
 TOKEN = "am-token"
@@ -28,7 +30,9 @@ def hooked(project_dir: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[
     monkeypatch.setenv("TETHER_GITHUB_WEBHOOK_SECRET", SECRET)
     project = Project.open(project_dir / "tether.yaml")
     received: list[Trigger] = []
-    client = TestClient(Starlette(routes=hook_routes(project, received.append)))
+    client = TestClient(Starlette(
+        routes=hook_routes(project, received.append), exception_handlers=error_handlers(),
+        middleware=[auth_middleware(TokenBackend.from_settings(project.settings))]))
     return project, client, received
 
 
@@ -55,8 +59,9 @@ def test_alertmanager_firing_alert_becomes_a_trigger(hooked) -> None:  # type: i
 
 
 @pytest.mark.parametrize(("headers", "body", "status", "reason"), [
-    ({}, alert_payload(), 401, "missing or wrong bearer token"),
-    ({"Authorization": "Bearer nope"}, alert_payload(), 401, "missing or wrong bearer token"),
+    ({}, alert_payload(), 401, "missing alertmanager token"),
+    ({"Authorization": "Bearer nope"}, alert_payload(), 401,
+     "wrong alertmanager token: it does not match TETHER_ALERTMANAGER_TOKEN"),
     ({"Authorization": f"Bearer {TOKEN}"}, {"version": "3", "alerts": []}, 400,
      "not an Alertmanager v4 payload: version"),
     ({"Authorization": f"Bearer {TOKEN}"}, {"version": "4", "status": "firing",
@@ -68,7 +73,7 @@ def test_alertmanager_rejects_bad_requests_and_triggers_nothing(  # type: ignore
     project, client, received = hooked
     response = client.post("/hooks/alertmanager", json=body, headers=headers)
     assert response.status_code == status
-    assert reason in response.json()["error"]
+    assert reason in response.json()["message"]
     assert received == []
     assert project.store.events(project.model_name) == []
 
@@ -78,7 +83,8 @@ def test_alertmanager_malformed_json_is_400(hooked) -> None:  # type: ignore[no-
     response = client.post("/hooks/alertmanager", content=b"{nope",
                            headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 400
-    assert "not valid JSON" in response.json()["error"]
+    assert response.json() == {"error": "InputError", "message": response.json()["message"]}
+    assert "malformed JSON" in response.json()["message"]
     assert received == []
 
 
@@ -131,7 +137,7 @@ def test_github_rejects_bad_requests(  # type: ignore[no-untyped-def]
     response = client.post("/hooks/github", content=body, headers={
         "X-GitHub-Event": event, "X-Hub-Signature-256": signature or sign(SECRET, body)})
     assert response.status_code == status
-    assert reason in response.json()["error"]
+    assert reason in response.json()["message"]
     assert received == []
 
 

@@ -36,6 +36,7 @@ def serve(
 
     from tether.dashboard import dashboard_routes
     from tether.serving import create_app
+    from tether.serving.admin import forward_to
 
     project = project_of(ctx)
     holder: dict[str, Any] = {}
@@ -43,9 +44,12 @@ def serve(
     async def reload_server() -> None:
         await holder["app"].state.server.reload()
 
-    routes = dashboard_routes(project, admin_token=project.settings.admin_token,
-                              on_registry_change=reload_server)
-    app = create_app(project, poll=not no_poll, model_path=model_path, routes=routes)
+    retrain = (forward_to(project.settings.controller_url, project.settings.admin_token)
+               if project.settings.controller_url else None)
+    routes = dashboard_routes(project, on_registry_change=reload_server,
+                              request_retrain=retrain)
+    app = create_app(project, poll=not no_poll, model_path=model_path, routes=routes,
+                     retrain=retrain)
     holder["app"] = app
     err_console.print(f"serving {project.model_name} on http://{host}:{port} "
                       f"({'model folder ' + model_path if model_path else 'registry'})")

@@ -114,7 +114,7 @@ def build(project: Project, *, interval: float | None = None, poll: bool = True,
     routes += extra_routes or []
     collector = MonitoringCollector(monitor, lambda: served_versions(holder["app"])())
     app = create_app(project, registry=registry, collectors=[collector], routes=routes,
-                     poll=poll, lifespans=[run_controller])
+                     poll=poll, lifespans=[run_controller], retrain=request_retrain)
     holder["app"] = app
     return Embedded(app=app, controller=controller, monitor=monitor, registry=registry)
 
@@ -123,6 +123,5 @@ def _dashboard(project: Project, reload_server: Callable[[], Any],
                request_retrain: Callable[[str], None], monitor: Monitor) -> list[BaseRoute]:
     from tether.dashboard import dashboard_routes
 
-    return list(dashboard_routes(project, admin_token=project.settings.admin_token,
-                                 on_registry_change=reload_server,
+    return list(dashboard_routes(project, on_registry_change=reload_server,
                                  request_retrain=request_retrain, monitor=monitor))
