@@ -7,7 +7,7 @@ import os
 import typer
 from prometheus_client import CollectorRegistry
 
-from tether.cli._common import JSON_OPTION, console, emit, project_of
+from tether.cli._common import JSON_OPTION, console, emit, listen, port_option, project_of, run_app
 from tether.control.controller import Controller
 from tether.control.github import DEFAULT_API_URL, dispatch
 from tether.control.metrics import ControllerMetrics
@@ -19,7 +19,7 @@ __all__ = ["register"]
 def controller(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host", envvar="TETHER_HOST"),
-    port: int = typer.Option(8001, "--port", envvar="TETHER_CONTROLLER_PORT"),
+    port: int = port_option(8001, "TETHER_CONTROLLER_PORT"),
     servers: str = typer.Option("", "--servers", envvar="TETHER_SERVER_URLS",
                                 help="Comma-separated server URLs to push reloads to."),
     interval: float | None = typer.Option(None, "--interval", min=0.05,
@@ -41,35 +41,31 @@ def controller(
             console.print(line)
         project.store.release_lock(loop.lock_name, loop.owner)
         return
-    import uvicorn
-
     from tether.control.app import controller_app
 
-    console.print(f"controller for {project.model_name} on http://{host}:{port} "
-                  f"(hooks, /metrics); pushing to {', '.join(urls) or 'no servers (they poll)'}")
-    uvicorn.run(controller_app(loop, registry, interval), host=host, port=port,
-                log_level="warning")
+    sock, url = listen(host, port)
+    console.print(f"controller for {project.model_name} on {url} (hooks, /trigger, "
+                  f"/metrics); pushing to {', '.join(urls) or 'no servers (they poll)'}")
+    run_app(controller_app(loop, registry, interval), sock)
 
 
 def up(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host", envvar="TETHER_HOST"),
-    port: int = typer.Option(8000, "--port", envvar="TETHER_PORT"),
+    port: int = port_option(8000, "TETHER_PORT"),
     interval: float | None = typer.Option(None, "--interval", min=0.05,
                                           help="Seconds between controller passes."),
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Server and controller in one process: the whole loop on the embedded default."""
-    import uvicorn
-
     from tether.control.embedded import build
 
     project = project_of(ctx)
     embedded = build(project, interval=interval)
-    console.print(f"tether up: {project.model_name} on http://{host}:{port} "
+    sock, url = listen(host, port)
+    console.print(f"tether up: {project.model_name} on {url} "
                   "(predict, feedback, metrics, dashboard at /, hooks at /hooks/*)")
-    uvicorn.run(embedded.app, host=host, port=port, log_level=log_level, access_log=False,
-                proxy_headers=False)
+    run_app(embedded.app, sock, log_level=log_level)
 
 
 def trigger(

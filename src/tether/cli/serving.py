@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from tether.cli._common import err_console, project_of
+from tether.cli._common import err_console, listen, port_option, project_of, run_app
 from tether.errors import ConfigError
 
 __all__ = ["register"]
@@ -16,7 +16,7 @@ def serve(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host", envvar="TETHER_HOST",
                              help="Address to listen on."),
-    port: int = typer.Option(8000, "--port", envvar="TETHER_PORT", help="Port to listen on."),
+    port: int = port_option(8000, "TETHER_PORT"),
     workers: int = typer.Option(1, "--workers", min=1,
                                 help="Worker processes; tether runs one per process."),
     no_poll: bool = typer.Option(False, "--no-poll",
@@ -32,8 +32,6 @@ def serve(
         # out with more replicas (each scraped by Prometheus), not uvicorn workers
         raise ConfigError(f"--workers {workers}: tether serve runs one worker per process; "
                           "run more replicas behind a load balancer instead")
-    import uvicorn
-
     from tether.dashboard import dashboard_routes
     from tether.serving import create_app
     from tether.serving.admin import forward_to
@@ -51,10 +49,10 @@ def serve(
     app = create_app(project, poll=not no_poll, model_path=model_path, routes=routes,
                      retrain=retrain)
     holder["app"] = app
-    err_console.print(f"serving {project.model_name} on http://{host}:{port} "
+    sock, url = listen(host, port)
+    err_console.print(f"serving {project.model_name} on {url} "
                       f"({'model folder ' + model_path if model_path else 'registry'})")
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
-                proxy_headers=False)
+    run_app(app, sock, log_level=log_level)
 
 
 def register(app: typer.Typer) -> None:
