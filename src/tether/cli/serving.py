@@ -34,7 +34,6 @@ def serve(
                           "run more replicas behind a load balancer instead")
     from tether.dashboard import dashboard_routes
     from tether.serving import create_app
-    from tether.serving.admin import forward_to
 
     project = project_of(ctx)
     holder: dict[str, Any] = {}
@@ -42,12 +41,8 @@ def serve(
     async def reload_server() -> None:
         await holder["app"].state.server.reload()
 
-    retrain = (forward_to(project.settings.controller_url, project.settings.admin_token)
-               if project.settings.controller_url else None)
-    routes = dashboard_routes(project, on_registry_change=reload_server,
-                              request_retrain=retrain)
-    app = create_app(project, poll=not no_poll, model_path=model_path, routes=routes,
-                     retrain=retrain)
+    routes = dashboard_routes(project, on_registry_change=reload_server)
+    app = create_app(project, poll=not no_poll, model_path=model_path, routes=routes)
     holder["app"] = app
     sock, url = listen(host, port)
     err_console.print(f"serving {project.model_name} on {url} "

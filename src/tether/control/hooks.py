@@ -22,7 +22,7 @@ from tether.control.triggers import Action, Trigger, TriggerKind
 from tether.errors import InputError, ModelNotFound
 from tether.project import Project
 from tether.serving.auth import ALERTMANAGER, grants_of, requires
-from tether.serving.http import json_response, load_json, read_body
+from tether.serving.http import json_response, load_json, read_body, shown
 
 __all__ = ["GITHUB_EVENT_ACTIONS", "MAX_BODY", "hook_routes"]
 
@@ -113,12 +113,15 @@ def hook_routes(project: Project, submit: Callable[[Trigger], None]) -> list[Bas
         if action is None:
             raise InputError(f"event type {payload.action!r} is not one of "
                              f"{', '.join(GITHUB_EVENT_ACTIONS)}")
-        target = str(payload.client_payload.get("model_name", model))
+        target = payload.client_payload.get("model_name", model)
+        if not isinstance(target, str):
+            raise InputError(f"client_payload.model_name: expected text, got {shown(target)}")
         if target != model:
             project.record("hook_ignored", f"github: unknown model {target!r}")
             raise ModelNotFound(f"unknown model {target!r}; this controller runs {model!r}")
-        reason = str(payload.client_payload.get("trigger_reason")
-                     or payload.client_payload.get("reason") or payload.action)
+        given = [payload.client_payload.get(key) for key in ("trigger_reason", "reason")]
+        reason = next((text for text in given if isinstance(text, str) and text),
+                      payload.action)
         submit(Trigger(TriggerKind.GITHUB, reason, action=action,
                        data={"event_type": payload.action,
                              "client_payload": payload.client_payload}))

@@ -34,7 +34,7 @@ from tether.monitoring.monitor import Monitor
 from tether.project import Project
 from tether.serving.admin import ADMIN_BODY_BYTES, ADMIN_LIMIT, NO_CONTROLLER, reason_of
 from tether.serving.auth import ADMIN, requires
-from tether.serving.http import read_json_object
+from tether.serving.http import read_json_object, shown
 
 __all__ = ["STATIC_PREFIX", "JSONBody", "dashboard_routes"]
 
@@ -72,6 +72,10 @@ def dashboard_routes(
 
     async def call(function: Callable[..., dict[str, Any]], *args: Any) -> JSONBody:
         return JSONBody(await run_in_threadpool(function, *args))
+
+    def retrainer(request: Request) -> Callable[[str], None] | None:
+        """Who takes a manual retrain: the one given, else the app's (`/trigger`'s)."""
+        return request_retrain or getattr(request.app.state, "retrain", None)
 
     def check_model(request: Request) -> None:
         asked = request.query_params.get("model")
@@ -195,7 +199,7 @@ def dashboard_routes(
           401: {description: missing or wrong token}
           403: {description: no TETHER_ADMIN_TOKEN configured on the server}
         """
-        return JSONBody({"admin": True, "retrain_available": request_retrain is not None})
+        return JSONBody({"admin": True, "retrain_available": retrainer(request) is not None})
 
     @requires(ADMIN)
     async def admin_rollback(request: Request) -> Response:
@@ -216,11 +220,12 @@ def dashboard_routes(
           403: {description: no TETHER_ADMIN_TOKEN configured}
           409: {description: nothing to roll back to}
         """
-        body = await read_json_object(request, ADMIN_BODY_BYTES, ADMIN_LIMIT)
+        body = await read_json_object(request, ADMIN_BODY_BYTES, ADMIN_LIMIT,
+                                      fields=("reason", "to"))
         reason = reason_of(body, DEFAULT_ROLLBACK_REASON)
         target = body.get("to")
         if target is not None and (isinstance(target, bool) or not isinstance(target, int)):
-            raise InputError(f"to: expected a version number, got {target!r}")
+            raise InputError(f"to: expected a version number, got {shown(target)}")
         bad, champion = await run_in_threadpool(lifecycle.rollback, project, reason, target)
         if on_registry_change is not None:
             await on_registry_change()
@@ -244,11 +249,13 @@ def dashboard_routes(
           403: {description: no TETHER_ADMIN_TOKEN configured}
           503: {description: no controller runs in this process}
         """
-        body = await read_json_object(request, ADMIN_BODY_BYTES, ADMIN_LIMIT)
+        body = await read_json_object(request, ADMIN_BODY_BYTES, ADMIN_LIMIT,
+                                      fields=("reason",))
         reason = reason_of(body, DEFAULT_RETRAIN_REASON)
-        if request_retrain is None:
+        retrain = retrainer(request)
+        if retrain is None:
             raise ControllerUnavailable(NO_CONTROLLER)
-        await run_in_threadpool(request_retrain, reason)
+        await run_in_threadpool(retrain, reason)
         return JSONBody({"accepted": True, "reason": reason}, status_code=202)
 
     return [

@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from tether.errors import ControllerUnavailable, InputError
 from tether.serving.auth import ADMIN, requires
-from tether.serving.http import json_response, read_json_object
+from tether.serving.http import json_response, read_json_object, shown
 
 __all__ = ["ADMIN_BODY_BYTES", "ADMIN_LIMIT", "DEFAULT_REASON", "NO_CONTROLLER", "Retrain",
            "forward_to", "reason_of", "trigger_endpoint"]
@@ -36,7 +36,7 @@ def reason_of(body: dict[str, object], default: str) -> str:
     if reason is None or (isinstance(reason, str) and not reason.strip()):
         return default
     if not isinstance(reason, str):
-        raise InputError(f"reason: expected text, got {reason!r}")
+        raise InputError(f"reason: expected text, got {shown(reason)}")
     return reason.strip()[:500]
 
 
@@ -61,8 +61,9 @@ def trigger_endpoint(retrain: Retrain | None) -> Callable[[Request], Awaitable[R
           403: {description: no TETHER_ADMIN_TOKEN configured}
           503: {description: no controller runs here and none is configured to forward to}
         """
-        reason = reason_of(await read_json_object(request, ADMIN_BODY_BYTES, ADMIN_LIMIT),
-                           DEFAULT_REASON)
+        body = await read_json_object(request, ADMIN_BODY_BYTES, ADMIN_LIMIT,
+                                      fields=("reason",))
+        reason = reason_of(body, DEFAULT_REASON)
         if retrain is None:
             raise ControllerUnavailable(NO_CONTROLLER)
         await run_in_threadpool(retrain, reason)

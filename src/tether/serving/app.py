@@ -43,6 +43,7 @@ from tether.serving.http import (
     load_json,
     read_body,
     read_json_object,
+    shown,
 )
 from tether.serving.metrics import ServingMetrics
 from tether.serving.openapi import docs_page, openapi_document
@@ -66,7 +67,8 @@ def create_app(project: Project, *, registry: CollectorRegistry | None = None,
     not follow the registry. `lifespans` are entered after the server has started (an
     embedded controller) and left before it stops. `auth` (default: from the project's
     settings) guards every protected route, `routes` included. `retrain` takes
-    `POST /trigger` (default: forward to `TETHER_CONTROLLER_URL` when set, else 503).
+    `POST /trigger` and the dashboard's retrain (default: forward to
+    `TETHER_CONTROLLER_URL` when set, else 503); it is `app.state.retrain`.
     """
     registry = registry if registry is not None else CollectorRegistry()
     for collector in collectors:
@@ -128,6 +130,7 @@ def create_app(project: Project, *, registry: CollectorRegistry | None = None,
     app.state.server = server
     app.state.metrics = metrics
     app.state.registry = registry
+    app.state.retrain = retrain  # also the dashboard's "Retrain now"
     return app
 
 
@@ -226,7 +229,7 @@ class _Handlers:
 
     @requires(ADMIN)
     async def reload(self, request: Request) -> Response:
-        await read_json_object(request, ADMIN_BODY_BYTES, ADMIN_LIMIT)  # nothing to read
+        await read_json_object(request, ADMIN_BODY_BYTES, ADMIN_LIMIT)  # none, or {}
         await self.server.reload()
         return json_response(self.server.snapshot())
 
@@ -262,7 +265,7 @@ def _labels(body: bytes, max_rows: int) -> list[tuple[str, float]]:
             label = int(label)
         if not isinstance(label, int | float):
             raise InputError(f"labels[{index}].label: expected a number, got "
-                             f"{type(label).__name__} {label!r}")
+                             f"{type(label).__name__} {shown(label)}")
         labels.append((str(pid), float(label)))
     return labels
 

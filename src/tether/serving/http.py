@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import reprlib
 import time
 from collections.abc import Callable, Collection
 from http import HTTPStatus
@@ -34,7 +35,7 @@ from tether.serving.metrics import ServingMetrics
 
 __all__ = ["MAX_JSON_DEPTH", "BodyLimit", "Instrumentation", "check_depth", "error_document",
            "error_handlers", "json_depth", "json_response", "load_json", "read_body",
-           "read_json_object"]
+           "read_json_object", "shown"]
 
 log = logging.getLogger("tether.serving")
 
@@ -49,6 +50,20 @@ def json_response(document: Any, status_code: int = 200,
 
 
 SERVING_LIMIT = "serving.max_body_bytes in tether.yaml"
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 2, 80, 80
+_SHORT.maxlist = _SHORT.maxdict = 4
+
+
+def shown(value: Any) -> str:
+    """A client's value as an error message quotes it: short, and never recursing into
+    whatever nesting the client sent.
+
+    >>> shown("x" * 200)[:12], shown([[[[1]]]])
+    ("'xxxxxxxxxxx", '[[[...]]]')
+    """
+    return _SHORT.repr(value)
 
 
 async def read_body(request: Request, limit: int, setting: str = SERVING_LIMIT) -> bytes:
@@ -68,15 +83,20 @@ async def read_body(request: Request, limit: int, setting: str = SERVING_LIMIT) 
     return b"".join(chunks)
 
 
-async def read_json_object(request: Request, limit: int, setting: str = SERVING_LIMIT
-                           ) -> dict[str, Any]:
-    """An optional JSON object body (`{}` when empty), bounded like every other body."""
+async def read_json_object(request: Request, limit: int, setting: str = SERVING_LIMIT, *,
+                           fields: Collection[str] = ()) -> dict[str, Any]:
+    """An optional JSON object body (`{}` when empty) with only `fields` in it, bounded
+    like every other body; a misspelt field is an error, never silently ignored."""
     body = await read_body(request, limit, setting)
     if not body.strip():
         return {}
     document = load_json(body)
     if not isinstance(document, dict):
         raise InputError(f"body: expected a JSON object, got {type(document).__name__}")
+    unknown = sorted(set(document) - set(fields))
+    if unknown:
+        allowed = ", ".join(fields) if fields else "none (send no body)"
+        raise InputError(f"body: unknown field(s) {shown(unknown)}; allowed: {allowed}")
     return document
 
 

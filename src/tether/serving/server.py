@@ -235,8 +235,10 @@ class ModelServer:
         client sent some."""
         table = self.table
         if table.champion is None:
+            failed = "".join(f"; version {v} failed to load: {reason}"
+                             for v, reason in sorted(self._failed.items()))
             raise ModelNotReady("no champion model is loaded yet: train and promote a version "
-                                "(`tether retrain`, `tether promote`)"
+                                "(`tether retrain`, `tether promote`)" + failed
                                 + (f"; last error: {self.last_error}" if self.last_error
                                    else ""))
         ids = payload.ids or (self._ids.take(payload.n) if with_ids else None)

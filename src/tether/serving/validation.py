@@ -43,6 +43,7 @@ from pandas.api.types import infer_dtype, is_datetime64_any_dtype
 
 from tether.errors import AmbiguousValue, InputError
 from tether.registry import ColumnSpec
+from tether.serving.http import shown
 
 __all__ = ["FLOATS", "INTEGERS", "Rows", "Validator", "refuse_ambiguous", "row_count", "to_frame"]
 
@@ -104,7 +105,7 @@ def refuse_ambiguous(column: str, values: Sequence[Any]) -> None:
     for row, value in enumerate(values):
         if not (accepts(value) or _is_null(value)):
             raise AmbiguousValue(f"column {column!r}: expected boolean (JSON true or false), "
-                                 f"got {type(value).__name__} {value!r} at row {row}")
+                                 f"got {type(value).__name__} {shown(value)} at row {row}")
 
 
 class Validator:
@@ -336,8 +337,9 @@ class Validator:
             try:
                 pd.to_datetime(value, format="ISO8601")
             except (ValueError, TypeError, OverflowError):
-                return InputError(f"column {spec.name!r}: expected datetime (an ISO-8601 string "
-                                  f"such as '2024-01-31T12:30:00'), got {value!r} at row {row}")
+                return InputError(f"column {spec.name!r}: expected datetime (an ISO-8601 "
+                                  f"string such as '2024-01-31T12:30:00'), got {shown(value)} "
+                                  f"at row {row}")
         return InputError(f"column {spec.name!r}: values mix timezone-aware and naive times")
 
     @staticmethod
@@ -347,7 +349,7 @@ class Validator:
         for row, value in enumerate(series.tolist()):
             if not accepts(value) and not _is_null(value):
                 return InputError(f"column {spec.name!r}: expected {expected}, got "
-                                  f"{type(value).__name__} {value!r} at row {row}")
+                                  f"{type(value).__name__} {shown(value)} at row {row}")
         return InputError(f"column {spec.name!r}: expected {expected}")
 
     @staticmethod
