@@ -112,11 +112,13 @@ def test_default_server_follows_the_registry(render_chart, find) -> None:
     assert env["TETHER_TRACKING_URI"] == "http://mlflow.mlflow.svc:5000"
     assert env["TETHER_CONFIG"] == "/etc/tether/tether.yaml"
     # secrets are references, each optional, never values
-    for name in ("TETHER_ADMIN_TOKEN", "TETHER_ALERTMANAGER_TOKEN",
+    for name in ("TETHER_ADMIN_TOKEN", "TETHER_ALERTMANAGER_TOKEN", "TETHER_FEEDBACK_TOKEN",
                  "TETHER_GITHUB_WEBHOOK_SECRET", "TETHER_GITHUB_TOKEN", "TETHER_STORE_URL",
                  "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
         ref = env[name]["secretKeyRef"]
         assert ref["name"] == "tether-secrets" and ref["optional"] is True
+    # /trigger on a server is forwarded to the controller's Service
+    assert env["TETHER_CONTROLLER_URL"] == "http://tether-controller:8001"
 
 
 def test_controller_is_a_single_replica_with_its_webhook_service(render_chart, find) -> None:
