@@ -195,16 +195,38 @@ def test_an_optional_column_may_be_null_or_left_out(
     assert (status, answer["predictions"]) == (200, [0, 4])
 
 
-def test_a_version_that_cannot_score_its_own_serving_example_never_reports_ready(
+class Capped(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+    """2 * x, for x up to 100."""
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
+        if (model_input["x"] > 100).any():
+            raise ValueError("x above 100")
+        return model_input["x"].to_numpy() * 2.0
+
+
+def test_a_version_that_fails_on_its_own_serving_example_never_reports_ready(
+        serve: Any, tmp_path: Path) -> None:
+    folder = _save(tmp_path / "model", Capped(), pd.DataFrame({"x": [1.0, 2.0]}))
+    (folder / "serving_input_example.json").write_text(json.dumps(
+        {"dataframe_split": {"columns": ["x"], "data": [[1000.0]]}}))
+    client = serve(folder)
+    assert client.get("/ready").status_code == 503
+    status, answer = post(client, "/predict", split(["x"], [[1.0]]))
+    assert status == 503
+    assert "version 1 failed to load: ModelCallFailed" in answer["message"]
+    assert "x above 100" in answer["message"]
+
+
+def test_an_example_only_mlflow_reads_still_serves_through_mlflow(
         folders: dict[str, Path], serve: Any, tmp_path: Path) -> None:
     import shutil
 
     folder = tmp_path / "model"
     shutil.copytree(folders["datetime"], folder)
     (folder / "serving_input_example.json").write_text(json.dumps(
-        {"dataframe_split": {"columns": ["x", "ts"], "data": [[1.0, "last tuesday"]]}}))
+        {"dataframe_split": {"columns": ["x", "ts"], "data": [[1.0, "01/02/2024"]]}}))
     client = serve(folder)
-    assert client.get("/ready").status_code == 503
-    status, answer = post(client, "/predict", split(["x", "ts"], [[1.0, "2024-01-01"]]))
-    assert status == 503
-    assert "serving_input_example.json is refused: column 'ts'" in answer["message"]
+    assert client.get("/ready").json()["ready"] is True
+    body = split(["x", "ts"], [[1.0, "01/02/2024"]])
+    assert post(client, "/invocations", body) == mlflow_answer(folder, body)
+    assert post(client, "/predict", body)[0] == 400

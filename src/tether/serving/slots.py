@@ -112,7 +112,7 @@ def build_slot(model: LoadedModel, metrics: ServingMetrics, *, max_batch_rows: i
                max_wait_s: float) -> Slot:
     """Compile the version's checks, then warm it with real predictions (blocking): on its
     input example, and on its serving input example parsed as a client's request
-    (`tether.serving.warmup`); a version that cannot score either never takes traffic."""
+    (`tether.serving.warmup`); a version that fails on either never takes traffic."""
     validator = Validator(model.columns)
     batch_rows = metrics.batch_rows.labels(model.name, str(model.version))
 

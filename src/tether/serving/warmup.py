@@ -2,8 +2,9 @@
 
 - The model folder's own `serving_input_example.json` (MLflow writes it next to
   `MLmodel`), parsed and validated as a client's request would be, then scored: a version
-  that cannot score its own example as a client sends it never takes traffic and never
-  reports ready.
+  that fails on its own example as a client sends it never takes traffic and never
+  reports ready. An example tether's checks refuse (a tensor-shaped input, say) is left
+  to MLflow's own code, as `/invocations` leaves such requests, and logged.
 - Null in each non-float column the signature requires, one column at a time: where the
   model answers, the validator lets null through (MLflow's parser passes null in string,
   boolean and datetime columns to the model; tether does where the model takes it).
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,16 +27,16 @@ from tether.serving.validation import FLOATS, INTEGERS, Validator, to_frame
 
 __all__ = ["SERVING_INPUT_FILE", "nullable_columns", "serving_example"]
 
+log = logging.getLogger("tether.serving")
+
 SERVING_INPUT_FILE = "serving_input_example.json"  # MLflow's model folder layout
 MAX_PROBED_COLUMNS = 16  # beyond this, one probe with every such column null
 
 
 def serving_example(path: str | None, validator: Validator, *, max_rows: int
                     ) -> pd.DataFrame | None:
-    """The folder's serving input example as validated rows, None when it has none.
-
-    Raises `InputError` naming the column when tether's checks refuse the example.
-    """
+    """The folder's serving input example as validated rows; None when it has none, or
+    when tether's checks refuse it (logged with the reason)."""
     if path is None:
         return None
     file = Path(path) / SERVING_INPUT_FILE
@@ -47,7 +49,9 @@ def serving_example(path: str | None, validator: Validator, *, max_rows: int
     try:
         rows = payload_of(document, max_rows=max_rows).rows(validator)
     except InputError as exc:
-        raise InputError(f"its own {SERVING_INPUT_FILE} is refused: {exc}") from exc
+        log.warning("%s: tether's checks refuse it (%s); /predict will refuse such rows, "
+                    "/invocations hands them to MLflow", file, exc)
+        return None
     return to_frame(rows, validator.names)
 
 
