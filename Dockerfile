@@ -2,25 +2,39 @@
 # (`tether controller`, `tether retrain`, `mlflow server`, `mlflow artifacts download`).
 #   docker build -t tether:0.1.0 .
 #   docker run --rm -p 8000:8000 -v "$PWD:/app" tether:0.1.0
-FROM python:3.11-slim AS build
-WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY src ./src
-RUN python -m pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+# Any base with Python 3.11+ and its venv module works: BASE_IMAGE=debian:bookworm-slim
+# with python3-venv installed, or a root filesystem of your own (`make image` builds on
+# one made with mmdebstrap and runs it with podman; docs/kubernetes.md).
+ARG BASE_IMAGE=python:3.11-slim
 
-FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 \
+FROM ${BASE_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python3 -m venv /opt/tether
+WORKDIR /src
+# The dependencies first, in their own layer: code changes rebuild only the last step.
+COPY pyproject.toml README.md ./
+RUN mkdir -p src/tether && touch src/tether/__init__.py \
+    && /opt/tether/bin/python -m pip install ".[postgres,s3]" \
+    && /opt/tether/bin/python -m pip uninstall --yes tether
+COPY src ./src
+RUN /opt/tether/bin/python -m pip install --no-deps .
+
+FROM ${BASE_IMAGE}
+# HOME, where MLflow and matplotlib keep their files, is tether's own folder (the chart
+# mounts a volume there), so the root filesystem can be read-only.
+ENV PATH=/opt/tether/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     MLFLOW_DISABLE_TELEMETRY=true \
     DO_NOT_TRACK=true \
-    TETHER_HOME=/var/lib/tether
+    TETHER_HOME=/var/lib/tether \
+    HOME=/var/lib/tether
 RUN groupadd --gid 10001 tether \
-    && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin tether \
+    && useradd --uid 10001 --gid 10001 --home-dir /var/lib/tether --no-create-home \
+       --shell /usr/sbin/nologin tether \
     && mkdir -p /app /var/lib/tether /var/lib/mlflow \
     && chown tether:tether /app /var/lib/tether /var/lib/mlflow
-COPY --from=build /wheels /wheels
-RUN python -m pip install --no-cache-dir "$(ls /wheels/tether-*.whl)[postgres,s3]" \
-    && rm -rf /wheels
+COPY --from=build /opt/tether /opt/tether
 # The project (tether.yaml and its trainer) is mounted or copied here.
 WORKDIR /app
 USER 10001:10001
