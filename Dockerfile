@@ -6,25 +6,14 @@
 # with python3-venv installed, or a root filesystem of your own (`make image` builds on
 # one made with mmdebstrap and runs it with podman; docs/kubernetes.md).
 ARG BASE_IMAGE=python:3.11-slim
-
-FROM ${BASE_IMAGE} AS build
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python3 -m venv /opt/tether
-WORKDIR /src
-# The dependencies first, in their own layer: code changes rebuild only the last step.
-COPY pyproject.toml README.md ./
-RUN mkdir -p src/tether && touch src/tether/__init__.py \
-    && /opt/tether/bin/python -m pip install ".[postgres,s3]" \
-    && /opt/tether/bin/python -m pip uninstall --yes tether
-COPY src ./src
-RUN /opt/tether/bin/python -m pip install --no-deps .
-
 FROM ${BASE_IMAGE}
 # HOME, where MLflow and matplotlib keep their files, is tether's own folder (the chart
 # mounts a volume there), so the root filesystem can be read-only.
 ENV PATH=/opt/tether/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
     MLFLOW_DISABLE_TELEMETRY=true \
     DO_NOT_TRACK=true \
     TETHER_HOME=/var/lib/tether \
@@ -33,8 +22,18 @@ RUN groupadd --gid 10001 tether \
     && useradd --uid 10001 --gid 10001 --home-dir /var/lib/tether --no-create-home \
        --shell /usr/sbin/nologin tether \
     && mkdir -p /app /var/lib/tether /var/lib/mlflow \
-    && chown tether:tether /app /var/lib/tether /var/lib/mlflow
-COPY --from=build /opt/tether /opt/tether
+    && chown tether:tether /app /var/lib/tether /var/lib/mlflow \
+    && python3 -m venv /opt/tether
+# One stage, so the ~900 MB of dependencies are written once: their layer comes first
+# (installed for a placeholder package, then it is removed) and outlives code changes.
+WORKDIR /opt/tether/src
+COPY pyproject.toml README.md ./
+RUN mkdir -p src/tether && touch src/tether/__init__.py \
+    && python -m pip install ".[postgres,s3]" \
+    && python -m pip uninstall --yes tether \
+    && rm -rf src
+COPY src ./src
+RUN python -m pip install --no-deps . && cd / && rm -rf /opt/tether/src
 # The project (tether.yaml and its trainer) is mounted or copied here.
 WORKDIR /app
 USER 10001:10001
