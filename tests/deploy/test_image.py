@@ -193,6 +193,9 @@ def test_pods_run_as_the_charts_user_on_a_read_only_root(pods: Pods) -> None:
             CHART_VALUES["securityContext"]["runAsUser"])
         inspect = json.loads(podman("inspect", container).stdout)[0]
         assert inspect["HostConfig"]["ReadonlyRootfs"] is True
+        # capabilities: drop ALL; allowPrivilegeEscalation: false
+        status = pods.exec(container, "cat", "/proc/self/status")
+        assert "CapEff:\t0000000000000000" in status and "NoNewPrivs:\t1" in status, status
         # HOME (MLflow's and matplotlib's files) is the chart's writable volume
         assert pods.exec(container, "sh", "-c", 'touch "$HOME/probe" && echo "$HOME"').strip() \
             == "/var/lib/tether"
@@ -274,5 +277,3 @@ def test_promotion_and_rollback_by_hand_reach_the_server_pod(pods: Pods) -> None
         1: "champion", 2: "rolled_back"}
     version = httpx.get(f"{pods.server_url}/version", timeout=10).json()
     assert version["model"] == pods.model_name
-    print("written under HOME by the controller's pod:",
-          pods.exec(pods.controller, "find", "/var/lib/tether", "-maxdepth", "3").split())
