@@ -2,9 +2,9 @@
 # (`tether controller`, `tether retrain`, `mlflow server`, `mlflow artifacts download`).
 #   docker build -t tether:0.1.0 .
 #   docker run --rm -p 8000:8000 -v "$PWD:/app" tether:0.1.0
-# Any base with Python 3.11+ and its venv module works: BASE_IMAGE=debian:bookworm-slim
-# with python3-venv installed, or a root filesystem of your own (`make image` builds on
-# one made with mmdebstrap and runs it with podman; docs/kubernetes.md).
+# Any base with Python 3.11+ and its venv module works: the default, or a Debian root
+# filesystem with python3 and python3-venv (`make image` makes one with mmdebstrap and
+# builds on it with podman; docs/kubernetes.md).
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
 # HOME, where MLflow and matplotlib keep their files, is tether's own folder (the chart
