@@ -103,6 +103,8 @@ def which() -> Callable[[str], str]:
 # A real MLflow server, shared by the tests that need one ----------------------------------
 
 BIN = Path(sys.executable).parent
+# read once, at import: some fixtures clear TETHER_* for the rest of the session
+MLFLOW_POSTGRES_URL = os.environ.get("TETHER_TEST_MLFLOW_POSTGRES_URL")
 BUCKET = "tether-artifacts"
 S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
           "AWS_DEFAULT_REGION": "us-east-1"}
@@ -169,7 +171,7 @@ def mlflow_server(chart_mlflow_command: list[str], s3_endpoint: str | None,
     """`mlflow server` with the chart's flags on 127.0.0.1: the backend store on the
     PostgreSQL database TETHER_TEST_MLFLOW_POSTGRES_URL names, artifacts in moto's S3
     (a local folder without moto), proxied by the server (`mlflow-artifacts:/`)."""
-    postgres_url = os.environ.get("TETHER_TEST_MLFLOW_POSTGRES_URL")
+    postgres_url = MLFLOW_POSTGRES_URL
     if not postgres_url:
         pytest.skip("TETHER_TEST_MLFLOW_POSTGRES_URL is not set: it names a PostgreSQL "
                     "database for MLflow's backend store (.ci/run creates tether_mlflow)")
