@@ -2,25 +2,38 @@
 # (`tether controller`, `tether retrain`, `mlflow server`, `mlflow artifacts download`).
 #   docker build -t tether:0.1.0 .
 #   docker run --rm -p 8000:8000 -v "$PWD:/app" tether:0.1.0
-FROM python:3.11-slim AS build
-WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY src ./src
-RUN python -m pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
-
-FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 \
+# Any base with Python 3.11+ and its venv module works: the default, or a Debian root
+# filesystem with python3 and python3-venv (`make image` makes one with mmdebstrap and
+# builds on it with podman; docs/kubernetes.md).
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
+# HOME, where MLflow and matplotlib keep their files, is tether's own folder (the chart
+# mounts a volume there), so the root filesystem can be read-only.
+ENV PATH=/opt/tether/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
     MLFLOW_DISABLE_TELEMETRY=true \
     DO_NOT_TRACK=true \
-    TETHER_HOME=/var/lib/tether
+    TETHER_HOME=/var/lib/tether \
+    HOME=/var/lib/tether
 RUN groupadd --gid 10001 tether \
-    && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin tether \
+    && useradd --uid 10001 --gid 10001 --home-dir /var/lib/tether --no-create-home \
+       --shell /usr/sbin/nologin tether \
     && mkdir -p /app /var/lib/tether /var/lib/mlflow \
-    && chown tether:tether /app /var/lib/tether /var/lib/mlflow
-COPY --from=build /wheels /wheels
-RUN python -m pip install --no-cache-dir "$(ls /wheels/tether-*.whl)[postgres,s3]" \
-    && rm -rf /wheels
+    && chown tether:tether /app /var/lib/tether /var/lib/mlflow \
+    && python3 -m venv /opt/tether
+# One stage, so the ~900 MB of dependencies are written once: their layer comes first
+# (installed for a placeholder package, then it is removed) and outlives code changes.
+WORKDIR /opt/tether/src
+COPY pyproject.toml README.md ./
+RUN mkdir -p src/tether && touch src/tether/__init__.py \
+    && python -m pip install ".[postgres,s3]" \
+    && python -m pip uninstall --yes tether \
+    && rm -rf src
+COPY src ./src
+RUN python -m pip install --no-deps . && cd / && rm -rf /opt/tether/src
 # The project (tether.yaml and its trainer) is mounted or copied here.
 WORKDIR /app
 USER 10001:10001

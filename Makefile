@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: install demo test lint typecheck unit clean
+.PHONY: install demo test lint typecheck unit image image-test image-test-databases clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,23 @@ unit: install
 	$(BIN)/python -m pytest tests src/tether
 
 test: lint typecheck unit
+
+# The container image, built with podman on a base made by mmdebstrap (no registry
+# needed; deploy/podman/build-image.sh), and run as the Helm chart runs it
+# (tests/deploy/test_image.py: needs TETHER_TEST_POSTGRES_URL and
+# TETHER_TEST_MLFLOW_POSTGRES_URL, as .ci/run sets them).
+IMAGE ?= tether:$(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$$/\1/p' deploy/helm/tether/Chart.yaml)
+
+image:
+	deploy/podman/build-image.sh $(IMAGE)
+
+image-test: image-test-databases install image
+	TETHER_TEST_IMAGE=$(IMAGE) $(BIN)/python -m pytest tests/deploy/test_image.py -v
+
+image-test-databases:
+	@test -n "$$TETHER_TEST_POSTGRES_URL" -a -n "$$TETHER_TEST_MLFLOW_POSTGRES_URL" || { \
+	    echo "image-test: set TETHER_TEST_POSTGRES_URL and TETHER_TEST_MLFLOW_POSTGRES_URL" \
+	         "(PostgreSQL databases for the store and for MLflow; .ci/run shows how)"; exit 2; }
 
 clean:
 	rm -rf $(VENV) .tether .tether-demo

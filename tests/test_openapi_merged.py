@@ -12,7 +12,7 @@ from tether.serving import create_app
 
 
 def test_dashboard_endpoints_are_in_the_servers_openapi(project: Project) -> None:
-    app = create_app(project, routes=dashboard_routes(project, admin_token=None), poll=False)
+    app = create_app(project, routes=dashboard_routes(project), poll=False)
     with TestClient(app) as client:
         paths = json.loads(client.get("/openapi.json").content)["paths"]
     assert {"/api/state", "/api/timeseries", "/api/drift", "/api/events", "/predict",

@@ -331,6 +331,8 @@ class Settings(_Strict):
     admin_token: str | None = None
     github_webhook_secret: str | None = None
     alertmanager_token: str | None = None
+    feedback_token: str | None = None
+    controller_url: str | None = None
     poll_seconds: float = 2.0
 
     @classmethod
@@ -354,6 +356,8 @@ class Settings(_Strict):
             admin_token=environ.get("TETHER_ADMIN_TOKEN") or None,
             github_webhook_secret=environ.get("TETHER_GITHUB_WEBHOOK_SECRET") or None,
             alertmanager_token=environ.get("TETHER_ALERTMANAGER_TOKEN") or None,
+            feedback_token=environ.get("TETHER_FEEDBACK_TOKEN") or None,
+            controller_url=environ.get("TETHER_CONTROLLER_URL") or None,
             poll_seconds=poll,
         )
 

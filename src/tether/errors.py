@@ -14,10 +14,14 @@ TetherError                      exit 1, HTTP 500 unless a subclass says otherwi
 ├── StoreError                   exit 6   the database failed
 ├── RolloutLocked                exit 5   HTTP 409  another rollout holds the lock
 ├── InputError                   exit 2   HTTP 400  bad request input (serving)
-│   ├── PayloadTooLarge          HTTP 413
-│   └── UnsupportedMediaType     HTTP 415
-├── Unauthorized                 HTTP 401  missing or wrong admin token
-├── AdminDisabled                HTTP 403  no admin token configured
+│   ├── UnsupportedMediaType     HTTP 415
+│   └── InputRefused             HTTP 400  refused on every route, MLflow's protocol too
+│       ├── PayloadTooLarge      HTTP 413  over the body, row or label limits
+│       ├── PayloadTooDeep       HTTP 400  JSON nested deeper than the parser's bound
+│       └── AmbiguousValue       HTTP 400  a value MLflow would silently misread
+├── Unauthorized                 HTTP 401  missing or wrong credentials
+├── RouteDisabled                HTTP 403  the route's credential is not configured
+├── ControllerUnavailable        HTTP 503  no controller to hand a trigger to
 └── ModelNotReady                HTTP 503  no model loaded yet
     └── PredictionFailed         HTTP 503  the champion's model call failed
 ```
@@ -29,19 +33,23 @@ The CLI maps these to exit codes, the server to HTTP responses; both read
 from __future__ import annotations
 
 __all__ = [
-    "AdminDisabled",
+    "AmbiguousValue",
     "ConfigError",
+    "ControllerUnavailable",
     "DataError",
     "InputError",
+    "InputRefused",
     "InvalidTransition",
     "ModelNotFound",
     "ModelNotReady",
     "NothingToRollBack",
+    "PayloadTooDeep",
     "PayloadTooLarge",
     "PredictionFailed",
     "RegistryError",
     "RegistryUnavailable",
     "RolloutLocked",
+    "RouteDisabled",
     "StoreError",
     "TetherError",
     "TrainingError",
@@ -124,8 +132,21 @@ class InputError(TetherError):
     status_code = 400
 
 
-class PayloadTooLarge(InputError):
+class InputRefused(InputError):
+    """Input tether answers itself on every route: never handed to MLflow's parser, which
+    would crash on it or read it wrong."""
+
+
+class PayloadTooLarge(InputRefused):
     status_code = 413
+
+
+class PayloadTooDeep(InputRefused):
+    pass
+
+
+class AmbiguousValue(InputRefused):
+    pass
 
 
 class ModelNotReady(TetherError):
@@ -140,8 +161,12 @@ class Unauthorized(TetherError):
     status_code = 401
 
 
-class AdminDisabled(TetherError):
+class RouteDisabled(TetherError):
     status_code = 403
+
+
+class ControllerUnavailable(TetherError):
+    status_code = 503
 
 
 class PredictionFailed(ModelNotReady):

@@ -2,6 +2,8 @@
 
 - `bound_socket()`: a listening address on a port the OS picks, handed to the server
   itself (uvicorn's `sockets=`), so nobody can take the port in between (`tether demo`);
+- `listening_socket(host, port)`: the same for an address a user chose (port 0: any free
+  one), failing with one line that says why (`tether serve --port`);
 - `free_port()`: a port number for a server in another process, which binds it itself;
 - `wait_http(url)`: until the server answers (`tether dashboard --open` opens the page
   then), giving up with a clear error when it does not or its process dies.
@@ -23,7 +25,9 @@ from typing import Any
 
 import httpx
 
-__all__ = ["bound_socket", "free_port", "wait_http"]
+from tether.errors import ConfigError
+
+__all__ = ["bound_socket", "free_port", "listening_socket", "wait_http"]
 
 LOOPBACK = "127.0.0.1"
 LOG_TAIL_CHARS = 3000
@@ -34,6 +38,33 @@ def bound_socket(host: str = LOOPBACK) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
+    return sock
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to `host`:`port` (0: a free port; read the real one with
+    `getsockname()`), for a server in this process.
+
+    Raises `ConfigError` for a port outside 0-65535 or an address that cannot be bound.
+
+    >>> with listening_socket("127.0.0.1", 0) as sock:
+    ...     sock.getsockname()[1] > 0
+    True
+    >>> listening_socket("127.0.0.1", 70000)
+    Traceback (most recent call last):
+    ...
+    tether.errors.ConfigError: port 70000 is outside 1-65535 (0 picks a free port)
+    """
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"port {port} is outside 1-65535 (0 picks a free port)")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     return sock
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
+import socket
 from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
@@ -13,10 +17,13 @@ from typer.testing import CliRunner
 from tests.conftest import write_project
 from tests.control.github_stub import github_stub
 from tether.cli import app
+from tether.control.app import controller_app
 from tether.control.controller import Controller
-from tether.control.hooks import hook_routes, sign
+from tether.control.hooks import hook_routes
 from tether.control.triggers import Action, Trigger, TriggerKind
 from tether.project import Project
+from tether.serving.auth import TokenBackend, auth_middleware, sign
+from tether.serving.http import error_handlers
 
 SECRET = "hook-secret"
 TOKEN = "am-token"
@@ -28,7 +35,9 @@ def hooked(project_dir: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[
     monkeypatch.setenv("TETHER_GITHUB_WEBHOOK_SECRET", SECRET)
     project = Project.open(project_dir / "tether.yaml")
     received: list[Trigger] = []
-    client = TestClient(Starlette(routes=hook_routes(project, received.append)))
+    client = TestClient(Starlette(
+        routes=hook_routes(project, received.append), exception_handlers=error_handlers(),
+        middleware=[auth_middleware(TokenBackend.from_settings(project.settings))]))
     return project, client, received
 
 
@@ -55,8 +64,9 @@ def test_alertmanager_firing_alert_becomes_a_trigger(hooked) -> None:  # type: i
 
 
 @pytest.mark.parametrize(("headers", "body", "status", "reason"), [
-    ({}, alert_payload(), 401, "missing or wrong bearer token"),
-    ({"Authorization": "Bearer nope"}, alert_payload(), 401, "missing or wrong bearer token"),
+    ({}, alert_payload(), 401, "missing alertmanager token"),
+    ({"Authorization": "Bearer nope"}, alert_payload(), 401,
+     "wrong alertmanager token: it does not match TETHER_ALERTMANAGER_TOKEN"),
     ({"Authorization": f"Bearer {TOKEN}"}, {"version": "3", "alerts": []}, 400,
      "not an Alertmanager v4 payload: version"),
     ({"Authorization": f"Bearer {TOKEN}"}, {"version": "4", "status": "firing",
@@ -68,7 +78,7 @@ def test_alertmanager_rejects_bad_requests_and_triggers_nothing(  # type: ignore
     project, client, received = hooked
     response = client.post("/hooks/alertmanager", json=body, headers=headers)
     assert response.status_code == status
-    assert reason in response.json()["error"]
+    assert reason in response.json()["message"]
     assert received == []
     assert project.store.events(project.model_name) == []
 
@@ -78,7 +88,8 @@ def test_alertmanager_malformed_json_is_400(hooked) -> None:  # type: ignore[no-
     response = client.post("/hooks/alertmanager", content=b"{nope",
                            headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 400
-    assert "not valid JSON" in response.json()["error"]
+    assert response.json() == {"error": "InputError", "message": response.json()["message"]}
+    assert "malformed JSON" in response.json()["message"]
     assert received == []
 
 
@@ -131,7 +142,7 @@ def test_github_rejects_bad_requests(  # type: ignore[no-untyped-def]
     response = client.post("/hooks/github", content=body, headers={
         "X-GitHub-Event": event, "X-Hub-Signature-256": signature or sign(SECRET, body)})
     assert response.status_code == status
-    assert reason in response.json()["error"]
+    assert reason in response.json()["message"]
     assert received == []
 
 
@@ -175,3 +186,53 @@ def test_controller_hands_retraining_to_ci_when_configured(
         assert controller.tick() == ["dispatched model-performance-drop to acme/models"]
     assert stub.requests[0]["body"]["client_payload"]["trigger_reason"] == "drift: drift share 0.7"
     assert project.registry.state().versions == ()
+
+
+def _status_after_a_few_bytes(url: str, path: str, headers: dict[str, str]) -> int:
+    """Announce a 300 MB body (or stream it chunked), send 1 kB of it, read the answer."""
+    host, port = url.removeprefix("http://").split(":")
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}", "X-GitHub-Event: repository_dispatch",
+             *(f"{name}: {value}" for name, value in headers.items()), "", ""]
+    chunked = headers.get("Transfer-Encoding") == "chunked"
+    first = b"400\r\n" + b"[" * 1024 + b"\r\n" if chunked else b"[" * 1024
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        conn.sendall("\r\n".join(lines).encode() + first)
+        return int(conn.makefile("rb").readline().split()[1])
+
+
+def test_github_checks_size_and_signature_before_reading_or_parsing(
+        project_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    from tests.serving.conftest import LiveServer
+
+    monkeypatch.setenv("TETHER_GITHUB_WEBHOOK_SECRET", SECRET)
+    controller = Controller(Project.open(project_dir / "tether.yaml"))
+    deep = b"[" * 200_000
+    well_formed = "sha256=" + "0" * 64
+    with caplog.at_level(logging.ERROR), \
+            LiveServer(controller_app(controller, CollectorRegistry(), 3600)) as server:
+        hook = f"{server.url}/hooks/github"
+        event = {"X-GitHub-Event": "repository_dispatch"}
+        unsigned = httpx.post(hook, content=deep, headers=event)
+        malformed = httpx.post(hook, content=deep, headers={
+            **event, "X-Hub-Signature-256": "sha256=00"})
+        forged = httpx.post(hook, content=deep, headers={
+            **event, "X-Hub-Signature-256": well_formed})
+        signed = httpx.post(hook, content=deep[:5000], headers={
+            **event, "X-Hub-Signature-256": sign(SECRET, deep[:5000])})
+        declared = _status_after_a_few_bytes(server.url, "/hooks/github", {
+            "Content-Length": "300000000", "X-Hub-Signature-256": well_formed})
+        streamed_unsigned = _status_after_a_few_bytes(server.url, "/hooks/github", {
+            "Transfer-Encoding": "chunked"})
+        streamed = httpx.post(hook, content=iter([b" " * 65536] * 40), headers={
+            **event, "X-Hub-Signature-256": well_formed})
+    assert [(r.status_code, r.json()["error"]) for r in (unsigned, malformed, forged, signed)] \
+        == [(401, "Unauthorized"), (401, "Unauthorized"), (401, "Unauthorized"),
+            (400, "PayloadTooDeep")]
+    assert "missing or malformed X-Hub-Signature-256" in unsigned.json()["message"]
+    assert "wrong X-Hub-Signature-256" in forged.json()["message"]
+    assert (declared, streamed_unsigned) == (413, 401)
+    assert streamed.status_code == 413  # read up to the 1 MB limit only, then refused
+    project = controller.project
+    assert project.store.events(project.model_name, kinds=["trigger"]) == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -147,7 +147,7 @@ def test_timeseries_rejects_bad_parameters(history: History, params: dict[str, s
     with serve(history.project, admin_token=None) as served:
         response = _get(served.url, "/api/timeseries", **params)
     assert response.status_code == 400
-    assert message in response.json()["error"]
+    assert message in response.json()["message"]
 
 
 def test_drift_flags_the_shifted_applicants(history: History) -> None:
@@ -177,7 +177,7 @@ def test_drift_flags_the_shifted_applicants(history: History) -> None:
     drifted_first = [f["drifted"] for f in drift["features"]]
     assert drifted_first == sorted(drifted_first, reverse=True)
     assert unknown.status_code == 404
-    assert "has no version 99" in unknown.json()["error"]
+    assert "has no version 99" in unknown.json()["message"]
     assert bad.status_code == 400
 
 
@@ -204,7 +204,7 @@ def test_unknown_model_is_a_clear_404(history: History, path: str) -> None:
     with serve(history.project, admin_token=None) as served:
         response = _get(served.url, path, model="fraud")
     assert response.status_code == 404
-    assert response.json()["error"] == ("unknown model 'fraud': this server tracks "
+    assert response.json()["message"] == ("unknown model 'fraud': this server tracks "
                                         "'loan-default'")
 
 
@@ -232,7 +232,7 @@ def test_admin_needs_a_configured_token(history: History) -> None:
                               headers=BEARER)
     for response in (auth, rollback):
         assert response.status_code == 403
-        assert "set TETHER_ADMIN_TOKEN" in response.json()["error"]
+        assert "set TETHER_ADMIN_TOKEN" in response.json()["message"]
     assert history.project.registry.state().champion == 3
 
 
@@ -243,9 +243,9 @@ def test_wrong_or_missing_token_is_refused(history: History) -> None:
         missing = httpx.post(served.url + "/admin/retrain", json={"reason": "x"})
         checked = httpx.get(served.url + "/api/auth", headers=BEARER)
     assert wrong.status_code == 401
-    assert wrong.json()["error"] == "wrong admin token: it does not match TETHER_ADMIN_TOKEN"
+    assert wrong.json()["message"] == "wrong admin token: it does not match TETHER_ADMIN_TOKEN"
     assert missing.status_code == 401
-    assert "missing admin token" in missing.json()["error"]
+    assert "missing admin token" in missing.json()["message"]
     assert checked.json() == {"admin": True, "retrain_available": True}
     assert served.hooks.retrains == []
     assert history.project.registry.state().champion == 3
@@ -267,9 +267,9 @@ def test_rollback_swaps_the_champion_reloads_and_then_has_nothing_left(
     last = project.store.events(project.model_name, kinds=["rolled_back"])[-1]
     assert (last.version, last.reason) == (3, "error rate 3% after deploy")
     assert again.status_code == 409
-    assert "no previous version to roll back to" in again.json()["error"]
+    assert "no previous version to roll back to" in again.json()["message"]
     assert bad.status_code == 400
-    assert "not valid JSON" in bad.json()["error"]
+    assert "malformed JSON" in bad.json()["message"]
 
 
 def test_retrain_goes_to_the_controller_or_says_none_runs(history: History) -> None:
@@ -282,7 +282,7 @@ def test_retrain_goes_to_the_controller_or_says_none_runs(history: History) -> N
     assert accepted.status_code == 202
     assert retrains == ["drift on late_payments"]
     assert refused.status_code == 503
-    assert "no controller runs in this process" in refused.json()["error"]
+    assert "no controller runs in this process" in refused.json()["message"]
 
 
 def test_openapi_documents_every_json_endpoint(history: History) -> None:

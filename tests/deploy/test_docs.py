@@ -126,6 +126,14 @@ class Session:
         if args[:3] == ["config", "routes", "test"]:
             assert out.split() == ["tether"]
 
+    # make: the target exists and its recipe expands (building an image here is the job
+    # of `make image-test`, which CI runs) ----------------------------------------------
+    def do_make(self, args: list[str], line: str) -> None:
+        result = subprocess.run(["make", "--dry-run", "-C", str(REPO), *args],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, f"{line}\n{result.stdout}{result.stderr}"
+        assert result.stdout.strip(), f"{line}: the target does nothing"
+
     # docker, mlflow -------------------------------------------------------------------
     def do_docker(self, args: list[str], line: str) -> None:
         if args[0] == "build":
@@ -192,8 +200,9 @@ class Session:
     def do_helm(self, args: list[str], line: str) -> None:
         helm = pytest.importorskip("helm_python")
         command = args[0]
-        if command == "upgrade":
-            assert "--install" in args and "--atomic" in args
+        if command in {"upgrade", "install"}:
+            # an upgrade keeps the safety flags; a plain install is the no-values first look
+            assert command == "install" or {"--install", "--atomic"} <= set(args)
             positional = [a for a in args[1:] if not a.startswith("-")]
             release, chart = positional[0], positional[1]
             assert (self.folder / chart).resolve() == CHART

@@ -3,6 +3,7 @@ for every way of using it; and each rendered piece does what the docs say."""
 
 from __future__ import annotations
 
+import importlib
 import shlex
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,14 @@ REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "tether"
 EXAMPLE = REPO / "src" / "tether" / "example" / "project"
 KUBE_VERSION = "1.30.0"
-TRACKING = {"mlflow": {"trackingUri": "http://mlflow.mlflow.svc:5000"}}
+# A registry of the user's own, instead of the bundled MLflow server.
+TRACKING = {"mlflow": {"trackingUri": "http://mlflow.mlflow.svc:5000"},
+            "mlflowServer": {"enabled": False}}
 
 VALUE_SETS: dict[str, dict[str, Any]] = {
-    "defaults": TRACKING,
+    # `helm install tether deploy/helm/tether`, nothing set
+    "defaults": {},
+    "own-mlflow": TRACKING,
     "pinned-version": {**TRACKING, "model": {"version": 7}, "controller": {"enabled": False}},
     "everything-on": {
         "mlflowServer": {"enabled": True, "s3EndpointUrl": "http://minio.minio.svc:9000",
@@ -112,11 +117,13 @@ def test_default_server_follows_the_registry(render_chart, find) -> None:
     assert env["TETHER_TRACKING_URI"] == "http://mlflow.mlflow.svc:5000"
     assert env["TETHER_CONFIG"] == "/etc/tether/tether.yaml"
     # secrets are references, each optional, never values
-    for name in ("TETHER_ADMIN_TOKEN", "TETHER_ALERTMANAGER_TOKEN",
+    for name in ("TETHER_ADMIN_TOKEN", "TETHER_ALERTMANAGER_TOKEN", "TETHER_FEEDBACK_TOKEN",
                  "TETHER_GITHUB_WEBHOOK_SECRET", "TETHER_GITHUB_TOKEN", "TETHER_STORE_URL",
                  "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
         ref = env[name]["secretKeyRef"]
         assert ref["name"] == "tether-secrets" and ref["optional"] is True
+    # /trigger on a server is forwarded to the controller's Service
+    assert env["TETHER_CONTROLLER_URL"] == "http://tether-controller:8001"
 
 
 def test_controller_is_a_single_replica_with_its_webhook_service(render_chart, find) -> None:
@@ -262,10 +269,29 @@ def test_bundled_mlflow_server_runs_on_postgres_and_s3(render_chart, find) -> No
         "my-tether")
 
 
+def test_defaults_install_the_bundled_mlflow_server_and_the_example(render_chart,
+                                                                     find) -> None:
+    docs = render_chart({})
+    mlflow = find(docs, "Deployment", "tether-mlflow")
+    (container,) = containers(mlflow)
+    assert container["image"] == containers(find(docs, "Deployment", "tether-server"))[0][
+        "image"] == "tether:0.1.0"
+    for name in ("tether-server", "tether-controller"):
+        env = env_of(containers(find(docs, "Deployment", name))[0])
+        assert env["TETHER_TRACKING_URI"] == "http://tether-mlflow:5000"
+    service = find(docs, "Service", "tether-mlflow")
+    assert service["spec"]["selector"].items() <= mlflow["spec"]["template"]["metadata"][
+        "labels"].items()
+    # the default policy's trainer ships in the image: the CronJob can train with no files
+    policy = yaml.safe_load(find(docs, "ConfigMap", "tether-policy")["data"]["tether.yaml"])
+    module, _, function = policy["trainer"].partition(":")
+    assert callable(getattr(importlib.import_module(module), function))
+
+
 def test_missing_registry_is_a_clear_render_error(render_chart) -> None:
     helm = pytest.importorskip("helm_python")
     with pytest.raises(helm.HelmError, match=r"set mlflow\.trackingUri"):
-        render_chart({})
+        render_chart({"mlflowServer": {"enabled": False}})
 
 
 def test_release_name_prefixes_every_object(render_chart) -> None:

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +21,10 @@ from typer.testing import CliRunner
 
 from tether.cli import app
 from tether.example.loans import generate
-from tether.net import free_port, wait_http
 from tether.registry import load_model_dir
 
 POSTGRES_URL = os.environ.get("TETHER_TEST_MLFLOW_POSTGRES_URL")
+BIN = Path(sys.executable).parent
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.slow,
@@ -33,96 +32,6 @@ pytestmark = [
         "TETHER_TEST_MLFLOW_POSTGRES_URL is not set: it names an empty PostgreSQL database "
         "for MLflow's backend store (.ci/run creates tether_mlflow and sets it)")),
 ]
-
-BIN = Path(sys.executable).parent
-BUCKET = "tether-artifacts"
-S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-          "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-def answers(status: int) -> bool:
-    return status < 500
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str | None]:
-    """moto's S3-compatible server with a bucket; None when moto is not installed."""
-    moto = BIN / "moto_server"
-    if not moto.exists():
-        yield None
-        return
-    boto3 = pytest.importorskip("boto3")
-    port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)],
-                                   stdout=out, stderr=subprocess.STDOUT)
-    try:
-        endpoint = f"http://127.0.0.1:{port}"
-        wait_http(endpoint, timeout=30, process=process, log=log, ready=answers)
-        boto3.client("s3", endpoint_url=endpoint, **{
-            "aws_access_key_id": "testing", "aws_secret_access_key": "testing",
-            "region_name": "us-east-1"}).create_bucket(Bucket=BUCKET)
-        yield endpoint
-    finally:
-        stop(process)
-
-
-@pytest.fixture(scope="module")
-def chart_mlflow_command(render_chart, find) -> list[str]:
-    docs = render_chart({"mlflowServer": {"enabled": True}})
-    (container,) = find(docs, "Deployment", "tether-mlflow")["spec"]["template"]["spec"][
-        "containers"]
-    return [*container["command"], *container["args"]]
-
-
-def localize(command: list[str], **flags: str) -> list[str]:
-    """The chart's command line with some flag values replaced for 127.0.0.1."""
-    out = list(command)
-    for flag, value in flags.items():
-        option = "--" + flag.replace("_", "-")
-        out[out.index(option) + 1] = value
-    return out
-
-
-@pytest.fixture(scope="module")
-def mlflow_server(chart_mlflow_command: list[str], s3_endpoint: str | None,
-                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    folder = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    if s3_endpoint:
-        destination = f"s3://{BUCKET}/artifacts"
-        env = {**S3_ENV, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint}
-    else:
-        destination = (folder / "artifacts").as_uri()
-        env = {}
-    command = localize(
-        chart_mlflow_command, backend_store_uri=str(POSTGRES_URL), host="127.0.0.1",
-        port=str(port), workers="1", artifacts_destination=destination,
-        allowed_hosts=f"127.0.0.1:{port},localhost:{port}")
-    command[0] = str(BIN / "mlflow")
-    log = folder / "mlflow.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, cwd=folder,
-            env={**os.environ, **env, "MLFLOW_DISABLE_TELEMETRY": "true",
-                 "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"})
-    try:
-        url = f"http://127.0.0.1:{port}"
-        # a fresh database is migrated on first start (about 20 s)
-        wait_http(f"{url}/health", timeout=120, process=process, log=log, ready=answers)
-        yield {"url": url, "port": port, "s3": s3_endpoint, "log": log, "command": command}
-    finally:
-        stop(process)
 
 
 def test_server_runs_the_chart_command_line(mlflow_server: dict[str, Any],
@@ -186,7 +95,7 @@ def test_registry_sequence_through_the_cli(mlflow_server: dict[str, Any], tmp_pa
 
         s3 = boto3.client("s3", endpoint_url=mlflow_server["s3"], aws_access_key_id="testing",
                           aws_secret_access_key="testing", region_name="us-east-1")
-        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=mlflow_server["bucket"])["Contents"]]
         assert any(k.endswith("MLmodel") for k in keys)
         assert any(k.endswith("reference/holdout.parquet") for k in keys)
 

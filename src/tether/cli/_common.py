@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -32,8 +33,11 @@ __all__ = [
     "emit",
     "err_console",
     "events_table",
+    "listen",
+    "port_option",
     "project_of",
     "quiet_libraries",
+    "run_app",
     "server_logging",
 ]
 
@@ -80,6 +84,32 @@ class Group(TyperGroup):
             err_console.print(f"[red]error:[/red] unexpected {type(exc).__name__}: {message} "
                               "(run with --debug for the traceback)", soft_wrap=True)
             raise typer.Exit(UNEXPECTED) from None
+
+
+def port_option(default: int, envvar: str) -> Any:
+    return typer.Option(default, "--port", envvar=envvar, min=0, max=65535,
+                        help="Port to listen on (0: any free port; the one taken is printed).")
+
+
+def listen(host: str, port: int) -> tuple[socket.socket, str]:
+    """The bound socket for `--host`/`--port` and the URL it answers on (the real port
+    when `--port 0`)."""
+    from tether.net import listening_socket
+
+    sock = listening_socket(host, port)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    return sock, f"http://{shown}:{sock.getsockname()[1]}"
+
+
+def run_app(app: Any, sock: socket.socket, **options: Any) -> None:
+    """uvicorn on an already bound socket: no request log of its own (tether writes
+    one), no proxy headers; `options` are uvicorn.Config's (keep-alive, logging)."""
+    import uvicorn
+
+    config = uvicorn.Config(app, **{"log_level": "warning", "access_log": False,
+                                    "proxy_headers": False, **options})
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def quiet_libraries() -> None:

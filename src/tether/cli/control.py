@@ -15,7 +15,10 @@ from tether.cli._common import (
     announce,
     console,
     emit,
+    listen,
+    port_option,
     project_of,
+    run_app,
     server_logging,
 )
 from tether.control.controller import Controller
@@ -29,7 +32,7 @@ __all__ = ["register"]
 def controller(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host", envvar="TETHER_HOST"),
-    port: int = typer.Option(8001, "--port", envvar="TETHER_CONTROLLER_PORT"),
+    port: int = port_option(8001, "TETHER_CONTROLLER_PORT"),
     servers: str = typer.Option("", "--servers", envvar="TETHER_SERVER_URLS",
                                 help="Comma-separated server URLs to push reloads to."),
     interval: float | None = typer.Option(None, "--interval", min=0.05,
@@ -55,20 +58,19 @@ def controller(
             console.print(line)
         project.store.release_lock(loop.lock_name, loop.owner)
         return
-    import uvicorn
-
     from tether.control.app import controller_app
 
-    announce(f"controller for {project.model_name} on http://{host}:{port} (hooks, "
-             f"/metrics); pushing to {', '.join(urls) or 'no servers (they poll)'}", log_format)
-    uvicorn.run(controller_app(loop, registry, interval), host=host, port=port,
-                timeout_keep_alive=project.policy.serving.keep_alive_seconds, **logging_args)
+    sock, url = listen(host, port)
+    announce(f"controller for {project.model_name} on {url} (hooks, /trigger, /metrics); "
+             f"pushing to {', '.join(urls) or 'no servers (they poll)'}", log_format)
+    run_app(controller_app(loop, registry, interval), sock,
+            timeout_keep_alive=project.policy.serving.keep_alive_seconds, **logging_args)
 
 
 def up(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host", envvar="TETHER_HOST"),
-    port: int = typer.Option(8000, "--port", envvar="TETHER_PORT"),
+    port: int = port_option(8000, "TETHER_PORT"),
     interval: float | None = typer.Option(None, "--interval", min=0.05,
                                           help="Seconds between controller passes."),
     log_level: str = SERVER_LOG_LEVEL_OPTION,
@@ -76,18 +78,17 @@ def up(
     access_log: bool = ACCESS_LOG_OPTION,
 ) -> None:
     """Server and controller in one process: the whole loop on the embedded default."""
-    import uvicorn
-
     from tether.control.embedded import build
 
     logging_args = server_logging(log_format, log_level, access_log)
     project = project_of(ctx)
     # the port opens at once; /ready says when the model is there
     embedded = build(project, interval=interval, wait_for_model=False)
-    announce(f"tether up: {project.model_name} on http://{host}:{port} "
+    sock, url = listen(host, port)
+    announce(f"tether up: {project.model_name} on {url} "
              "(predict, feedback, metrics, dashboard at /, hooks at /hooks/*)", log_format)
-    uvicorn.run(embedded.app, host=host, port=port, proxy_headers=False,
-                timeout_keep_alive=project.policy.serving.keep_alive_seconds, **logging_args)
+    run_app(embedded.app, sock, timeout_keep_alive=project.policy.serving.keep_alive_seconds,
+            **logging_args)
 
 
 def trigger(

@@ -13,7 +13,10 @@ from tether.cli._common import (
     SERVER_LOG_LEVEL_OPTION,
     Options,
     announce,
+    listen,
+    port_option,
     project_of,
+    run_app,
     server_logging,
 )
 from tether.config import policy_path
@@ -27,7 +30,7 @@ def serve(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host", envvar="TETHER_HOST",
                              help="Address to listen on."),
-    port: int = typer.Option(8000, "--port", envvar="TETHER_PORT", help="Port to listen on."),
+    port: int = port_option(8000, "TETHER_PORT"),
     workers: int = typer.Option(1, "--workers", min=1,
                                 help="Worker processes; tether runs one per process."),
     no_poll: bool = typer.Option(False, "--no-poll",
@@ -49,8 +52,6 @@ def serve(
         # out with more replicas (each scraped by Prometheus), not uvicorn workers
         raise ConfigError(f"--workers {workers}: tether serve runs one worker per process; "
                           "run more replicas behind a load balancer instead")
-    import uvicorn
-
     from tether.dashboard import dashboard_routes
     from tether.serving import create_app
 
@@ -67,16 +68,16 @@ def serve(
         routes = []
     else:
         project = project_of(ctx)
-        routes = dashboard_routes(project, admin_token=project.settings.admin_token,
-                                  on_registry_change=reload_server)
+        routes = dashboard_routes(project, on_registry_change=reload_server)
     # the port opens at once; /ready says when the model is there
     app = create_app(project, poll=not no_poll, model_path=model_path, routes=routes,
                      wait_for_model=False)
     holder["app"] = app
-    announce(f"serving {project.model_name} on http://{host}:{port} "
+    sock, url = listen(host, port)
+    announce(f"serving {project.model_name} on {url} "
              f"({'model folder ' + model_path if model_path else 'registry'})", log_format)
-    uvicorn.run(app, host=host, port=port, proxy_headers=False,
-                timeout_keep_alive=project.policy.serving.keep_alive_seconds, **logging_args)
+    run_app(app, sock, timeout_keep_alive=project.policy.serving.keep_alive_seconds,
+            **logging_args)
 
 
 def _folder_name(folder: Path) -> str:

@@ -1,4 +1,5 @@
-"""The controller on its own (`tether controller`): webhooks, health and metrics."""
+"""The controller on its own (`tether controller`): webhooks, `/trigger`, health and metrics,
+behind the same authentication backend and error table as the model server."""
 
 from __future__ import annotations
 
@@ -14,8 +15,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tether.control.controller import Controller
-from tether.control.hooks import hook_routes
+from tether.control.hooks import MAX_BODY, hook_routes
+from tether.control.triggers import Trigger, TriggerKind
 from tether.logs import AccessLog
+from tether.serving.admin import trigger_endpoint
+from tether.serving.auth import TokenBackend, auth_middleware
+from tether.serving.http import BodyLimit, error_handlers
 
 __all__ = ["controller_app"]
 
@@ -38,7 +43,16 @@ def controller_app(controller: Controller, registry: CollectorRegistry,
         latest: Any = controller.last_analysis
         return JSONResponse({"analysis": latest})
 
+    def retrain(reason: str) -> None:
+        controller.submit(Trigger(TriggerKind.MANUAL, reason))
+
     routes = [*hook_routes(controller.project, controller.submit),
+              Route("/trigger", trigger_endpoint(retrain), methods=["POST"]),
               Route("/health", health), Route("/metrics", metrics),
               Route("/controller/analysis", analysis)]
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(AccessLog)])
+    backend = TokenBackend.from_settings(controller.project.settings)
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=error_handlers(),
+                     middleware=[Middleware(AccessLog),
+                                 Middleware(BodyLimit, limit=MAX_BODY,
+                                            setting="the controller's limit"),
+                                 auth_middleware(backend)])

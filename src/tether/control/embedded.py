@@ -115,7 +115,8 @@ def build(project: Project, *, interval: float | None = None, poll: bool = True,
     routes += extra_routes or []
     collector = MonitoringCollector(monitor, lambda: served_versions(holder["app"])())
     app = create_app(project, registry=registry, collectors=[collector], routes=routes,
-                     poll=poll, lifespans=[run_controller], wait_for_model=wait_for_model)
+                     poll=poll, lifespans=[run_controller], retrain=request_retrain,
+                     wait_for_model=wait_for_model)
     holder["app"] = app
     return Embedded(app=app, controller=controller, monitor=monitor, registry=registry)
 
@@ -124,6 +125,5 @@ def _dashboard(project: Project, reload_server: Callable[[], Any],
                request_retrain: Callable[[str], None], monitor: Monitor) -> list[BaseRoute]:
     from tether.dashboard import dashboard_routes
 
-    return list(dashboard_routes(project, admin_token=project.settings.admin_token,
-                                 on_registry_change=reload_server,
+    return list(dashboard_routes(project, on_registry_change=reload_server,
                                  request_retrain=request_retrain, monitor=monitor))

@@ -1,30 +1,35 @@
 """Webhooks that become triggers: Alertmanager (v4 payload) and GitHub (HMAC-signed).
 
-Both answer 401 on a bad token or signature and 400 on a malformed payload, with a JSON
-reason, and trigger nothing in either case. Accepted triggers are recorded at once.
+Credentials come first, through the app's one authentication backend
+(`tether.serving.auth`): Alertmanager's bearer token before the body is read, GitHub's
+signature over the body before anything parses it, the body read to at most `MAX_BODY`
+bytes (a larger Content-Length is refused unread). Then the body is parsed by a
+non-recursive parser and validated. Every refusal (401, 403, 400, 404, 413) is the app's
+one error document and triggers nothing. Accepted triggers are recorded at once.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tether.control.triggers import Action, Trigger, TriggerKind
+from tether.errors import InputError, ModelNotFound
 from tether.project import Project
+from tether.serving.auth import ALERTMANAGER, grants_of, requires
+from tether.serving.http import json_response, load_json, read_body, shown
 
-__all__ = ["GITHUB_EVENT_ACTIONS", "hook_routes", "sign"]
+__all__ = ["GITHUB_EVENT_ACTIONS", "MAX_BODY", "hook_routes"]
 
 GITHUB_EVENT_ACTIONS = {"model-performance-drop": Action.RETRAIN,
                         "performance-alert": Action.ROLLBACK}
 MAX_BODY = 1_000_000
+HOOK_LIMIT = "webhook bodies"
 
 
 class _Alert(BaseModel):
@@ -48,54 +53,26 @@ class _GithubDispatch(BaseModel):
     client_payload: dict[str, Any] = {}
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The X-Hub-Signature-256 value GitHub sends for `body`.
-
-    >>> sign("s3cret", b'{"a": 1}')[:20]
-    'sha256=1a9fab6cd4b8c'
-    """
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
 def _first_error(exc: ValidationError) -> str:
     error = exc.errors()[0]
     where = ".".join(str(part) for part in error["loc"]) or "(body)"
     return f"{where}: {error['msg']}"
 
 
-async def _json_body(request: Request) -> tuple[bytes, Any] | JSONResponse:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        return _error(413, f"body of {len(body)} bytes is over the {MAX_BODY} byte limit")
-    try:
-        return body, json.loads(body)
-    except ValueError as exc:
-        return _error(400, f"body is not valid JSON: {exc}")
-
-
 def hook_routes(project: Project, submit: Callable[[Trigger], None]) -> list[BaseRoute]:
-    """`POST /hooks/alertmanager` and `POST /hooks/github`, handing triggers to `submit`."""
-    settings = project.settings
+    """`POST /hooks/alertmanager` and `POST /hooks/github`, handing triggers to `submit`.
+
+    The app they join must install `tether.serving.auth.auth_middleware`.
+    """
     model = project.model_name
 
-    async def alertmanager(request: Request) -> JSONResponse:
-        token = settings.alertmanager_token or settings.admin_token
-        if token is None:
-            return _error(403, "webhook disabled: set TETHER_ALERTMANAGER_TOKEN")
-        given = request.headers.get("authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return _error(401, "missing or wrong bearer token")
-        parsed = await _json_body(request)
-        if isinstance(parsed, JSONResponse):
-            return parsed
+    @requires(ALERTMANAGER)
+    async def alertmanager(request: Request) -> Response:
+        document = load_json(await read_body(request, MAX_BODY, HOOK_LIMIT))
         try:
-            payload = _AlertmanagerPayload.model_validate(parsed[1])
+            payload = _AlertmanagerPayload.model_validate(document)
         except ValidationError as exc:
-            return _error(400, f"not an Alertmanager v4 payload: {_first_error(exc)}")
+            raise InputError(f"not an Alertmanager v4 payload: {_first_error(exc)}") from None
         accepted, ignored = [], []
         for alert in payload.alerts:
             name = alert.labels.get("alertname", "unnamed")
@@ -118,43 +95,38 @@ def hook_routes(project: Project, submit: Callable[[Trigger], None]) -> list[Bas
         if ignored:
             project.record("hook_ignored", f"alertmanager: {len(ignored)} alert(s) ignored",
                            data={"ignored": ignored})
-        return JSONResponse({"accepted": accepted, "ignored": ignored}, status_code=202)
+        return json_response({"accepted": accepted, "ignored": ignored}, 202)
 
-    async def github(request: Request) -> JSONResponse:
-        secret = settings.github_webhook_secret
-        if secret is None:
-            return _error(403, "webhook disabled: set TETHER_GITHUB_WEBHOOK_SECRET")
-        parsed = await _json_body(request)
-        if isinstance(parsed, JSONResponse):
-            return parsed
-        body, raw = parsed
-        signature = request.headers.get("x-hub-signature-256", "")
-        if not hmac.compare_digest(signature.encode(), sign(secret, body).encode()):
-            return _error(401, "missing or wrong X-Hub-Signature-256")
+    async def github(request: Request) -> Response:
+        body = await grants_of(request).signed_body(request, MAX_BODY)
         event = request.headers.get("x-github-event", "")
         if event == "ping":
-            return JSONResponse({"pong": True})
+            return json_response({"pong": True})
         if event != "repository_dispatch":
-            return _error(400, f"X-GitHub-Event {event!r} is not repository_dispatch")
+            raise InputError(f"X-GitHub-Event {event!r} is not repository_dispatch")
         try:
-            payload = _GithubDispatch.model_validate(raw)
+            payload = _GithubDispatch.model_validate(load_json(body))
         except ValidationError as exc:
-            return _error(400, f"not a repository_dispatch payload: {_first_error(exc)}")
+            raise InputError(f"not a repository_dispatch payload: {_first_error(exc)}"
+                             ) from None
         action = GITHUB_EVENT_ACTIONS.get(payload.action)
         if action is None:
-            return _error(400, f"event type {payload.action!r} is not one of "
-                               f"{', '.join(GITHUB_EVENT_ACTIONS)}")
-        target = str(payload.client_payload.get("model_name", model))
+            raise InputError(f"event type {payload.action!r} is not one of "
+                             f"{', '.join(GITHUB_EVENT_ACTIONS)}")
+        target = payload.client_payload.get("model_name", model)
+        if not isinstance(target, str):
+            raise InputError(f"client_payload.model_name: expected text, got {shown(target)}")
         if target != model:
             project.record("hook_ignored", f"github: unknown model {target!r}")
-            return _error(404, f"unknown model {target!r}; this controller runs {model!r}")
-        reason = str(payload.client_payload.get("trigger_reason")
-                     or payload.client_payload.get("reason") or payload.action)
+            raise ModelNotFound(f"unknown model {target!r}; this controller runs {model!r}")
+        given = [payload.client_payload.get(key) for key in ("trigger_reason", "reason")]
+        reason = next((text for text in given if isinstance(text, str) and text),
+                      payload.action)
         submit(Trigger(TriggerKind.GITHUB, reason, action=action,
                        data={"event_type": payload.action,
                              "client_payload": payload.client_payload}))
-        return JSONResponse({"accepted": [{"event_type": payload.action,
-                                           "action": action.value}]}, status_code=202)
+        return json_response({"accepted": [{"event_type": payload.action,
+                                            "action": action.value}]}, 202)
 
     return [Route("/hooks/alertmanager", alertmanager, methods=["POST"]),
             Route("/hooks/github", github, methods=["POST"])]

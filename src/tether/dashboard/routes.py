@@ -2,13 +2,13 @@
 
 The server mounts them with `create_app(..., routes=dashboard_routes(...))`; `tether
 dashboard` serves them alone. Every JSON endpoint documents itself in OpenAPI YAML
-after `---` in its docstring, so Starlette's SchemaGenerator lists it.
+after `---` in its docstring, so Starlette's SchemaGenerator lists it. The admin actions
+are guarded by the app's authentication backend (`requires(ADMIN)`), and every error is
+the app's one error document.
 """
 
 from __future__ import annotations
 
-import hmac
-import json
 import math
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -29,15 +29,17 @@ from tether.dashboard.payloads import (
     state_payload,
     timeseries_payload,
 )
-from tether.errors import InputError, ModelNotFound, TetherError
+from tether.errors import ControllerUnavailable, InputError, ModelNotFound
 from tether.monitoring.monitor import Monitor
 from tether.project import Project
+from tether.serving.admin import ADMIN_BODY_BYTES, ADMIN_LIMIT, NO_CONTROLLER, reason_of
+from tether.serving.auth import ADMIN, requires
+from tether.serving.http import read_json_object, shown
 
 __all__ = ["STATIC_PREFIX", "JSONBody", "dashboard_routes"]
 
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_PREFIX = "/static/dashboard"
-MAX_BODY_BYTES = 64 * 1024
 DEFAULT_ROLLBACK_REASON = "manual rollback from the dashboard"
 DEFAULT_RETRAIN_REASON = "manual retrain from the dashboard"
 
@@ -52,15 +54,9 @@ class JSONBody(Response):
                             | orjson.OPT_NON_STR_KEYS)
 
 
-def _error(status: int, message: str, **extra: Any) -> JSONBody:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONBody({"error": message, **extra}, status_code=status, headers=headers)
-
-
 def dashboard_routes(
     project: Project,
     *,
-    admin_token: str | None,
     on_registry_change: Callable[[], Awaitable[None]] | None = None,
     request_retrain: Callable[[str], None] | None = None,
     poll_seconds: float = 5.0,
@@ -75,30 +71,17 @@ def dashboard_routes(
     page = _render_page(project, poll_seconds)
 
     async def call(function: Callable[..., dict[str, Any]], *args: Any) -> JSONBody:
-        try:
-            return JSONBody(await run_in_threadpool(function, *args))
-        except TetherError as exc:
-            return _error(exc.status_code, str(exc))
+        return JSONBody(await run_in_threadpool(function, *args))
 
-    def unknown_model(request: Request) -> JSONBody | None:
+    def retrainer(request: Request) -> Callable[[str], None] | None:
+        """Who takes a manual retrain: the one given, else the app's (`/trigger`'s)."""
+        return request_retrain or getattr(request.app.state, "retrain", None)
+
+    def check_model(request: Request) -> None:
         asked = request.query_params.get("model")
         if asked is not None and asked != project.model_name:
-            return _error(ModelNotFound.status_code,
-                          f"unknown model {asked!r}: this server tracks {project.model_name!r}",
-                          model=project.model_name)
-        return None
-
-    def check_token(request: Request) -> JSONBody | None:
-        if not admin_token:
-            return _error(403, "admin actions are disabled: set TETHER_ADMIN_TOKEN on the "
-                               "server to enable them")
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not given:
-            return _error(401, "missing admin token: send 'Authorization: Bearer <token>' "
-                               "with the value of TETHER_ADMIN_TOKEN")
-        if not hmac.compare_digest(given.strip().encode(), admin_token.encode()):
-            return _error(401, "wrong admin token: it does not match TETHER_ADMIN_TOKEN")
-        return None
+            raise ModelNotFound(f"unknown model {asked!r}: this server tracks "
+                                f"{project.model_name!r}")
 
     async def index(request: Request) -> Response:
         return HTMLResponse(page)
@@ -116,7 +99,8 @@ def dashboard_routes(
                 previous, versions, problems; `message` says when there is no version yet"}
           404: {description: unknown model}
         """
-        return unknown_model(request) or await call(state_payload, project)
+        check_model(request)
+        return await call(state_payload, project)
 
     async def api_timeseries(request: Request) -> Response:
         """Per-version time series.
@@ -145,13 +129,9 @@ def dashboard_routes(
           400: {description: bad window, bucket or metric}
           404: {description: unknown model}
         """
-        if (problem := unknown_model(request)) is not None:
-            return problem
+        check_model(request)
         params = request.query_params
-        try:
-            span = TimeRange.parse(params.get("window"), params.get("bucket"))
-        except InputError as exc:
-            return _error(exc.status_code, str(exc))
+        span = TimeRange.parse(params.get("window"), params.get("bucket"))
         return await call(timeseries_payload, project, span, params.get("metric"))
 
     async def api_drift(request: Request) -> Response:
@@ -179,13 +159,9 @@ def dashboard_routes(
           400: {description: bad version or top}
           404: {description: unknown model or version}
         """
-        if (problem := unknown_model(request)) is not None:
-            return problem
-        try:
-            version = _optional_int(request, "version", low=1)
-            top = _optional_int(request, "top", low=1) or 6
-        except InputError as exc:
-            return _error(exc.status_code, str(exc))
+        check_model(request)
+        version = _optional_int(request, "version", low=1)
+        top = _optional_int(request, "top", low=1) or 6
         return await call(drift_payload, project, monitor, version, top)
 
     async def api_events(request: Request) -> Response:
@@ -204,17 +180,14 @@ def dashboard_routes(
           400: {description: bad limit or since}
           404: {description: unknown model}
         """
-        if (problem := unknown_model(request)) is not None:
-            return problem
-        try:
-            limit = min(_optional_int(request, "limit", low=1) or 200, 1000)
-            since = _optional_float(request, "since")
-        except InputError as exc:
-            return _error(exc.status_code, str(exc))
+        check_model(request)
+        limit = min(_optional_int(request, "limit", low=1) or 200, 1000)
+        since = _optional_float(request, "since")
         kinds = [k for k in request.query_params.get("kinds", "").split(",") if k] or None
         return await call(lambda: events_payload(project, limit=limit, since=since,
                                                  kinds=kinds))
 
+    @requires(ADMIN)
     async def api_auth(request: Request) -> Response:
         """Check an admin token.
         ---
@@ -226,10 +199,9 @@ def dashboard_routes(
           401: {description: missing or wrong token}
           403: {description: no TETHER_ADMIN_TOKEN configured on the server}
         """
-        if (problem := check_token(request)) is not None:
-            return problem
-        return JSONBody({"admin": True, "retrain_available": request_retrain is not None})
+        return JSONBody({"admin": True, "retrain_available": retrainer(request) is not None})
 
+    @requires(ADMIN)
     async def admin_rollback(request: Request) -> Response:
         """Roll back the champion.
         ---
@@ -248,21 +220,18 @@ def dashboard_routes(
           403: {description: no TETHER_ADMIN_TOKEN configured}
           409: {description: nothing to roll back to}
         """
-        if (problem := check_token(request)) is not None:
-            return problem
-        try:
-            body = await _json_body(request)
-            reason = _reason(body, DEFAULT_ROLLBACK_REASON)
-            target = body.get("to")
-            if target is not None and (isinstance(target, bool) or not isinstance(target, int)):
-                raise InputError(f"to: expected a version number, got {target!r}")
-            bad, champion = await run_in_threadpool(lifecycle.rollback, project, reason, target)
-        except TetherError as exc:
-            return _error(exc.status_code, str(exc))
+        body = await read_json_object(request, ADMIN_BODY_BYTES, ADMIN_LIMIT,
+                                      fields=("reason", "to"))
+        reason = reason_of(body, DEFAULT_ROLLBACK_REASON)
+        target = body.get("to")
+        if target is not None and (isinstance(target, bool) or not isinstance(target, int)):
+            raise InputError(f"to: expected a version number, got {shown(target)}")
+        bad, champion = await run_in_threadpool(lifecycle.rollback, project, reason, target)
         if on_registry_change is not None:
             await on_registry_change()
         return JSONBody({"rolled_back": bad, "champion": champion, "reason": reason})
 
+    @requires(ADMIN)
     async def admin_retrain(request: Request) -> Response:
         """Ask the controller to retrain now.
         ---
@@ -280,17 +249,13 @@ def dashboard_routes(
           403: {description: no TETHER_ADMIN_TOKEN configured}
           503: {description: no controller runs in this process}
         """
-        if (problem := check_token(request)) is not None:
-            return problem
-        try:
-            reason = _reason(await _json_body(request), DEFAULT_RETRAIN_REASON)
-        except TetherError as exc:
-            return _error(exc.status_code, str(exc))
-        if request_retrain is None:
-            return _error(503, "no controller runs in this process, so nothing can retrain "
-                               "from here: run `tether up` (server and controller), or "
-                               "`tether retrain` from a shell")
-        request_retrain(reason)
+        body = await read_json_object(request, ADMIN_BODY_BYTES, ADMIN_LIMIT,
+                                      fields=("reason",))
+        reason = reason_of(body, DEFAULT_RETRAIN_REASON)
+        retrain = retrainer(request)
+        if retrain is None:
+            raise ControllerUnavailable(NO_CONTROLLER)
+        await run_in_threadpool(retrain, reason)
         return JSONBody({"accepted": True, "reason": reason}, status_code=202)
 
     return [
@@ -317,30 +282,6 @@ def _render_page(project: Project, poll_seconds: float) -> str:
 def _html_escape(text: str) -> str:
     return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace('"', "&quot;"))
-
-
-async def _json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise InputError(f"body too large: {len(raw)} bytes, at most {MAX_BODY_BYTES}")
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise InputError(f"body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise InputError(f"body: expected a JSON object, got {type(body).__name__}")
-    return body
-
-
-def _reason(body: dict[str, Any], default: str) -> str:
-    reason = body.get("reason")
-    if reason is None or (isinstance(reason, str) and not reason.strip()):
-        return default
-    if not isinstance(reason, str):
-        raise InputError(f"reason: expected text, got {reason!r}")
-    return reason.strip()[:500]
 
 
 def _optional_int(request: Request, name: str, *, low: int) -> int | None:

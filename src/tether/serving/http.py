@@ -1,13 +1,28 @@
-"""HTTP plumbing shared by the endpoints: bounded bodies, JSON answers, errors, metrics."""
+"""HTTP plumbing every tether app shares: bounded bodies, bounded JSON, the one error
+document, request metrics.
+
+Every 4xx and 5xx any route answers is `{"error": <kind>, "message": <what and how to fix
+it>}`, rendered by `error_handlers()` from the `TetherError` tree (`tether.errors`); the
+one exception is `/invocations` answering MLflow's own error documents, byte for byte.
+
+Bodies are bounded twice: `BodyLimit` refuses a declared Content-Length over the app's
+limit on every route before routing, and `read_body` stops reading at a route's limit
+when no length was declared. JSON is parsed by orjson, whose parser is not recursive and
+refuses nesting deeper than 1024 levels; a body handed to a recursive parser (MLflow's
+`json.loads`) must first pass `check_depth` (at most `MAX_JSON_DEPTH` levels).
+"""
 
 from __future__ import annotations
 
 import logging
+import re
+import reprlib
 import time
 from collections.abc import Callable, Collection
 from http import HTTPStatus
 from typing import Any
 
+import numpy as np
 import orjson
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
@@ -15,13 +30,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tether.errors import PayloadTooLarge, TetherError, Unauthorized
+from tether.errors import InputError, PayloadTooDeep, PayloadTooLarge, TetherError, Unauthorized
 from tether.logs import log_access
 from tether.serving.metrics import ServingMetrics
 
-__all__ = ["Instrumentation", "error_handlers", "json_response", "read_body"]
+__all__ = ["MAX_JSON_DEPTH", "BodyLimit", "Instrumentation", "check_depth", "error_document",
+           "error_handlers", "json_depth", "json_response", "load_json", "read_body",
+           "read_json_object", "shown"]
 
 log = logging.getLogger("tether.serving")
+
+MAX_JSON_DEPTH = 64  # a rank-60 tensor still fits; recursive parsers stay far from their limit
+ORJSON_MAX_DEPTH = 1024
 
 
 def json_response(document: Any, status_code: int = 200,
@@ -30,49 +50,157 @@ def json_response(document: Any, status_code: int = 200,
                     status_code=status_code, media_type="application/json", headers=headers)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refusing anything over `limit` bytes before reading it all."""
+SERVING_LIMIT = "serving.max_body_bytes in tether.yaml"
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 2, 80, 80
+_SHORT.maxlist = _SHORT.maxdict = 4
+
+
+def shown(value: Any) -> str:
+    """A client's value as an error message quotes it: short, and never recursing into
+    whatever nesting the client sent.
+
+    >>> shown("x" * 200)[:12], shown([[[[1]]]])
+    ("'xxxxxxxxxxx", '[[[...]]]')
+    """
+    return _SHORT.repr(value)
+
+
+async def read_body(request: Request, limit: int, setting: str = SERVING_LIMIT) -> bytes:
+    """The whole body, refusing anything over `limit` bytes: on Content-Length before
+    reading a byte, else as soon as the bytes read pass the limit."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body of {int(declared)} bytes exceeds the limit of {limit} "
-                              "bytes (serving.max_body_bytes in tether.yaml)")
+                              f"bytes ({setting})")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes "
-                                  "(serving.max_body_bytes in tether.yaml)")
+            raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes ({setting})")
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _error(status: int, kind: str, message: str, headers: dict[str, str] | None = None
-           ) -> Response:
+async def read_json_object(request: Request, limit: int, setting: str = SERVING_LIMIT, *,
+                           fields: Collection[str] = ()) -> dict[str, Any]:
+    """An optional JSON object body (`{}` when empty) with only `fields` in it, bounded
+    like every other body; a misspelt field is an error, never silently ignored."""
+    body = await read_body(request, limit, setting)
+    if not body.strip():
+        return {}
+    document = load_json(body)
+    if not isinstance(document, dict):
+        raise InputError(f"body: expected a JSON object, got {type(document).__name__}")
+    unknown = sorted(set(document) - set(fields))
+    if unknown:
+        allowed = ", ".join(fields) if fields else "none (send no body)"
+        raise InputError(f"body: unknown field(s) {shown(unknown)}; allowed: {allowed}")
+    return document
+
+
+def load_json(body: bytes, what: str = "body") -> Any:
+    """`body` parsed by orjson: malformed JSON is an `InputError`, nesting deeper than
+    orjson's 1024 levels a `PayloadTooDeep`.
+
+    >>> load_json(b'{"a": [1, 2]}')
+    {'a': [1, 2]}
+    >>> load_json(b"[" * 5000)
+    Traceback (most recent call last):
+    ...
+    tether.errors.PayloadTooDeep: body: JSON nested deeper than 1024 levels
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if str(exc).startswith("depth limit exceeded"):
+            raise PayloadTooDeep(f"{what}: JSON nested deeper than {ORJSON_MAX_DEPTH} "
+                                 "levels") from None
+        raise InputError(f"{what}: malformed JSON: {exc}") from None
+
+
+# a JSON string, escapes included (unrolled so the regex engine never backtracks)
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
+
+
+def json_depth(body: bytes) -> int:
+    """How deeply the arrays and objects of a JSON text nest, without parsing it (so it
+    cannot recurse): strings removed, then a running sum over the brackets. About 12 ms
+    per MB, on the paths that hand a body to a recursive parser only.
+
+    >>> json_depth(b'{"a": [[1], "]]]"], "b": {"c": "[[[\\\\"{"}}')
+    3
+    """
+    if b'"' in body:
+        body = _STRING.sub(b"", body)
+    brackets = np.frombuffer(body.translate(None, _NOT_BRACKETS), dtype=np.uint8)
+    if brackets.size == 0:
+        return 0
+    steps = np.where((brackets == ord("[")) | (brackets == ord("{")), 1, -1)
+    return int(np.cumsum(steps).max())
+
+
+def check_depth(body: bytes, limit: int = MAX_JSON_DEPTH) -> None:
+    """Refuse a body nested deeper than `limit` before a recursive parser sees it."""
+    depth = json_depth(body)
+    if depth > limit:
+        raise PayloadTooDeep(f"JSON nested {depth} levels deep; at most {limit} are "
+                             "accepted")
+
+
+def error_document(status: int, kind: str, message: str,
+                   headers: dict[str, str] | None = None) -> Response:
+    """The one shape of every error answer: `{"error": kind, "message": message}`."""
     return json_response({"error": kind, "message": message}, status, headers)
 
 
 async def _tether_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TetherError)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
-    return _error(exc.status_code, type(exc).__name__, exc.message, headers)
+    return error_document(exc.status_code, type(exc).__name__, exc.message, headers)
 
 
 async def _http_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return _error(exc.status_code, HTTPStatus(exc.status_code).phrase, str(exc.detail),
-                  dict(exc.headers or {}))
+    return error_document(exc.status_code, HTTPStatus(exc.status_code).phrase,
+                          str(exc.detail), dict(exc.headers or {}))
 
 
 async def _unexpected(_request: Request, exc: Exception) -> Response:
-    log.exception("model server: unexpected error")
-    return _error(500, "InternalError", f"unexpected {type(exc).__name__}; the server logged "
-                  "the details")
+    log.exception("unexpected error")
+    return error_document(500, "InternalError", f"unexpected {type(exc).__name__}; the "
+                          "server logged the details")
 
 
 def error_handlers() -> dict[Any, Callable[..., Any]]:
     """Exception type -> response, looked up along the MRO at the edge only."""
     return {TetherError: _tether_error, HTTPException: _http_error, Exception: _unexpected}
+
+
+class BodyLimit:
+    """413 for any request whose declared Content-Length is over `limit`, on every route,
+    before routing (a route that reads its body also stops at its own limit)."""
+
+    def __init__(self, app: ASGIApp, limit: int, setting: str = SERVING_LIMIT) -> None:
+        self.app = app
+        self.limit = limit
+        self.setting = setting
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"content-length":
+                    if value.isdigit() and int(value) > self.limit:
+                        answer = error_document(
+                            413, "PayloadTooLarge", f"body of {int(value)} bytes exceeds "
+                            f"the limit of {self.limit} bytes ({self.setting})")
+                        await answer(scope, receive, send)
+                        return
+                    break
+        await self.app(scope, receive, send)
 
 
 class Instrumentation:

@@ -35,7 +35,7 @@ _PREDICT_INPUT = {**_SCORING_INPUT, "properties": {
 
 def _errors(*codes: int) -> dict[str, Any]:
     reasons = {400: "Bad input", 401: "Missing or wrong bearer token",
-               403: "Admin routes disabled (no TETHER_ADMIN_TOKEN)", 413: "Too large",
+               403: "Route disabled: its token is not configured", 413: "Too large",
                415: "Unsupported content type", 503: "No model ready, or the model failed"}
     return {str(code): {"description": reasons[code], "content": {
         "application/json": {"schema": _ERROR}}} for code in codes}
@@ -43,6 +43,13 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _reload(summary: str) -> dict[str, Any]:
+    return {"summary": summary, "security": [{"bearer": []}],
+            "requestBody": {"required": False, "content": {"application/json": {
+                "schema": {"type": "object"}}}},
+            "responses": {"200": _json({"type": "object"}), **_errors(400, 401, 403, 413)}}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -74,7 +81,9 @@ def openapi_document() -> dict[str, Any]:
                     "required": ["predictions", "ids", "model_version", "route"]}),
                     **_errors(400, 413, 415, 503)}}},
             "/feedback": {"post": {
-                "summary": "Labels by prediction id; written before the answer",
+                "summary": "Labels by prediction id; written before the answer (bearer "
+                           "TETHER_FEEDBACK_TOKEN when set)",
+                "security": [{}, {"bearer": []}],
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": {"type": "object", "required": ["labels"], "properties": {
                         "labels": {"type": "array", "items": {
@@ -83,7 +92,7 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": _json({"type": "object", "properties": {
                     "accepted": {"type": "integer"},
                     "unknown_ids": {"type": "array", "items": {"type": "string"}}}}),
-                    **_errors(400, 413, 415)}}},
+                    **_errors(400, 401, 413, 415)}}},
             "/ping": {"get": {"summary": "Liveness (MLflow)", "responses": {
                 "200": {"description": "Alive"}}}},
             "/health": {"get": {"summary": "Liveness (MLflow)", "responses": {
@@ -96,10 +105,18 @@ def openapi_document() -> dict[str, Any]:
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
                 "200": {"description": "Prometheus text format",
                         "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
-            "/admin/reload": {"post": {
-                "summary": "Re-read the registry now (bearer TETHER_ADMIN_TOKEN)",
+            "/admin/reload": {"post": _reload("Re-read the registry now (bearer "
+                                              "TETHER_ADMIN_TOKEN)")},
+            "/reload-model": {"post": _reload("Same as /admin/reload")},
+            "/trigger": {"post": {
+                "summary": "Hand a manual retrain to the controller (bearer TETHER_ADMIN_TOKEN)",
                 "security": [{"bearer": []}],
-                "responses": {"200": _json({"type": "object"}), **_errors(401, 403)}}},
+                "requestBody": {"required": False, "content": {"application/json": {
+                    "schema": {"type": "object", "properties": {
+                        "reason": {"type": "string"}}}}}},
+                "responses": {"202": _json({"type": "object", "properties": {
+                    "accepted": {"type": "boolean"}, "reason": {"type": "string"}}},
+                    "Handed to the controller"), **_errors(400, 401, 403, 413, 503)}}},
         },
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     }

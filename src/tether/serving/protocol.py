@@ -2,28 +2,38 @@
 
 JSON bodies carry exactly one of `dataframe_split`, `dataframe_records`, `instances`,
 `inputs`; CSV bodies are a table with a header row. `/predict` also takes `ids`, one per
-row. Nothing here knows a model: `Payload.rows(validator)` applies a version's checks.
+row, and one flat object of column: value as one row (`flat=True`). Nothing here knows a
+model: `Payload.rows(validator)` applies a version's checks.
 
 >>> payload = parse_body(b'{"dataframe_records": [{"a": 1}], "ids": ["x"]}',
 ...                      "application/json", max_rows=10, extra_keys={"ids"})
 >>> payload.kind, payload.n, payload.ids
 ('dataframe_records', 1, ['x'])
+>>> parse_body(b'{"heart_rate": 75, "steps": 8000}', "application/json", max_rows=10,
+...            flat=True).data
+[{'heart_rate': 75, 'steps': 8000}]
+
+A body `/invocations` hands to MLflow's own parser first passes `check_for_mlflow`: no
+deeper than `MAX_JSON_DEPTH` (MLflow's parser is recursive) and no value in a boolean
+column that MLflow would read wrong.
 """
 
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import pandas as pd
 
 from tether.errors import InputError, PayloadTooLarge, UnsupportedMediaType
-from tether.serving.validation import Rows, Validator
+from tether.serving.http import check_depth, load_json
+from tether.serving.validation import Rows, Validator, refuse_ambiguous
 
-__all__ = ["FORMATS", "MAX_ID_LENGTH", "Payload", "media_type", "parse_body", "parse_ids"]
+__all__ = ["FORMATS", "MAX_ID_LENGTH", "Payload", "check_for_mlflow", "media_type",
+           "parse_body", "parse_ids", "payload_of"]
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 JSON = "application/json"
@@ -52,36 +62,87 @@ class Payload:
             return validator.records(self.data)
         raise InputError(f"{self.kind}: expected a list of objects or an object of columns")
 
+    def values(self, column: str) -> list[Any]:
+        """The values a column holds in this request, whatever its format (none when the
+        format names no columns)."""
+        data = self.data
+        if self.kind == "csv":
+            return data[column].tolist() if column in data.columns else []
+        if self.kind == "dataframe_split":
+            columns = data.get("columns") if isinstance(data, dict) else None
+            rows = data.get("data") if isinstance(data, dict) else None
+            if not isinstance(columns, list) or column not in columns or \
+                    not isinstance(rows, list):
+                return []
+            at = columns.index(column)
+            return [row[at] for row in rows if isinstance(row, list) and len(row) > at]
+        if isinstance(data, dict):
+            value = data.get(column)
+            return value if isinstance(value, list) else [value] if column in data else []
+        if isinstance(data, list):
+            return [row[column] for row in data if isinstance(row, dict) and column in row]
+        return []
+
 
 def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
 def parse_body(body: bytes, content_type: str | None, *, max_rows: int,
-               extra_keys: Collection[str] = ()) -> Payload:
+               extra_keys: Collection[str] = (), flat: bool = False) -> Payload:
+    """A request body as a `Payload`; `flat` also takes one object of column: value (all
+    of them numbers, strings, booleans or null) as one row."""
     kind = media_type(content_type)
     if not body.strip():
         raise InputError("empty body: send a JSON object with one of "
                          f"{', '.join(FORMATS)}, or a CSV table")
     if kind == JSON:
-        return _parse_json(body, max_rows=max_rows, extra_keys=extra_keys)
+        return _payload(load_json(body), max_rows=max_rows, extra_keys=extra_keys, flat=flat)
     if kind == CSV:
         return _parse_csv(body, max_rows=max_rows)
     raise UnsupportedMediaType(f"content type {content_type or '(none)'!r} is not supported; "
                                f"send {JSON} or {CSV}")
 
 
-def _parse_json(body: bytes, *, max_rows: int, extra_keys: Collection[str]) -> Payload:
+def check_for_mlflow(body: bytes, content_type: str, validator: Validator, *,
+                     max_rows: int) -> None:
+    """Refuse what MLflow's own parser would crash on (deep nesting: `PayloadTooDeep`) or
+    read wrong (a string in a boolean column becomes true: `AmbiguousValue`); anything
+    else is left for MLflow to answer."""
+    check_depth(body)
     try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InputError(f"malformed JSON: {exc}") from exc
+        if media_type(content_type) == JSON:
+            # Python's parser, as MLflow's: it also reads NaN, which orjson refuses
+            payload = payload_of(json.loads(body), max_rows=max_rows)
+        else:
+            payload = parse_body(body, content_type, max_rows=max_rows)
+    except PayloadTooLarge:
+        raise
+    except (InputError, ValueError, RecursionError):
+        return  # not a table MLflow can read either: its own error answers
+    for spec in validator.columns:
+        if spec.dtype == "boolean":
+            refuse_ambiguous(spec.name, payload.values(spec.name))
+
+
+def payload_of(document: Any, *, max_rows: int) -> Payload:
+    """A parsed JSON document in one of MLflow's formats as a `Payload`."""
+    return _payload(document, max_rows=max_rows, extra_keys=(), flat=False)
+
+
+def _payload(document: Any, *, max_rows: int, extra_keys: Collection[str],
+             flat: bool) -> Payload:
+    if flat and isinstance(document, dict) and document and \
+            not any(key in document for key in FORMATS) and \
+            all(isinstance(v, str | int | float | bool) or v is None for v in document.values()):
+        return Payload("dataframe_records", [document], 1)
     if not isinstance(document, dict):
         raise InputError(f"expected a JSON object with one of {', '.join(FORMATS)}, got "
                          f"{type(document).__name__}")
     keys = [key for key in FORMATS if key in document]
     if len(keys) != 1:
-        raise InputError(f"expected exactly one of {', '.join(FORMATS)}; got "
+        also = " (or one flat object of column: value for a single row)" if flat else ""
+        raise InputError(f"expected exactly one of {', '.join(FORMATS)}{also}; got "
                          f"{sorted(document) or 'an empty object'}")
     unknown = set(document) - {keys[0], *extra_keys}
     if unknown:

@@ -16,10 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import itertools
 import logging
 import os
-import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -46,6 +44,7 @@ from tether.registry import (
     mlflow_scoring,
 )
 from tether.serving.batching import ModelCallFailed, Prediction
+from tether.serving.ids import IdSource
 from tether.serving.metrics import ServingMetrics
 from tether.serving.predlog import LogEntry, PredictionLog
 from tether.serving.protocol import Payload
@@ -82,22 +81,6 @@ class Served:
     prediction: Prediction
     version: int
     route: str
-
-
-class IdSource:
-    """Prediction ids unique across processes: a random prefix and a counter."""
-
-    def __init__(self) -> None:
-        self._prefix = secrets.token_hex(6)
-        self._counter = itertools.count()
-
-    def take(self, n: int) -> list[str]:
-        prefix = self._prefix
-        return [f"{prefix}-{next(self._counter):012x}" for _ in range(n)]
-
-    def key(self) -> str:
-        """One fresh id: what routes a request whose rows get no ids."""
-        return f"{self._prefix}-{next(self._counter):012x}"
 
 
 class ModelServer:
@@ -398,8 +381,10 @@ class ModelServer:
         client sent some."""
         table = self.table
         if table.champion is None:
+            failed = "".join(f"; version {v} failed to load: {reason}"
+                             for v, reason in sorted(self._failed.items()))
             raise ModelNotReady("no champion model is loaded yet: train and promote a version "
-                                "(`tether retrain`, `tether promote`)"
+                                "(`tether retrain`, `tether promote`)" + failed
                                 + (f"; last error: {self.last_error}" if self.last_error
                                    else ""))
         ids = payload.ids or (self._ids.take(payload.n) if with_ids else None)

@@ -21,6 +21,7 @@ from tether.registry import LoadedModel, ScoringResponse
 from tether.serving.batching import MicroBatcher, Prediction
 from tether.serving.metrics import ServingMetrics
 from tether.serving.validation import FLOATS, Validator
+from tether.serving.warmup import nullable_columns, serving_example
 
 __all__ = ["Slot", "SlotCache", "build_slot", "model_call"]
 
@@ -109,7 +110,10 @@ class Slot:
 
 def build_slot(model: LoadedModel, metrics: ServingMetrics, *, max_batch_rows: int,
                max_wait_s: float, threads: int | None = 1) -> Slot:
-    """Compile the version's checks, then warm it with a real prediction (blocking)."""
+    """Compile the version's checks, then warm it with real predictions (blocking): on its
+    input example, and on its serving input example parsed as a client's request
+    (`tether.serving.warmup`); a version that fails on either never takes traffic.
+    `threads` caps the native thread pools of its model calls."""
     validator = Validator(model.columns)
     batch_rows = metrics.batch_rows.labels(model.name, str(model.version))
 
@@ -126,6 +130,11 @@ def build_slot(model: LoadedModel, metrics: ServingMetrics, *, max_batch_rows: i
             batcher.run_now(example)
             floats = [c.name for c in validator.columns if c.dtype in FLOATS]
             validator.allow_nan = accepts_missing(batcher.run_now, example, floats)
+            validator.nullable = nullable_columns(batcher.run_now, example, validator)
+            proven = True
+        wire = serving_example(model.path, validator, max_rows=max_batch_rows)
+        if wire is not None:
+            batcher.run_now(wire)
             proven = True
     except BaseException:
         batcher.close()

@@ -6,6 +6,20 @@ path, one `numpy.asarray` per request), otherwise a typed DataFrame checked colu
 column with pandas' vectorized type inference. Every failure is an `InputError` that
 names the column, the expected type and the first bad row.
 
+Column types are read as MLflow's signature types define them (`mlflow.types.DataType`,
+enforced by `mlflow.models.utils._enforce_mlflow_datatype`), with these choices:
+
+- `datetime`: ISO-8601 strings (the documented way to send them in JSON), parsed to
+  `datetime64[ns]` as MLflow's scoring server does; a value that is not ISO-8601, or
+  carries a UTC offset (MLflow's datetime is timezone-naive), is refused naming it;
+- `boolean`: JSON `true`/`false` (and 0/1); a string such as "false" is refused with
+  `AmbiguousValue`, never read as true (MLflow's `astype(bool)` makes every non-empty
+  string true);
+- missing values: a column the signature marks optional (`required: false`) may be
+  absent or null; null is also accepted where the model was seen to handle it when the
+  version was loaded (`allow_nan` for float columns, `nullable` for the others); never
+  in an integer column (MLflow refuses it too).
+
 >>> from tether.registry import ColumnSpec
 >>> check = Validator([ColumnSpec("a", "double"), ColumnSpec("b", "double")], allow_nan=False)
 >>> check.split({"columns": ["b", "a"], "data": [[2, 1.5]]}).tolist()
@@ -20,17 +34,18 @@ column 'b': expected double, got str 'x' at row 0
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import infer_dtype
+from pandas.api.types import infer_dtype, is_datetime64_any_dtype
 
-from tether.errors import InputError
+from tether.errors import AmbiguousValue, InputError
 from tether.registry import ColumnSpec
+from tether.serving.http import shown
 
-__all__ = ["FLOATS", "Rows", "Validator", "row_count", "to_frame"]
+__all__ = ["FLOATS", "INTEGERS", "Rows", "Validator", "refuse_ambiguous", "row_count", "to_frame"]
 
 Rows: TypeAlias = np.ndarray | pd.DataFrame
 
@@ -70,21 +85,59 @@ _ACCEPTS: dict[str, Callable[[Any], bool]] = {
     "float": lambda v: _is_number(v) or _is_null(v),
     "long": _is_integer,
     "integer": _is_integer,
-    "boolean": lambda v: isinstance(v, bool | np.bool_),
+    "boolean": lambda v: isinstance(v, bool | np.bool_) or (_is_integer(v) and v in (0, 1)),
     "string": lambda v: isinstance(v, str),
+    "datetime": lambda v: isinstance(v, str | pd.Timestamp | np.datetime64),
 }
+_DATETIME_KINDS = frozenset({"string", "datetime", "datetime64", "date", "empty"})
+
+
+def refuse_ambiguous(column: str, values: Sequence[Any]) -> None:
+    """`AmbiguousValue` for the first value of a boolean column that is not true, false,
+    0, 1 or null: what MLflow's parser would turn into true.
+
+    >>> refuse_ambiguous("is_member", [True, 0, None, "no"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    tether.errors.AmbiguousValue: column 'is_member': expected boolean ..., got str 'no' at row 3
+    """
+    accepts = _ACCEPTS["boolean"]
+    for row, value in enumerate(values):
+        if not (accepts(value) or _is_null(value)):
+            raise AmbiguousValue(f"column {column!r}: expected boolean (JSON true or false), "
+                                 f"got {type(value).__name__} {shown(value)} at row {row}")
 
 
 class Validator:
-    """The checks for one model version, built once when the version is loaded."""
+    """The checks for one model version, built once when the version is loaded.
 
-    def __init__(self, columns: Sequence[ColumnSpec], *, allow_nan: bool = True) -> None:
+    `allow_nan`: float columns take NaN and null; `nullable`: the other columns that take
+    null (optional columns always do).
+    """
+
+    def __init__(self, columns: Sequence[ColumnSpec], *, allow_nan: bool = True,
+                 nullable: Collection[str] = ()) -> None:
         self.columns = list(columns)
         self.names = [c.name for c in self.columns]
         self.name_set = frozenset(self.names)
+        self.optional = frozenset(c.name for c in self.columns if not c.required)
         self.allow_nan = allow_nan
+        self.nullable = frozenset(nullable)
         self.all_float = bool(self.columns) and all(c.dtype in FLOATS for c in self.columns)
-        self._expected = ", ".join(f"{c.name} ({c.dtype})" for c in self.columns)
+        self._expected = ", ".join(f"{c.name} ({c.dtype}{'' if c.required else ', optional'})"
+                                   for c in self.columns)
+
+    @property
+    def nullable(self) -> frozenset[str]:
+        """Columns that take null: optional ones, and those the model was seen to handle."""
+        return self._nullable
+
+    @nullable.setter
+    def nullable(self, names: Collection[str]) -> None:
+        self._nullable = frozenset(names) | self.optional
+        # float columns that take NaN even when the model as a whole was not seen to
+        self._nan_columns = np.array([name in self._nullable for name in self.names],
+                                     dtype=bool)
 
     # request shapes --------------------------------------------------------------------
 
@@ -115,13 +168,15 @@ class Validator:
         """`[{"a": 1.0, "b": 2.0}, ...]` (pandas' records orient)."""
         if not isinstance(payload, list):
             raise InputError("dataframe_records: expected a list of objects, one per row")
+        complete = True
         for index, record in enumerate(payload):
             if not isinstance(record, dict):
                 raise InputError(f"row {index}: expected an object of column: value, "
                                  f"got {type(record).__name__}")
             if self.columns and record.keys() != self.name_set:
                 self._check_names(list(record), where=f"row {index}: ")
-        if self.all_float and payload:
+                complete = False  # optional columns left out
+        if self.all_float and payload and complete:
             names = self.names
             fast = self._float_matrix([[r[c] for c in names] for r in payload], names)
             if fast is not None:
@@ -138,7 +193,7 @@ class Validator:
         if len(lengths) > 1:
             raise InputError(f"inputs: columns have different lengths {sorted(lengths)}")
         self._check_names(list(payload))
-        if self.all_float and lengths != {0}:
+        if self.all_float and lengths != {0} and payload.keys() == self.name_set:
             fast = self._float_matrix([payload[c] for c in self.names], self.names,
                                       transposed=True)
             if fast is not None:
@@ -146,12 +201,15 @@ class Validator:
         return self.frame(self._build(lambda: pd.DataFrame(payload)))
 
     def frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Check a DataFrame column by column and return it in signature order and types."""
+        """Check a DataFrame column by column and return it in signature order and types;
+        optional columns left out come back as nulls."""
         if not self.columns:
             return frame
         self._check_names([str(c) for c in frame.columns])
-        typed = {spec.name: self._column(spec, frame[spec.name]) for spec in self.columns}
-        return pd.DataFrame(typed, index=pd.RangeIndex(len(frame)))
+        index = pd.RangeIndex(len(frame))
+        typed = {spec.name: self._column(spec, frame[spec.name]) if spec.name in frame
+                 else _nulls(spec, index) for spec in self.columns}
+        return pd.DataFrame(typed, index=index)
 
     # checks ----------------------------------------------------------------------------
 
@@ -162,7 +220,7 @@ class Validator:
             twice = sorted(name for name, n in Counter(columns).items() if n > 1)
             raise InputError(f"{where}column(s) given more than once: {twice}")
         given = set(columns)
-        missing = [c for c in self.columns if c.name not in given]
+        missing = [c for c in self.columns if c.name not in given and c.required]
         extra = [c for c in columns if c not in self.name_set]
         problems = []
         if missing:
@@ -198,45 +256,101 @@ class Validator:
     def _reject_nan(self, matrix: np.ndarray) -> None:
         if np.isfinite(matrix.sum()):
             return  # one reduction instead of a boolean matrix, on the common path
-        bad = np.isnan(matrix)
+        bad = np.isnan(matrix) & ~self._nan_columns
         if bad.any():
             row, col = (int(i) for i in np.argwhere(bad)[0])
             raise InputError(f"column {self.names[col]!r}: NaN or null at row {row}; this "
                              "model cannot handle missing values")
 
     def _column(self, spec: ColumnSpec, series: pd.Series) -> Any:
+        if spec.dtype == "binary":
+            return series  # passed on as given
+        if spec.dtype == "datetime":
+            return self._datetime(spec, series)
         accepts = _ACCEPTS.get(spec.dtype)
         if accepts is None:
-            return series  # datetime, binary: passed on as given
+            return series  # a type tether does not check: the model's own enforcement does
         kind = infer_dtype(series, skipna=True)
         nulls = series.isna()
         if spec.dtype in FLOATS:
             if kind not in _FLOAT_KINDS:
                 raise self._type_error(spec, series, accepts)
-            if nulls.any() and not self.allow_nan:
+            if nulls.any() and not (self.allow_nan or spec.name in self._nullable):
                 row = int(np.flatnonzero(nulls.to_numpy())[0])
                 raise InputError(f"column {spec.name!r}: NaN or null at row {row}; this model "
                                  "cannot handle missing values")
             return series.astype(_NUMPY_FLOAT[spec.dtype])
-        if nulls.any():
+        if nulls.any() and (spec.dtype in INTEGERS or spec.name not in self._nullable):
             row = int(np.flatnonzero(nulls.to_numpy())[0])
-            raise InputError(f"column {spec.name!r}: null at row {row}; expected {spec.dtype}")
-        expected_kind = {"long": "integer", "integer": "integer", "boolean": "boolean",
-                         "string": "string"}[spec.dtype]
+            raise InputError(f"column {spec.name!r}: null at row {row}; expected {spec.dtype}"
+                             + ("" if spec.dtype in INTEGERS else
+                                " (the signature requires a value and the model was not "
+                                "seen to handle a missing one)"))
+        if spec.dtype == "boolean":
+            return self._boolean(spec, series, kind, nulls)
+        expected_kind = {"long": "integer", "integer": "integer", "string": "string"}[spec.dtype]
         if kind not in (expected_kind, "empty"):
             raise self._type_error(spec, series, accepts)
         if spec.dtype in INTEGERS:
             return series.astype(_NUMPY_INT[spec.dtype])
         return series
 
+    def _boolean(self, spec: ColumnSpec, series: pd.Series, kind: str,
+                 nulls: pd.Series) -> pd.Series:
+        accepts = _ACCEPTS["boolean"]
+        values = series[~nulls]
+        if not (kind in ("boolean", "empty")
+                or (kind == "integer" and values.isin((0, 1)).all())
+                or (kind == "mixed-integer" and values.map(accepts).all())):
+            error = self._type_error(spec, series, accepts, expected="boolean (JSON true or "
+                                     "false)")
+            raise AmbiguousValue(str(error))
+        if nulls.any():
+            return series.map(lambda v: None if _is_null(v) else bool(v)).astype(object)
+        return series.astype(bool)
+
+    def _datetime(self, spec: ColumnSpec, series: pd.Series) -> pd.Series:
+        nulls = series.isna()
+        if nulls.any() and spec.name not in self._nullable:
+            row = int(np.flatnonzero(nulls.to_numpy())[0])
+            raise InputError(f"column {spec.name!r}: null at row {row}; expected datetime")
+        if not is_datetime64_any_dtype(series):
+            if infer_dtype(series, skipna=True) not in _DATETIME_KINDS:
+                raise self._type_error(spec, series, _ACCEPTS["datetime"],
+                                       expected="datetime (an ISO-8601 string)")
+            try:
+                series = pd.to_datetime(series, format="ISO8601")
+            except (ValueError, TypeError, OverflowError):
+                raise self._unparsable(spec, series) from None
+        if getattr(series.dt, "tz", None) is not None:
+            row = int(np.flatnonzero(series.notna().to_numpy())[0])
+            raise InputError(f"column {spec.name!r}: {series.iloc[row]} at row {row} has a UTC "
+                             "offset; the model's datetime type is timezone-naive (as "
+                             "MLflow's): send the time without an offset")
+        return series.astype("datetime64[ns]")
+
     @staticmethod
-    def _type_error(spec: ColumnSpec, series: pd.Series,
-                    accepts: Callable[[Any], bool]) -> InputError:
+    def _unparsable(spec: ColumnSpec, series: pd.Series) -> InputError:
         for row, value in enumerate(series.tolist()):
-            if not accepts(value):
-                return InputError(f"column {spec.name!r}: expected {spec.dtype}, got "
-                                  f"{type(value).__name__} {value!r} at row {row}")
-        return InputError(f"column {spec.name!r}: expected {spec.dtype}")
+            if _is_null(value):
+                continue
+            try:
+                pd.to_datetime(value, format="ISO8601")
+            except (ValueError, TypeError, OverflowError):
+                return InputError(f"column {spec.name!r}: expected datetime (an ISO-8601 "
+                                  f"string such as '2024-01-31T12:30:00'), got {shown(value)} "
+                                  f"at row {row}")
+        return InputError(f"column {spec.name!r}: values mix timezone-aware and naive times")
+
+    @staticmethod
+    def _type_error(spec: ColumnSpec, series: pd.Series, accepts: Callable[[Any], bool],
+                    expected: str | None = None) -> InputError:
+        expected = expected or spec.dtype
+        for row, value in enumerate(series.tolist()):
+            if not accepts(value) and not _is_null(value):
+                return InputError(f"column {spec.name!r}: expected {expected}, got "
+                                  f"{type(value).__name__} {shown(value)} at row {row}")
+        return InputError(f"column {spec.name!r}: expected {expected}")
 
     @staticmethod
     def _build(make: Callable[[], pd.DataFrame]) -> pd.DataFrame:
@@ -244,3 +358,14 @@ class Validator:
             return make()
         except (ValueError, TypeError) as exc:
             raise InputError(f"rows do not form a table: {exc}") from exc
+
+
+def _nulls(spec: ColumnSpec, index: pd.RangeIndex) -> pd.Series:
+    """An optional column the request left out: all missing, in the column's type."""
+    if spec.dtype in FLOATS:
+        return pd.Series(np.nan, index=index, dtype=_NUMPY_FLOAT[spec.dtype])
+    if spec.dtype == "datetime":
+        return pd.Series(pd.NaT, index=index, dtype="datetime64[ns]")
+    if spec.dtype in INTEGERS:
+        return pd.Series(pd.NA, index=index, dtype="Int64" if spec.dtype == "long" else "Int32")
+    return pd.Series(None, index=index, dtype=object)

@@ -35,9 +35,9 @@
   async function getJSON(path, query, headers) {
     const response = await fetch(url(path, query), { headers: headers || {} });
     let data = null;
-    try { data = await response.json(); } catch (e) { data = { error: response.statusText }; }
+    try { data = await response.json(); } catch (e) { data = { message: response.statusText }; }
     if (!response.ok) {
-      const error = new Error((data && data.error) || ("HTTP " + response.status));
+      const error = new Error(errorText(data, response));
       error.status = response.status;
       throw error;
     }
@@ -402,10 +402,15 @@
       headers: { "Content-Type": "application/json", Authorization: "Bearer " + token() },
       body: JSON.stringify(payload),
     });
-    const data = await response.json().catch(() => ({ error: response.statusText }));
+    const data = await response.json().catch(() => ({ message: response.statusText }));
     if (response.status === 401) { sessionStorage.removeItem(TOKEN_KEY); renderAdminButtons(); }
-    if (!response.ok) throw new Error(data.error || "HTTP " + response.status);
+    if (!response.ok) throw new Error(errorText(data, response));
     return data;
+  }
+
+  // every error answer is {"error": kind, "message": what happened and how to fix it}
+  function errorText(data, response) {
+    return (data && (data.message || data.error)) || ("HTTP " + response.status);
   }
 
   async function rollback() {
