@@ -27,6 +27,7 @@ from tether.monitoring.reference import PROFILE_FILE, reference_profile
 from tether.project import Project
 from tether.scoring import evaluate
 from tether.store import Event
+from tether.tables import read_table
 from tether.threads import limited, training_threads
 
 __all__ = ["TrainContext", "TrainResult", "load_reference", "load_trainer", "predict_scores",
@@ -122,18 +123,6 @@ def load_reference(project: Project) -> pd.DataFrame:
         raise DataError(f"reference data has no target column {target!r} (model.target); "
                         f"columns: {', '.join(map(str, frame.columns))}")
     return frame
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """A CSV or Parquet file as a DataFrame, with a clear error when it cannot be read."""
-    if not path.is_file():
-        raise DataError(f"{path}: no such data file")
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        return pd.read_csv(path)
-    except Exception as exc:
-        raise DataError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from exc
 
 
 def recent_labeled(project: Project, features: list[str]) -> pd.DataFrame:

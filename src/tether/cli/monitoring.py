@@ -19,7 +19,7 @@ from tether.monitoring.drift import METHODS, DriftReport, detect_drift
 from tether.monitoring.monitor import Monitor, Snapshot
 from tether.monitoring.profile import build_profile
 from tether.monitoring.report import backtest_html, drift_html
-from tether.training import read_table
+from tether.tables import read_table
 
 __all__ = ["register"]
 

@@ -3,14 +3,22 @@ label-free performance estimates and sequential change detection.
 
 One concept per module: `profile`, `drift`, `live`, `estimation`, `detectors/`,
 `monitor`, `exporter`, `report`, `backtest`.
+
+The re-exports below are resolved on first use (PEP 562), so importing one module, as
+`tether drift` imports `drift` and `profile`, does not pull scikit-learn in through
+`estimation`.
 """
 
 from __future__ import annotations
 
-from tether.monitoring.drift import DriftReport, FeatureDrift, detect_drift
-from tether.monitoring.estimation import Calibrator, estimate_performance
-from tether.monitoring.live import MetricEstimate, live_metrics
-from tether.monitoring.profile import Profile, build_profile
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tether.monitoring.drift import DriftReport, FeatureDrift, detect_drift
+    from tether.monitoring.estimation import Calibrator, estimate_performance
+    from tether.monitoring.live import MetricEstimate, live_metrics
+    from tether.monitoring.profile import Profile, build_profile
 
 __all__ = [
     "Calibrator",
@@ -23,3 +31,27 @@ __all__ = [
     "estimate_performance",
     "live_metrics",
 ]
+
+_HOME = {
+    "Calibrator": "estimation",
+    "DriftReport": "drift",
+    "FeatureDrift": "drift",
+    "MetricEstimate": "live",
+    "Profile": "profile",
+    "build_profile": "profile",
+    "detect_drift": "drift",
+    "estimate_performance": "estimation",
+    "live_metrics": "live",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'tether.monitoring' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"tether.monitoring.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
