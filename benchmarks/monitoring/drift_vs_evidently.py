@@ -116,8 +116,8 @@ def ensure_venv() -> Path:
     python = VENV / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "evidently", "pandas<2.3",
-                        "pyarrow"], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "evidently==0.7.23",
+                        "pandas<2.3", "pyarrow"], check=True)
     return python
 
 

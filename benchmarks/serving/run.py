@@ -1,19 +1,31 @@
-"""Serving benchmark: tether vs `mlflow models serve` vs a minimal Starlette server.
+"""Serving benchmark: tether beside MLServer, BentoML, `mlflow models serve` and a minimal
+Starlette server, same model folders, same rows, same pinned core, one run.
 
-Run by hand from the repository root (needs `wrk` and `taskset`; takes a few minutes):
+Run by hand from the repository root (needs `wrk` and `taskset`; the first run creates
+the peers' venvs, benchmarks/.venv-mlserver and .venv-bentoml, a few minutes):
 
-    PYTHONPATH=src .venv/bin/python benchmarks/serving/run.py
+    .venv/bin/python benchmarks/serving/run.py                       # all parts, ~40 min
+        [--parts throughput swap cold-start soak] [--seconds 6]
+        [--models LogisticRegression HistGradientBoosting ...] [--servers tether mlserver ...]
+        [--connections 1 8 32] [--soak-seconds 300] [--soak-rate 200]
 
-Every server is pinned to CPU 0 and `wrk -t1` to CPU 1. Models: LogisticRegression
-(behind a StandardScaler) and a 50-tree RandomForest on sklearn's breast-cancer data
-(30 float features); requests of 1 and 100 rows in `dataframe_split`; 8 and 32
-connections. tether runs with validation, the prediction log (SQLite) and metrics on.
-Then the swap test: alias flips during a load, each pushed to `/admin/reload`.
+Parts:
+- throughput: every server pinned to CPU 0, `wrk -t1` to CPU 1; 1-row and 100-row
+  bodies, 1, 8 and 32 connections; req/s, p50, p99 and the ratios tether / best peer
+  (MLServer, BentoML, mlflow) and tether / minimal.
+- swap: alias flips during a load, each pushed to `/admin/reload`.
+- cold-start: process start to ready (tether: `/ready` 200, the model loaded and warmed;
+  mlflow: `/ping` 200; MLServer: the model's V2 ready; BentoML: `/readyz`), interleaved
+  rounds, the median.
+- soak: a constant-rate open-loop load (not closed-loop like wrk: a slow answer does not
+  slow the sender, so queueing shows in the latencies) on the example project's
+  HistGradientBoosting model, server and sender unpinned as a user runs them; tether and
+  the minimal server one after the other; req/s, p50, p99 and failures.
 
-`--suite settings` measures tether against itself, each setting beside its baseline in
-the same run: prediction-log durability (batched vs acked) on /predict, the access log
-(off vs text vs JSON), and model threads (libraries' default vs 1) on the example
-project's HistGradientBoosting model, idle and with two CPU-bound neighbours.
+`--suite settings` measures tether against itself instead, each setting beside its
+baseline in the same run: prediction-log durability (batched vs acked) on /predict, the
+access log (off vs text vs JSON), and model threads (libraries' default vs 1) on the
+example project's HistGradientBoosting model, idle and with two CPU-bound neighbours.
 """
 
 from __future__ import annotations
@@ -31,6 +43,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import peers
+import soak
+import workloads
 
 from tether.net import free_port, wait_http
 
@@ -38,70 +53,26 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 PYTHON = sys.executable
 SERVER_CPU, LOAD_CPU = "0", "1"
-TOKEN = "bench-token"
+TOKEN = peers.TOKEN
 ENV = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
        "PYTHONPATH": str(ROOT / "src"),
        "PATH": f"{Path(PYTHON).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-
-POLICY = """model: {name: bench, task: binary_classification, target: target}
-trainer: train:train
-data: {generator: tether.example.loans:generate, params: {n: 100}}
-"""
+PARTS = ("throughput", "swap", "cold-start", "soak")
 
 
-def models(folder: Path) -> dict[str, Path]:
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
-    from sklearn.datasets import load_breast_cancer
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    features, target = load_breast_cancer(return_X_y=True, as_frame=True)
-    built = {
-        "LogisticRegression": make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)),
-        "RandomForest(50)": RandomForestClassifier(n_estimators=50, random_state=0),
-    }
-    paths = {}
-    for name, model in built.items():
-        model.fit(features, target)
-        path = folder / name.replace("(", "").replace(")", "")
-        mlflow.sklearn.save_model(model, str(path), serialization_format="cloudpickle",
-                                  signature=infer_signature(features, model.predict(features)),
-                                  input_example=features.head(3))
-        paths[name] = path
-    return paths
-
-
-def bodies(folder: Path) -> dict[int, Path]:
-    import orjson
-    from sklearn.datasets import load_breast_cancer
-
-    features = load_breast_cancer(as_frame=True).data
-    out = {}
-    for rows in (1, 100):
-        split = features.head(rows).to_dict("split")
-        path = folder / f"body-{rows}.json"
-        path.write_bytes(orjson.dumps({"dataframe_split": {"columns": split["columns"],
-                                                           "data": split["data"]}}))
-        out[rows] = path
-    return out
-
-
-def start(command: list[str], log: Path, env: dict[str, str] | None = None
+def start(command: list[str], log: Path, env: dict[str, str], pin: bool = True
           ) -> subprocess.Popen[bytes]:
     with log.open("wb") as handle:
-        return subprocess.Popen(["taskset", "-c", SERVER_CPU, *command], stdout=handle,
-                                stderr=subprocess.STDOUT, env=env or ENV,
+        return subprocess.Popen(["taskset", "-c", SERVER_CPU, *command] if pin else command,
+                                stdout=handle, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
+        os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(30)
+            process.wait(20)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
@@ -128,76 +99,113 @@ def parse_wrk(output: str) -> dict[str, float]:
     sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
                         output)
     total = re.search(r"(\d+) requests in", output)
+    failed = (float(non2xx.group(1)) if non2xx else 0.0)
     return {"rps": float(rps.group(1)) if rps else 0.0, "p50": latency("50"),
-            "p99": latency("99"), "non2xx": float(non2xx.group(1)) if non2xx else 0.0,
+            "p99": latency("99"), "non2xx": failed,
             "socket_errors": float(sum(int(g) for g in sockets.groups())) if sockets else 0.0,
             "requests": float(total.group(1)) if total else 0.0}
 
 
-def project(folder: Path, serving: str = "") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "tether.yaml").write_text(POLICY + (f"serving: {{{serving}}}\n" if serving else ""))
-    return folder / "tether.yaml"
-
-
-def servers(model_dir: Path, folder: Path, port: int) -> dict[str, list[str]]:
-    config = project(folder / f"project-{port}")
-    return {
-        "tether": [PYTHON, "-m", "tether", "--config", str(config), "serve", "--port",
-                   str(port), "--no-poll", "--model-path", str(model_dir)],
-        "mlflow": [str(Path(PYTHON).parent / "mlflow"), "models", "serve", "-m", str(model_dir),
-                   "--env-manager", "local", "-p", str(port), "-h", "127.0.0.1", "-w", "1"],
-        "minimal": [PYTHON, str(HERE / "minimal_server.py"), str(model_dir), str(port)],
-    }
-
-
-def throughput(paths: dict[str, Path], body_paths: dict[int, Path], folder: Path,
-               seconds: float) -> list[dict[str, Any]]:
+def throughput(models: dict[str, workloads.Workload], servers: list[str],
+               connections: list[int], folder: Path, seconds: float
+               ) -> list[dict[str, Any]]:
     results = []
-    for model_name, model_dir in paths.items():
-        for server in ("tether", "mlflow", "minimal"):
+    for model in models.values():
+        for server in servers:
             port = free_port()
-            command = servers(model_dir, folder, port)[server]
-            process = start(command, folder / f"{server}-{port}.log")
-            url = f"http://127.0.0.1:{port}/invocations"
+            spec = peers.spec(server, model.path, port, folder, ENV)
+            log = folder / f"{server}-{port}.log"
+            process = start(spec.command, log, spec.env)
             try:
-                wait_http(url, body=body_paths[1].read_bytes(), process=process, timeout=180)
-                wrk(url, body_paths[1], 8, 1)  # warm-up
-                for rows, body in body_paths.items():
-                    for connections in (8, 32):
-                        figures = wrk(url, body, connections, seconds)
-                        print(f"  {model_name:18} {server:8} rows={rows:<3} c={connections:<2} "
-                              f"{figures['rps']:8.0f} req/s  p99 {figures['p99']:7.1f} ms",
-                              flush=True)
-                        results.append({"model": model_name, "server": server, "rows": rows,
-                                        "connections": connections, **figures})
+                one_row = model.bodies[(spec.protocol, 1)]
+                wait_http(spec.url, body=one_row.read_bytes(), process=process, log=log,
+                          timeout=240)
+                wrk(spec.url, one_row, 8, 2)  # warm-up
+                for rows in workloads.ROWS:
+                    body = model.bodies[(spec.protocol, rows)]
+                    for conns in connections:
+                        figures = wrk(spec.url, body, conns, seconds)
+                        print(f"  {model.name:20} {server:8} rows={rows:<3} c={conns:<2} "
+                              f"{figures['rps']:8.0f} req/s  p50 {figures['p50']:7.1f} ms  "
+                              f"p99 {figures['p99']:7.1f} ms  errors "
+                              f"{figures['non2xx'] + figures['socket_errors']:.0f}", flush=True)
+                        results.append({"model": model.name, "server": server, "rows": rows,
+                                        "connections": conns, **figures})
+            except (RuntimeError, TimeoutError, subprocess.CalledProcessError) as exc:
+                print(f"  {model.name:20} {server:8} FAILED: {str(exc)[-600:]}", flush=True)
             finally:
                 stop(process)
     return results
 
 
-def table(results: list[dict[str, Any]]) -> str:
-    def find(model: str, server: str, rows: int, connections: int) -> dict[str, Any]:
-        return next(r for r in results if (r["model"], r["server"], r["rows"],
-                                           r["connections"]) == (model, server, rows,
-                                                                 connections))
+def table(results: list[dict[str, Any]], servers: list[str]) -> str:
+    index = {(r["model"], r["server"], r["rows"], r["connections"]): r for r in results}
+    peer_names = [s for s in servers if s in peers.PEER_SERVERS]
+    lines = ["| model | rows | conns | " + " | ".join(f"{s} req/s" for s in servers)
+             + " | tether / best peer | tether / minimal | p50 ms " + " / ".join(servers)
+             + " | p99 ms " + " / ".join(servers) + " |",
+             "|---" * (len(servers) * 1 + 3 + 4) + "|"]
 
-    lines = ["| model | rows | conns | tether req/s | mlflow req/s | minimal req/s | "
-             "tether/mlflow | tether/minimal | p99 ms tether / mlflow / minimal |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    keys = sorted({(r["model"], r["rows"], r["connections"]) for r in results},
-                  key=lambda k: (k[0], k[1], k[2]))
-    for model, rows, connections in keys:
-        t, m, n = (find(model, s, rows, connections) for s in ("tether", "mlflow", "minimal"))
+    def figure(row: dict[str, Any] | None, key: str, digits: int) -> str:
+        return "-" if row is None or (key == "rps" and row["rps"] == 0) else (
+            f"{row[key]:.{digits}f}" + ("!" if row["non2xx"] + row["socket_errors"] else ""))
+
+    keys = sorted({(r["model"], r["rows"], r["connections"]) for r in results})
+    for model, rows, conns in keys:
+        found = {s: index.get((model, s, rows, conns)) for s in servers}
+        tether = found.get("tether")
+        best = max((found[s] for s in peer_names if found.get(s)), default=None,
+                   key=lambda r: r["rps"] if not r["non2xx"] + r["socket_errors"] else 0.0)
+        minimal = found.get("minimal")
+
         lines.append(
-            f"| {model} | {rows} | {connections} | {t['rps']:.0f} | {m['rps']:.0f} | "
-            f"{n['rps']:.0f} | {t['rps'] / max(m['rps'], 1e-9):.1f}x | "
-            f"{t['rps'] / max(n['rps'], 1e-9):.2f} | "
-            f"{t['p99']:.1f} / {m['p99']:.1f} / {n['p99']:.1f} |")
+            f"| {model} | {rows} | {conns} | "
+            + " | ".join(figure(found[s], "rps", 0) for s in servers)
+            + f" | {_ratio(tether, best, True)} | {_ratio(tether, minimal, False)} | "
+            + " / ".join(figure(found[s], "p50", 1) for s in servers) + " | "
+            + " / ".join(figure(found[s], "p99", 1) for s in servers) + " |")
+    return "\n".join(lines) + "\n(! = some requests failed: non-2xx or socket errors)"
+
+
+def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None, name: bool) -> str:
+    if a is None or b is None or not b["rps"]:
+        return "-"
+    return f"{a['rps'] / b['rps']:.2f}" + (f" ({b['server']})" if name else "")
+
+
+def cold_start(model: workloads.Workload, servers: list[str], folder: Path,
+               rounds: int) -> str:
+    """Process start to ready, servers interleaved round by round."""
+    servers = [s for s in servers if s != "minimal"]  # it has no readiness route
+    times: dict[str, list[float]] = {s: [] for s in servers}
+    for _ in range(rounds):
+        for server in servers:
+            port = free_port()
+            spec = peers.spec(server, model.path, port, folder, ENV)
+            log = folder / f"cold-{server}-{port}.log"
+            started = time.perf_counter()
+            process = start(spec.command, log, spec.env, pin=False)
+            try:
+                wait_http(spec.ready_url, process=process, log=log, timeout=240,
+                          interval=0.02)
+                times[server].append(time.perf_counter() - started)
+            finally:
+                stop(process)
+    base = statistics.median(times["mlflow"]) if times.get("mlflow") else None
+    lines = ["| server | ready when | median s | min s | max s | vs mlflow |",
+             "|---|---|---|---|---|---|"]
+    what = {"tether": "/ready 200 (model loaded and warmed)", "mlflow": "/ping 200",
+            "mlserver": "V2 model ready 200",
+            "bentoml": "/readyz 200"}
+    for server, values in times.items():
+        median = statistics.median(values)
+        lines.append(f"| {server} | {what[server]} | {median:.2f} | {min(values):.2f} | "
+                     f"{max(values):.2f} | "
+                     + (f"{median / base:.2f}" if base else "-") + " |")
     return "\n".join(lines)
 
 
-def swap_under_load(body_paths: dict[int, Path], folder: Path, flips: int,
+def swap_under_load(model: workloads.Workload, folder: Path, flips: int,
                     seconds: float) -> dict[str, float]:
     """Alias flips between two registered versions while wrk loads the server."""
     from sklearn.datasets import load_breast_cancer
@@ -207,17 +215,19 @@ def swap_under_load(body_paths: dict[int, Path], folder: Path, flips: int,
 
     from tether.project import Project
 
-    config = project(folder / "swap")
+    config = folder / "swap" / "tether.yaml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(peers.POLICY)
     env = {**ENV, "TETHER_HOME": str(folder / "swap" / ".tether"), "TETHER_ADMIN_TOKEN": TOKEN}
     os.environ["TETHER_HOME"] = env["TETHER_HOME"]
     bench = Project.open(config)
     features, target = load_breast_cancer(return_X_y=True, as_frame=True)
     versions = []
     for c in (1.0, 0.1):
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=500))
-        model.fit(features, target)
+        fitted = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=500))
+        fitted.fit(features, target)
         _, version = bench.registry.log_candidate(
-            model, features=features, params={"C": c}, metrics={}, artifacts={}, files={},
+            fitted, features=features, params={"C": c}, metrics={}, artifacts={}, files={},
             reason="benchmark")
         versions.append(version)
     bench.registry.promote(versions[0], "benchmark")
@@ -225,13 +235,14 @@ def swap_under_load(body_paths: dict[int, Path], folder: Path, flips: int,
     process = start([PYTHON, "-m", "tether", "--config", str(config), "serve", "--port",
                      str(port)], folder / "swap.log", env)
     base = f"http://127.0.0.1:{port}"
-    one_row = body_paths[1].read_bytes()
+    one_row_path = model.bodies[("split", 1)]
+    one_row = one_row_path.read_bytes()
     try:
         wait_http(f"{base}/invocations", body=one_row, process=process, timeout=180)
         load = subprocess.Popen(
             ["taskset", "-c", LOAD_CPU, "wrk", "-t1", "-c32", f"-d{int(seconds)}s", "--latency",
              "-s", str(HERE / "post.lua"), f"{base}/invocations"],
-            env={**ENV, "BODY": str(body_paths[1])}, stdout=subprocess.PIPE, text=True)
+            env={**ENV, "BODY": str(one_row_path)}, stdout=subprocess.PIPE, text=True)
         time.sleep(1)
         delays = []
         gap = max((seconds - 4) / flips, 0.05)
@@ -268,45 +279,13 @@ SETTINGS = [
 ]
 
 
-def hgb_model(folder: Path) -> tuple[Path, Path]:
-    """The example project's model (HistGradientBoosting behind an ordinal encoder) on
-    its loan data, and a 1-row body."""
-    import importlib.util
-
-    import mlflow.sklearn
-    import orjson
-    from mlflow.models import infer_signature
-
-    from tether.example.loans import generate
-
-    spec = importlib.util.spec_from_file_location(
-        "example_train", ROOT / "src" / "tether" / "example" / "project" / "train.py")
-    assert spec is not None and spec.loader is not None
-    trainer = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(trainer)
-    data = generate(n=6000, seed=1)
-    features, target = data.drop(columns=["default"]), data["default"]
-
-    class Context:
-        X, y, sample_weight, seed, params = features, target, None, 7, {}
-
-    model = trainer.train(Context())
-    path = folder / "HistGradientBoosting"
-    mlflow.sklearn.save_model(model, str(path), serialization_format="cloudpickle",
-                              signature=infer_signature(features, model.predict(features)),
-                              input_example=features.head(3))
-    split = features.head(1).to_dict("split")
-    body = folder / "body-loans-1.json"
-    body.write_bytes(orjson.dumps({"dataframe_split": {"columns": split["columns"],
-                                                       "data": split["data"]}}))
-    return path, body
-
-
 def run_tether(model_dir: Path, folder: Path, serving: str, args: list[str], body: Path,
                path: str, seconds: float, cpus: str = SERVER_CPU,
                connections: tuple[int, ...] = (8, 32)) -> list[dict[str, float]]:
     port = free_port()
-    config = project(folder / f"settings-{port}", serving)
+    config = folder / f"settings-{port}" / "tether.yaml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(peers.POLICY + (f"serving: {{{serving}}}\n" if serving else ""))
     command = [PYTHON, "-m", "tether", "--config", str(config), "serve", "--port", str(port),
                "--no-poll", "--model-path", str(model_dir), *args]
     log = folder / f"settings-{port}.log"
@@ -322,10 +301,12 @@ def run_tether(model_dir: Path, folder: Path, serving: str, args: list[str], bod
         stop(process)
 
 
-def settings_suite(paths: dict[str, Path], body_paths: dict[int, Path], folder: Path,
+def settings_suite(models: dict[str, workloads.Workload], folder: Path,
                    seconds: float) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
-    lr = paths["LogisticRegression"]
+    lr = models["LogisticRegression"].path
+    body_paths = {rows: models["LogisticRegression"].bodies[("split", rows)]
+                  for rows in workloads.ROWS}
     for group, label, serving, args in SETTINGS:
         rows_list = (1, 100) if group == "durability" else (1,)
         for rows in rows_list:
@@ -336,7 +317,8 @@ def settings_suite(paths: dict[str, Path], body_paths: dict[int, Path], folder: 
                 results.append({"group": group, "label": label, "rows": rows,
                                 "model": "LogisticRegression", "load": "no added load",
                                 **figures})
-    hgb, body = hgb_model(folder)
+    hgb = models["HistGradientBoosting"].path
+    body = models["HistGradientBoosting"].bodies[("split", 1)]
     for load in ("no added load", "2 CPU-bound neighbours"):
         hogs = [] if load == "no added load" else [
             subprocess.Popen([PYTHON, "-c", "while True: pass"]) for _ in range(2)]
@@ -376,39 +358,104 @@ def settings_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def versions_line(servers: list[str]) -> str:
+    from importlib.metadata import version
+
+    parts = [f"tether {version('tether')}", f"mlflow {version('mlflow')}",
+             f"scikit-learn {version('scikit-learn')}"]
+    if "mlserver" in servers:
+        parts.append(f"MLServer {peers.version_of('mlserver', 'mlserver')} "
+                     f"(mlserver-mlflow {peers.version_of('mlserver', 'mlserver-mlflow')}; "
+                     f"max_batch_size {peers.MLSERVER_MAX_BATCH_SIZE}, max_batch_time "
+                     f"{peers.MLSERVER_MAX_BATCH_TIME} s, parallel_workers "
+                     f"{peers.MLSERVER_PARALLEL_WORKERS})")
+    if "bentoml" in servers:
+        parts.append(f"BentoML {peers.version_of('bentoml', 'bentoml')} (batchable, "
+                     f"max_batch_size 4096 rows, max_latency_ms 10000, 1 worker)")
+    return "; ".join(parts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--seconds", type=float, default=6.0, help="each wrk run")
+    parser.add_argument("--models", nargs="+", default=workloads.available())
+    parser.add_argument("--servers", nargs="+", choices=peers.SERVERS,
+                        default=list(peers.SERVERS))
+    parser.add_argument("--connections", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--swap-seconds", type=float, default=60.0)
     parser.add_argument("--flips", type=int, default=100)
-    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--cold-start-rounds", type=int, default=3)
+    parser.add_argument("--soak-seconds", type=float, default=300.0)
+    parser.add_argument("--soak-rate", type=float, default=200.0, help="requests per second")
+    parser.add_argument("--soak-servers", nargs="+", choices=peers.SERVERS,
+                        default=["tether", "minimal"])
     parser.add_argument("--suite", choices=["peers", "settings"], default="peers",
-                        help="peers: tether vs MLflow vs minimal, then the swap test; "
-                             "settings: tether's settings against each other")
+                        help="peers: the parts above; settings: tether's settings against "
+                             "each other")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="tether-bench-") as scratch:
-        folder = Path(scratch)
-        paths = models(folder)
-        body_paths = bodies(folder)
-        if args.suite == "settings":
+    if args.suite == "settings":
+        with tempfile.TemporaryDirectory(prefix="tether-bench-") as scratch:
+            models = workloads.build(Path(scratch),
+                                     ["LogisticRegression", "HistGradientBoosting"])
             print("tether settings (LR on CPU 0; HistGradientBoosting on CPUs 0-1; wrk -t1 "
                   "on CPU 1):", flush=True)
-            print("\n" + settings_table(settings_suite(paths, body_paths, folder,
-                                                       args.seconds)))
-            return
-        if not args.skip_throughput:
-            print("throughput (server on CPU 0, wrk -t1 on CPU 1):", flush=True)
-            results = throughput(paths, body_paths, folder, args.seconds)
+            print("\n" + settings_table(settings_suite(models, Path(scratch), args.seconds)))
+        return
+    for peer in ("mlserver", "bentoml"):
+        if peer in args.servers or (peer in args.soak_servers and "soak" in args.parts):
+            peers.ensure_venv(peer)
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="tether-bench-") as scratch:
+        folder = Path(scratch)
+        needed = list(args.models)
+        for extra in ("LogisticRegression", "HistGradientBoosting"):
+            if extra not in needed and set(args.parts) - {"throughput"}:
+                needed.append(extra)
+        models = workloads.build(folder, needed)
+        print(versions_line(args.servers), flush=True)
+        if "throughput" in args.parts:
+            print("\nthroughput (server on CPU 0, wrk -t1 on CPU 1):", flush=True)
+            results = throughput({k: models[k] for k in args.models}, args.servers,
+                                 args.connections, folder, args.seconds)
             print()
-            print(table(results))
-        print(f"\nswap under load: {args.flips} alias flips (each pushed to /admin/reload) "
-              f"during a {args.swap_seconds:.0f} s wrk load, 32 connections, 1-row requests:",
-              flush=True)
-        swap = swap_under_load(body_paths, folder, args.flips, args.swap_seconds)
-        print(f"| flips | requests | non-2xx | socket errors | flip->new version p50 | max |\n"
-              f"|---|---|---|---|---|---|\n"
-              f"| {swap['flips']:.0f} | {swap['requests']:.0f} | {swap['non2xx']:.0f} | "
-              f"{swap['socket_errors']:.0f} | {swap['p50_ms']:.1f} ms | {swap['max_ms']:.1f} ms |")
+            print(table(results, args.servers), flush=True)
+        if "cold-start" in args.parts:
+            print(f"\ncold start, HistGradientBoosting, {args.cold_start_rounds} interleaved "
+                  "rounds, unpinned:", flush=True)
+            print(cold_start(models["HistGradientBoosting"], args.servers, folder,
+                             args.cold_start_rounds), flush=True)
+        if "soak" in args.parts:
+            print(f"\nsoak: {args.soak_rate:.0f} req/s for {args.soak_seconds:.0f} s each, "
+                  "HistGradientBoosting, 1-row bodies, unpinned:", flush=True)
+            rows = []
+            for server in args.soak_servers:
+                port = free_port()
+                spec = peers.spec(server, models["HistGradientBoosting"].path, port, folder,
+                                  ENV)
+                log = folder / f"soak-{server}-{port}.log"
+                process = start(spec.command, log, spec.env, pin=False)
+                try:
+                    body = models["HistGradientBoosting"].bodies[(spec.protocol, 1)]
+                    wait_http(spec.url, body=body.read_bytes(), process=process, log=log,
+                              timeout=240)
+                    rows.append((server, soak.run(spec.url, body.read_bytes(),
+                                                  args.soak_rate, args.soak_seconds)))
+                finally:
+                    stop(process)
+            print(soak.table(rows), flush=True)
+        if "swap" in args.parts:
+            print(f"\nswap under load: {args.flips} alias flips (each pushed to /admin/reload) "
+                  f"during a {args.swap_seconds:.0f} s wrk load, 32 connections, 1-row "
+                  "requests:", flush=True)
+            swap = swap_under_load(models["LogisticRegression"], folder, args.flips,
+                                   args.swap_seconds)
+            print(f"| flips | requests | non-2xx | socket errors | flip->new version p50 | max |"
+                  f"\n|---|---|---|---|---|---|\n"
+                  f"| {swap['flips']:.0f} | {swap['requests']:.0f} | {swap['non2xx']:.0f} | "
+                  f"{swap['socket_errors']:.0f} | {swap['p50_ms']:.1f} ms | "
+                  f"{swap['max_ms']:.1f} ms |")
+    print(f"\nload average at end: {os.getloadavg()}")
 
 
 if __name__ == "__main__":
