@@ -16,6 +16,7 @@ input).
 from __future__ import annotations
 
 import importlib.util
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,7 @@ def build(folder: Path, names: list[str]) -> dict[str, Workload]:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    logging.getLogger("mlflow").setLevel(logging.ERROR)  # the cloudpickle warning, per model
     out = {}
     for name in names:
         if name in ("LogisticRegression", "RandomForest(50)"):
