@@ -49,6 +49,7 @@ __all__ = [
     "DataSource",
     "Direction",
     "Durability",
+    "FederatedPolicy",
     "GatePolicy",
     "MetricPolicy",
     "MonitoringPolicy",
@@ -224,6 +225,38 @@ class RetentionPolicy(_Strict):
     prune_interval_seconds: float = Field(default=3600.0, gt=0)
 
 
+class FederatedPolicy(_Strict):
+    """A federated trainer: the Flower app tether runs and the SuperLink it runs it on.
+
+    Sites (their SuperNodes, and the data each one names in its node config) are
+    configured where they run; tether knows them only by name.
+    """
+
+    app: str = "app"
+    superlink: str = Field(default="127.0.0.1:9093", pattern=r"^[^\s:]+:\d{1,5}$")
+    insecure: bool = False
+    root_certificates: str | None = None
+    sites: list[str] = Field(default_factory=list)
+    min_sites: int = Field(default=2, ge=1)
+    rounds: int = Field(default=3, ge=1)
+    round_timeout_seconds: float = Field(default=120.0, gt=0)
+    join_timeout_seconds: float = Field(default=60.0, gt=0)
+    run_timeout_seconds: float = Field(default=3600.0, gt=0)
+    report_host: str = "127.0.0.1"
+    run_config: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    site_drift: bool = True
+
+    @model_validator(mode="after")
+    def _enough_sites(self) -> Self:
+        if self.sites and self.min_sites > len(self.sites):
+            raise ValueError(f"min_sites {self.min_sites} is more than the "
+                             f"{len(self.sites)} site(s) listed in federated.sites")
+        if not self.insecure and self.root_certificates is None:
+            raise ValueError("a TLS SuperLink needs federated.root_certificates (a CA bundle); "
+                             "set federated.insecure: true only on a trusted network")
+        return self
+
+
 class Policy(_Strict):
     """Everything `tether.yaml` says."""
 
@@ -239,6 +272,7 @@ class Policy(_Strict):
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
     serving: ServingPolicy = Field(default_factory=ServingPolicy)
     retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
+    federated: FederatedPolicy | None = None
 
     @model_validator(mode="before")
     @classmethod

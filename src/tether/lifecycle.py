@@ -16,16 +16,17 @@ from tether.gate import run_gate
 from tether.project import Project
 from tether.registry import RegistryState, State
 from tether.store import FINE_TOTALS_DAYS, Event, PruneResult
-from tether.training import TrainResult, retrain
+from tether.training import Progress, TrainResult, retrain
 from tether.verdict import Assessment
 
 __all__ = ["Status", "gate", "history", "promote", "prune", "rollback", "status", "train"]
 
 
-def train(project: Project, reason: str = "manual") -> TrainResult:
+def train(project: Project, reason: str = "manual",
+          progress: Progress | None = None) -> TrainResult:
     """Retrain, recording a failure in the event log before re-raising it."""
     try:
-        return retrain(project, reason=reason)
+        return retrain(project, reason=reason, progress=progress)
     except TetherError as exc:
         project.record("retrain_failed", str(exc), data={"cause": reason})
         raise

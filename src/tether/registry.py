@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -451,9 +451,12 @@ class Registry:
     @_translate("log training run")
     def log_candidate(self, model: Any, *, features: pd.DataFrame, params: Mapping[str, Any],
                       metrics: Mapping[str, float], artifacts: Mapping[str, pd.DataFrame],
-                      files: Mapping[str, str], reason: str) -> tuple[str, int]:
+                      files: Mapping[str, str], reason: str,
+                      metric_history: Sequence[tuple[str, float, int | None]] = (),
+                      ) -> tuple[str, int]:
         """One MLflow run: params, metrics, signature, input example, reference
         artifacts; then a new registered version tagged `candidate`. Returns (run_id, version).
+        `metric_history` holds what the trainer logged during training: (name, value, step).
         """
         experiment_id = self._experiment()
         self._ensure_registered_model()
@@ -464,6 +467,11 @@ class Registry:
                 tempfile.TemporaryDirectory() as scratch:
             mlflow.log_params({k: _param(v) for k, v in params.items()})
             mlflow.log_metrics(dict(metrics))
+            steps: dict[int | None, dict[str, float]] = {}
+            for name, value, step in metric_history:
+                steps.setdefault(step, {})[name] = value
+            for step, values in steps.items():
+                mlflow.log_metrics(values, step=step)
             for name, frame in artifacts.items():
                 path = Path(scratch) / f"{name}.parquet"
                 frame.to_parquet(path, index=False)

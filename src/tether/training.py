@@ -37,9 +37,17 @@ SEGMENT = "_segment"
 MAX_REFERENCE_ROWS = 50_000
 
 
+Progress = Callable[[str, int, int | None], None]
+
+
 @dataclass
 class TrainContext:
-    """What a trainer gets: the training rows, the target's name and the parameters."""
+    """What a trainer gets: the training rows, the target's name and the parameters.
+
+    `log_metrics(metrics, step=round)` and `log_params(params)` record into the version's
+    MLflow run (with its step, e.g. a federated round); `details` lands in the result and
+    the `trained` event; `progress(description, completed, total)` drives the CLI's bar.
+    """
 
     data: pd.DataFrame
     target: str
@@ -48,6 +56,24 @@ class TrainContext:
     seed: int
     sample_weight: np.ndarray
     recent_rows: int = 0
+    project: Project | None = None
+    progress: Progress | None = None
+    metric_history: list[tuple[str, float, int | None]] = field(default_factory=list)
+    logged_params: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        """Record metrics into the run; non-finite values are skipped (MLflow refuses NaN
+        on some stores)."""
+        self.metric_history += [(name, float(value), step) for name, value in metrics.items()
+                                if value is not None and np.isfinite(value)]
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        self.logged_params.update(params)
+
+    def report(self, description: str, completed: int, total: int | None = None) -> None:
+        if self.progress is not None:
+            self.progress(description, completed, total)
 
     @property
     def X(self) -> pd.DataFrame:
@@ -65,10 +91,14 @@ class TrainResult:
     metrics: dict[str, float]
     rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "model_version": self.version, "metrics": self.metrics,
+        data = {"run_id": self.run_id, "model_version": self.version, "metrics": self.metrics,
                 "rows": self.rows, "seconds": round(self.seconds, 3)}
+        if self.details:
+            data["details"] = self.details
+        return data
 
 
 def _resolve(spec: str, project_dir: Path, what: str) -> Callable[..., Any]:
@@ -162,7 +192,8 @@ def _split(frame: pd.DataFrame, target: str, fraction: float, seed: int,
 
 
 def retrain(project: Project, reason: str = "manual",
-            params: dict[str, Any] | None = None) -> TrainResult:
+            params: dict[str, Any] | None = None,
+            progress: Progress | None = None) -> TrainResult:
     """Train, score, log and register one candidate version."""
     started = time.perf_counter()
     policy = project.policy
@@ -188,10 +219,13 @@ def retrain(project: Project, reason: str = "manual",
     all_params = {**policy.trainer_params, **(params or {})}
     context = TrainContext(data=train_rows, target=target, features=features,
                            params=all_params, seed=seed, sample_weight=weight,
-                           recent_rows=len(recent_train))
+                           recent_rows=len(recent_train), project=project,
+                           progress=progress)
     try:
         with limited(training_threads()):
             model = trainer(context)
+    except TrainingError:
+        raise
     except Exception as exc:
         raise TrainingError(f"trainer {policy.trainer!r} raised {type(exc).__name__}: "
                             f"{exc}") from exc
@@ -232,16 +266,17 @@ def retrain(project: Project, reason: str = "manual",
         model,
         features=train_rows[features],
         params={"trainer": policy.trainer, "reason": reason, "seed": seed, **all_params,
-                **{f"rows_{k}": v for k, v in rows.items()}},
+                **{f"rows_{k}": v for k, v in rows.items()}, **context.logged_params},
         metrics={k: v for k, v in metrics.items() if np.isfinite(v)},
         artifacts={"reference": snapshot.reset_index(drop=True), "holdout": scored},
         files={"training.json": json.dumps({"features": features, "target": target,
                                             "task": policy.model.task.value, "rows": rows}),
                PROFILE_FILE: json.dumps(profile.as_dict())},
         reason=reason,
+        metric_history=context.metric_history,
     )
     result = TrainResult(run_id=run_id, version=version, metrics=metrics, rows=rows,
-                         seconds=time.perf_counter() - started)
+                         seconds=time.perf_counter() - started, details=context.details)
     project.store.record_event(Event(model_name=project.model_name, kind="trained",
                                      version=version, reason=reason, data=result.as_dict()))
     return result
