@@ -16,6 +16,7 @@ from tether.config import load_config
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "tether"
 EXAMPLE = REPO / "src" / "tether" / "example" / "project"
+FEDERATED = REPO / "src" / "tether" / "example" / "federated"
 KUBE_VERSION = "1.30.0"
 # A registry of the user's own, instead of the bundled MLflow server.
 TRACKING = {"mlflow": {"trackingUri": "http://mlflow.mlflow.svc:5000"},
@@ -38,6 +39,13 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "policy": (EXAMPLE / "tether.yaml").read_text(),
         "imagePullSecrets": [{"name": "registry"}],
         "extraEnv": [{"name": "TZ", "value": "UTC"}],
+    },
+    "federated": {
+        **TRACKING,
+        "policy": (FEDERATED / "tether.yaml").read_text(),
+        "files": {"train.py": (FEDERATED / "train.py").read_text()},
+        "flower": {"superlink": {"enabled": True, "tlsSecret": "flower-tls"},
+                   "supernodes": {"enabled": True}},
     },
     "minimal": {**TRACKING, "controller": {"enabled": False}, "retrain": {"enabled": False},
                 "serviceAccount": {"create": False}},
@@ -297,3 +305,40 @@ def test_missing_registry_is_a_clear_render_error(render_chart) -> None:
 def test_release_name_prefixes_every_object(render_chart) -> None:
     docs = render_chart({**TRACKING, "prometheusRule": {"enabled": True}}, name="fraud")
     assert all(d["metadata"]["name"].startswith("fraud-tether") for d in docs)
+
+
+def test_federated_superlink_keeps_its_state_and_serves_tls(render_chart, find) -> None:
+    docs = render_chart(VALUE_SETS["federated"])
+    superlink = find(docs, "Deployment", "tether-superlink")
+    assert superlink["spec"]["replicas"] == 1
+    (container,) = containers(superlink)
+    assert "--insecure" not in container["args"]
+    assert {"--ssl-ca-certfile=/etc/flower/tls/ca.crt", "--ssl-certfile=/etc/flower/tls/tls.crt",
+            "--ssl-keyfile=/etc/flower/tls/tls.key", "--port=9093",
+            "--database=/var/lib/flower/superlink.db"} <= set(container["args"])
+    volumes = {v["name"]: v for v in pod_spec(superlink)["volumes"]}
+    assert volumes["state"]["persistentVolumeClaim"]["claimName"] == "tether-superlink"
+    assert volumes["tls"]["secret"]["secretName"] == "flower-tls"
+    find(docs, "PersistentVolumeClaim", "tether-superlink")
+    service = find(docs, "Service", "tether-superlink")
+    assert service["spec"]["selector"].items() <= \
+        superlink["spec"]["template"]["metadata"]["labels"].items()
+
+    sites = find(docs, "StatefulSet", "tether-site")
+    (node,) = sites["spec"]["template"]["spec"]["containers"]
+    assert "--superlink=tether-superlink:9093" in node["args"]
+    assert "--root-certificates=/etc/flower/tls/ca.crt" in node["args"]
+    assert any(a.startswith('--node-config=site="$(SITE)" data-path="/data/') for a in node["args"])
+    assert sites["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+
+    # the weekly CronJob drives the run and is where the ServerApp reports back
+    cron = find(docs, "CronJob")
+    assert cron["spec"]["schedule"] == "0 3 * * 1"
+    env = env_of(containers(cron)[0])
+    assert env["TETHER_FLOWER_SUPERLINK"] == "tether-superlink:9093"
+    assert env["TETHER_FEDERATED_REPORT_HOST"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+
+
+def test_federated_parts_are_off_by_default(render_chart) -> None:
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in render_chart(TRACKING)}
+    assert not any("superlink" in name or "site" in name for _, name in kinds)

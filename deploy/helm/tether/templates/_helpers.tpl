@@ -135,3 +135,12 @@ capabilities:
 helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" }}
 app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
 {{- end -}}
+
+{{/* The SuperLink the retrain Job and the demo SuperNodes use: this chart's or another. */}}
+{{- define "tether.flowerSuperlink" -}}
+{{- if .Values.flower.superlinkAddress -}}
+{{ .Values.flower.superlinkAddress }}
+{{- else if .Values.flower.superlink.enabled -}}
+{{ printf "%s-superlink:%v" (include "tether.fullname" .) .Values.flower.superlink.port }}
+{{- end -}}
+{{- end -}}
