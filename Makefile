@@ -2,10 +2,12 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+# Flower (the federated trainer's SuperLink, SuperNodes and `flwr`) in its own environment
+FLOWER_VENV ?= .venv-flower
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: install demo test lint typecheck unit image image-test image-test-databases clean
+.PHONY: install flower-env demo test lint typecheck unit image image-test image-test-databases clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +16,14 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+$(FLOWER_VENV)/.installed: deploy/flower/requirements.txt
+	$(PYTHON) -m venv $(FLOWER_VENV)
+	$(FLOWER_VENV)/bin/python -m pip install -q --upgrade pip
+	$(FLOWER_VENV)/bin/python -m pip install -q -r deploy/flower/requirements.txt
+	touch $@
+
+flower-env: $(FLOWER_VENV)/.installed
 
 demo: install
 	$(BIN)/tether demo
@@ -24,7 +34,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install
+unit: install flower-env
 	$(BIN)/python -m pytest tests src/tether
 
 test: lint typecheck unit
@@ -47,4 +57,4 @@ image-test-databases:
 	         "(PostgreSQL databases for the store and for MLflow; .ci/run shows how)"; exit 2; }
 
 clean:
-	rm -rf $(VENV) .tether .tether-demo
+	rm -rf $(VENV) $(FLOWER_VENV) .tether .tether-demo

@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
@@ -35,6 +36,7 @@ __all__ = [
     "events_table",
     "listen",
     "port_option",
+    "progress_bar",
     "project_of",
     "quiet_libraries",
     "run_app",
@@ -144,6 +146,28 @@ def server_logging(log_format: str, level: str, access_log: bool) -> dict[str, A
 def _debug(ctx: Any) -> bool:
     options = ctx.find_object(Options)
     return bool(options and options.debug)
+
+
+def progress_bar() -> Progress:
+    """A bar on stderr; on a terminal it redraws in place, elsewhere (CI logs, pipes) it
+    prints a plain line whenever its description changes."""
+    if err_console.is_terminal:
+        return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=err_console, transient=True)
+    return _PlainProgress()
+
+
+class _PlainProgress(Progress):
+    def __init__(self) -> None:
+        super().__init__(console=err_console, disable=True)
+        self._said: dict[Any, str] = {}
+
+    def update(self, task_id: Any, **fields: Any) -> None:  # type: ignore[override]
+        super().update(task_id, **fields)
+        description = fields.get("description")
+        if description is not None and self._said.get(task_id) != description:
+            self._said[task_id] = description
+            err_console.print(description, soft_wrap=True)
 
 
 def project_of(ctx: typer.Context) -> Project:

@@ -18,6 +18,7 @@ from tether.cli._common import (
     emit,
     err_console,
     events_table,
+    progress_bar,
     project_of,
 )
 from tether.config import CONFIG_FILE
@@ -43,20 +44,40 @@ def init(
     directory: Path = typer.Argument(Path("."), help="Folder to scaffold the project in."),
     task: Task = typer.Option(Task.BINARY, "--task",
                               help="What the model predicts; picks the example."),
+    template: str | None = typer.Option(
+        None, "--template",
+        help="federated: the health-risk model trained across three hospitals (Flower)."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
 ) -> None:
     """Scaffold tether.yaml and a trainer from the example of a task (default: the
-    loan-default classifier)."""
-    template = resources.files("tether.example") / TEMPLATES[task]
+    loan-default classifier), or the federated example (--template federated)."""
+    if template is not None:
+        if template != "federated":
+            raise ConfigError(f"--template {template!r}: the one template is 'federated' "
+                              "(leave it out for the example of --task)")
+        if task is not Task.BINARY:
+            raise ConfigError(f"--template federated is a binary classifier; it does not "
+                              f"take --task {task.value}")
+        from tether.federated.template import write_template
+
+        files = write_template(directory, force=force)
+        console.print(f"wrote {len(files)} files in {directory}: tether.yaml, train.py, the "
+                      "Flower app in app/ and each hospital's data in sites/")
+        console.print("next: start a SuperLink and a SuperNode per site (docs/federated.md), "
+                      "then [bold]tether retrain[/bold]")
+        return
+    source_dir = resources.files("tether.example") / TEMPLATES[task]
     directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name in (CONFIG_FILE, "train.py"):
-        target = directory / name
-        if target.exists() and not force:
-            raise ConfigError(f"{target}: already exists; pass --force to overwrite it")
-        with resources.as_file(template / name) as source:
-            shutil.copyfile(source, target)
-        written.append(str(target))
+    names = (CONFIG_FILE, "train.py")
+    for name in names:
+        if (directory / name).exists() and not force:
+            raise ConfigError(f"{directory / name}: already exists; pass --force to "
+                              "overwrite it")
+    written: list[str] = []
+    for name in names:
+        with resources.as_file(source_dir / name) as source:
+            shutil.copyfile(source, directory / name)
+        written.append(str(directory / name))
     console.print(f"wrote {', '.join(written)}")
     console.print("next: [bold]tether retrain[/bold], [bold]tether gate[/bold], "
                   "[bold]tether promote[/bold]")
@@ -69,8 +90,14 @@ def retrain(
 ) -> None:
     """Train a candidate version; prints RUN_ID and MODEL_VERSION, writes $GITHUB_OUTPUT."""
     project = project_of(ctx)
-    with err_console.status(f"training {project.model_name} ({project.policy.trainer})"):
-        result = lifecycle.train(project, reason=reason)
+    with progress_bar() as bar:
+        task = bar.add_task(f"training {project.model_name} ({project.policy.trainer})",
+                            total=None)
+
+        def advance(description: str, completed: int, total: int | None) -> None:
+            bar.update(task, description=description, completed=completed, total=total)
+
+        result = lifecycle.train(project, reason=reason, progress=advance)
     github_output = os.environ.get("GITHUB_OUTPUT")
     if github_output:
         with open(github_output, "a") as handle:

@@ -1,0 +1,154 @@
+"""`tether retrain` across a real federation: a SuperLink and three SuperNodes (Flower
+processes on 127.0.0.1), each hospital with its own data; then the gate, a canary and a
+promotion, as for any other version. Sites drop out mid-run, and too few sites fail the
+run without leaving anything in the registry."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pandas as pd
+from mlflow import MlflowClient
+
+from tether import lifecycle
+from tether.control.controller import Controller
+from tether.example.health import TARGET, generate
+from tether.federated import LocalFederation
+from tether.federated.template import SITES
+from tether.monitoring.profile import Profile
+from tether.project import Project
+from tether.registry import State
+from tether.store import PredictionRecord
+
+SAMPLES = {site: 1600 for site in SITES}  # 2000 rows a site, 20% kept for validation
+
+
+def tether(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tether", "--config",
+                           str(folder / "tether.yaml"), *args],
+                          capture_output=True, text=True, timeout=600, env=dict(os.environ),
+                          check=False)
+
+
+def history(project: Project, run_id: str, metric: str) -> dict[int, float]:
+    client = MlflowClient(tracking_uri=project.settings.tracking_uri)
+    return {m.step: m.value for m in client.get_metric_history(run_id, metric)}
+
+
+def serve(project: Project, version: int, route: str, rows: int, seed: int) -> None:
+    """Real predictions of a version on patients of every hospital, logged and labeled."""
+    model = project.registry.load_model(version)
+    frame = pd.concat([generate(site, rows // len(SITES), seed=seed) for site in SITES],
+                      ignore_index=True)
+    features = frame.drop(columns=[TARGET])
+    assert model.predict_proba is not None
+    scores = model.predict_proba(features)[:, 1]
+    ids = [uuid.uuid4().hex for _ in range(len(frame))]
+    project.store.log_predictions([
+        PredictionRecord(id=pid, model_name=project.model_name, model_version=version,
+                         route=route, features=features.iloc[i].to_dict(),
+                         prediction=float(scores[i] >= 0.5), score=float(scores[i]),
+                         latency_ms=2.0)
+        for i, pid in enumerate(ids)])
+    project.store.add_feedback([(pid, float(frame[TARGET].iloc[i]))
+                                for i, pid in enumerate(ids)])
+
+
+def test_retrain_registers_the_federated_model_with_every_site_and_round(
+        federation: tuple[Path, LocalFederation]) -> None:
+    folder, _ = federation
+    done = tether(folder, "retrain", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["model_version"] == 1
+    assert result["details"]["federated"]["sites"] == list(SITES)
+    assert result["details"]["federated"]["dropped"] == {}
+    assert result["details"]["federated"]["rounds"] == 3
+    assert result["metrics"]["holdout_roc_auc"] > 0.72
+
+    project = Project.open(folder / "tether.yaml")
+    info = project.registry.version(1)
+    assert info.state == State.CANDIDATE
+    run = result["run_id"]
+    for site in SITES:
+        assert history(project, run, f"site/{site}/samples") == {1: 1600.0, 2: 1600.0,
+                                                                  3: 1600.0}
+        assert set(history(project, run, f"site/{site}/global_val_roc_auc")) == {1, 2, 3}
+        assert set(history(project, run, f"site/{site}/final_val_roc_auc")) == {3}
+    central = history(project, run, "global/val_roc_auc")
+    assert set(central) == {1, 2, 3} and central[3] > 0.72
+    assert history(project, run, "round/sites") == {1: 3.0, 2: 3.0, 3: 3.0}
+    params = MlflowClient(tracking_uri=project.settings.tracking_uri).get_run(run).data.params
+    assert params["federated_sites"] == ",".join(SITES)
+
+    loaded = project.registry.load_model(1)
+    assert [c.name for c in loaded.columns] == list(generate("hospital_01", 1).columns[:-1])
+    profile = Profile.from_dict(json.loads(
+        project.registry.reference_artifact(1, "profile.json").read_text()))
+    assert profile.calibration is not None and "heart_rate" in profile.features
+
+    gate = tether(folder, "gate", "--json")
+    assert gate.returncode == 0, gate.stdout + gate.stderr
+    assert json.loads(gate.stdout)["passed"] is True
+    assert tether(folder, "promote").returncode == 0
+    assert project.registry.state().champion == 1
+
+
+def test_a_site_that_leaves_mid_run_is_named_and_the_rest_carry_on(
+        federation: tuple[Path, LocalFederation]) -> None:
+    folder, running = federation
+    project = Project.open(folder / "tether.yaml")
+    assert project.registry.state().champion == 1, "runs after the first test"
+
+    def leave_after_round_one(description: str, completed: int, total: int | None) -> None:
+        if description.startswith("federated: round 1/") and "hospital_03" in \
+                running.processes:
+            running.stop_site("hospital_03")
+
+    result = lifecycle.train(project, reason="a site leaves", progress=leave_after_round_one)
+    federated = result.details["federated"]
+    assert list(federated["dropped"]) == ["hospital_03"]
+    assert "round 2" in federated["dropped"]["hospital_03"]
+    assert history(project, result.run_id, "round/sites") == {1: 3.0, 2: 2.0, 3: 2.0}
+    assert set(history(project, result.run_id, "site/hospital_03/samples")) == {1}
+    assert set(history(project, result.run_id, "site/hospital_01/samples")) == {1, 2, 3}
+    run = MlflowClient(tracking_uri=project.settings.tracking_uri).get_run(result.run_id)
+    assert run.data.params["federated_dropped"].startswith("hospital_03 (round 2")
+
+    verdict = lifecycle.gate(project, result.version)
+    assert verdict.passed, verdict.summary
+    assert verdict.champion == 1 and verdict.rows > 0
+
+    # the canary runs on the federated challenger like on any other version
+    controller = Controller(project)
+    controller.tick()
+    rollout = project.registry.state().rollout
+    assert rollout is not None and (rollout.version, rollout.mode) == (result.version, "canary")
+    for step in range(len(project.policy.rollout.steps)):
+        serve(project, 1, "champion", 600, seed=10 + step)
+        serve(project, result.version, "canary", 300, seed=20 + step)
+        controller.tick()
+    state = project.registry.state()
+    assert state.champion == result.version and state.previous == 1
+    steps = project.store.events(project.model_name, kinds=["rollout_step"])
+    assert [e.data["verdict"] for e in steps] == ["pass"] * len(project.policy.rollout.steps)
+
+
+def test_too_few_sites_fail_the_run_in_one_line_and_register_nothing(
+        federation: tuple[Path, LocalFederation]) -> None:
+    folder, running = federation
+    project = Project.open(folder / "tether.yaml")
+    before = [v.version for v in project.registry.state().versions]
+    running.stop_site("hospital_02")
+    done = tether(folder, "retrain", "--json")
+    assert done.returncode != 0
+    message = done.stderr.strip()
+    assert len(message.splitlines()) == 1 and "min_sites 2" in message, message
+    assert [v.version for v in project.registry.state().versions] == before
+    failed = project.store.events(project.model_name, kinds=["retrain_failed"])
+    assert failed and "min_sites 2" in failed[-1].reason
