@@ -245,6 +245,7 @@ class FederatedPolicy(_Strict):
     report_host: str = "127.0.0.1"
     run_config: dict[str, str | int | float | bool] = Field(default_factory=dict)
     site_drift: bool = True
+    summary_interval_seconds: float = Field(default=6 * 3600.0, gt=0)
 
     @model_validator(mode="after")
     def _enough_sites(self) -> Self:

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -17,9 +18,11 @@ from mlflow import MlflowClient
 
 from tether import lifecycle
 from tether.control.controller import Controller
+from tether.control.triggers import TriggerKind
 from tether.example.health import TARGET, generate
 from tether.federated import LocalFederation
-from tether.federated.template import SITES
+from tether.federated.sites import SiteWatcher
+from tether.federated.template import SITES, write_site_data
 from tether.monitoring.profile import Profile
 from tether.project import Project
 from tether.registry import State
@@ -99,6 +102,33 @@ def test_retrain_registers_the_federated_model_with_every_site_and_round(
     assert project.registry.state().champion == 1
 
 
+def test_a_site_whose_own_data_drifted_fires_a_drift_trigger_for_that_site(
+        federation: tuple[Path, LocalFederation]) -> None:
+    folder, _ = federation
+    project = Project.open(folder / "tether.yaml")
+    assert project.registry.state().champion == 1, "runs after the first test"
+    write_site_data(folder, "hospital_01", shift=0.9)  # a wildfire season at one hospital
+
+    done = tether(folder, "sites", "--json")
+    assert done.returncode == 1, done.stderr  # a site drifted
+    verdicts = json.loads(done.stdout)
+    assert {site: v["drifted"] for site, v in verdicts.items()} == {
+        "hospital_01": True, "hospital_02": False, "hospital_03": False}
+    assert verdicts["hospital_01"]["rows"] == 500
+    assert "pm25" in [f["name"] for f in verdicts["hospital_01"]["features"] if f["drifted"]]
+    stored = project.store.site_summaries(project.model_name)
+    assert [s.site for s in stored] == list(SITES) and all(s.version == 1 for s in stored)
+    assert all(sum(s.counts["pm25"]) == 500 for s in stored)
+
+    watcher = SiteWatcher(project, collect=lambda _: None)
+    state = project.registry.state()
+    (trigger,) = watcher(state, time.time())
+    assert trigger.kind is TriggerKind.DRIFT and trigger.data["site"] == "hospital_01"
+    assert trigger.reason.startswith("site hospital_01: drift share")
+    assert watcher(state, time.time()) == []  # one season, one trigger
+    write_site_data(folder, "hospital_01")  # the season passes
+
+
 def test_a_site_that_leaves_mid_run_is_named_and_the_rest_carry_on(
         federation: tuple[Path, LocalFederation]) -> None:
     folder, running = federation
@@ -147,8 +177,10 @@ def test_too_few_sites_fail_the_run_in_one_line_and_register_nothing(
     running.stop_site("hospital_02")
     done = tether(folder, "retrain", "--json")
     assert done.returncode != 0
-    message = done.stderr.strip()
-    assert len(message.splitlines()) == 1 and "min_sites 2" in message, message
+    # progress lines, then the error: one line, last
+    lines = done.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("error:")]
+    assert errors == lines[-1:] and "fewer than min_sites 2" in errors[0], lines
     assert [v.version for v in project.registry.state().versions] == before
     failed = project.store.events(project.model_name, kinds=["retrain_failed"])
     assert failed and "min_sites 2" in failed[-1].reason

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from tether import __version__
-from tether.cli import control, dashboard, demo, lifecycle, monitoring, serving
+from tether.cli import control, dashboard, demo, federated, lifecycle, monitoring, serving
 from tether.cli._common import LOG_FORMAT_OPTION, Group, Options, console, quiet_libraries
 
 __all__ = ["app", "main"]
@@ -52,6 +52,7 @@ demo.register(app)
 monitoring.register(app)
 serving.register(app)
 dashboard.register(app)
+federated.register(app)
 
 
 def main() -> None:

@@ -162,7 +162,7 @@ class _PlainProgress(Progress):
         super().__init__(console=err_console, disable=True)
         self._said: dict[Any, str] = {}
 
-    def update(self, task_id: Any, **fields: Any) -> None:  # type: ignore[override]
+    def update(self, task_id: Any, **fields: Any) -> None:
         super().update(task_id, **fields)
         description = fields.get("description")
         if description is not None and self._said.get(task_id) != description:

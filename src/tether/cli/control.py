@@ -25,6 +25,7 @@ from tether.control.controller import Controller
 from tether.control.github import DEFAULT_API_URL, dispatch
 from tether.control.metrics import ControllerMetrics
 from tether.control.push import http_push
+from tether.federated.sites import with_site_drift
 
 __all__ = ["register"]
 
@@ -52,6 +53,7 @@ def controller(
     push = http_push(urls, project.settings.admin_token) if urls else None
     registry = CollectorRegistry()
     loop = Controller(project, push=push, lock_ttl=lock_ttl,
+                      watch=with_site_drift(project, None),
                       metrics=ControllerMetrics(project.model_name, registry))
     if once:
         for line in loop.tick() or ["nothing to do"]:

@@ -24,6 +24,7 @@ from tether.control.metrics import ControllerMetrics
 from tether.control.observe import Estimator
 from tether.control.triggers import Trigger, TriggerKind
 from tether.control.watch import Watcher, gate_baseline
+from tether.federated.sites import with_site_drift
 from tether.monitoring.estimation import Calibrator, estimate_performance
 from tether.monitoring.exporter import MonitoringCollector
 from tether.monitoring.monitor import Monitor
@@ -85,7 +86,7 @@ def build(project: Project, *, interval: float | None = None, poll: bool = True,
     watcher = Watcher(project.policy, snapshot=lambda version: monitor.snapshot(version,
                                                                                 "champion"),
                       baseline=lambda state: gate_baseline(state, primary))
-    controller = Controller(project, watch=watcher, lock_ttl=lock_ttl,
+    controller = Controller(project, watch=with_site_drift(project, watcher), lock_ttl=lock_ttl,
                             metrics=ControllerMetrics(project.model_name, registry),
                             estimator=label_free_estimator(monitor))
     holder: dict[str, Starlette] = {}

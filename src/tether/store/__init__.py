@@ -29,6 +29,7 @@ from tether.store.rollups import (
     TrafficBucket,
 )
 from tether.store.schema import metadata
+from tether.store.sites import SiteSummary
 from tether.store.totals import FINE_TOTALS_DAYS
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "PredictionRecord",
     "PruneResult",
     "ScoreBin",
+    "SiteSummary",
     "Store",
     "TrafficBucket",
     "metadata",

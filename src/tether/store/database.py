@@ -62,6 +62,7 @@ from tether.store.schema import (
     prediction_ids,
     traffic_rollups,
 )
+from tether.store.sites import SiteSummary, insert_summaries, latest_summaries
 from tether.store.totals import (
     ROLLUP_WIDTHS,
     TotalsCache,
@@ -609,6 +610,18 @@ class Store:
                   version=row["version"], reason=row["reason"], data=json.loads(row["data"]))
             for row in reversed(rows)
         ]
+
+    # sites' data summaries (federated) ---------------------------------------------
+
+    def record_site_summaries(self, summaries: Sequence[SiteSummary]) -> None:
+        with self._begin() as conn:
+            insert_summaries(conn, summaries)
+
+    def site_summaries(self, model_name: str, *, since: float | None = None
+                       ) -> list[SiteSummary]:
+        """Each site's latest summary (reported at or after `since`)."""
+        with self._connect() as conn:
+            return latest_summaries(conn, model_name, since)
 
     # locks -------------------------------------------------------------------------
 
