@@ -7,7 +7,7 @@ FLOWER_VENV ?= .venv-flower
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: install flower-env demo test lint typecheck unit image image-test image-test-databases clean
+.PHONY: install flower-env demo demo-federated test lint typecheck unit image image-test image-test-databases clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ flower-env: $(FLOWER_VENV)/.installed
 
 demo: install
 	$(BIN)/tether demo
+
+demo-federated: install flower-env
+	$(BIN)/tether demo --federated
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
@@ -57,4 +60,4 @@ image-test-databases:
 	         "(PostgreSQL databases for the store and for MLflow; .ci/run shows how)"; exit 2; }
 
 clean:
-	rm -rf $(VENV) $(FLOWER_VENV) .tether .tether-demo
+	rm -rf $(VENV) $(FLOWER_VENV) .tether .tether-demo .tether-demo-federated

@@ -31,22 +31,37 @@ def _panel(phase: str, status: dict[str, Any], elapsed: float) -> Table:
 
 
 def demo(
-    directory: Path = typer.Option(Path(".tether-demo"), "--dir",
-                                   help="Folder for the demo project (recreated)."),
+    directory: Path | None = typer.Option(None, "--dir",
+                                          help="Folder for the demo project (recreated; "
+                                               "default .tether-demo, or "
+                                               ".tether-demo-federated)."),
+    federated: bool = typer.Option(False, "--federated",
+                                   help="The health-risk model trained across three "
+                                        "hospitals (Flower; `make flower-env` first)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write report.html."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Train, serve, drift, retrain, canary, promote, then roll back a bad release."""
+    """Train, serve, drift, retrain, canary, promote, then roll back a bad release.
+
+    With --federated: train across three hospitals, serve, let one hospital's data drift,
+    retrain across the hospitals, canary, promote."""
     import time
 
     from tether.demo import run_demo
+
+    directory = directory or Path(".tether-demo-federated" if federated else ".tether-demo")
 
     started = time.monotonic()
     with Live(console=console, refresh_per_second=4, transient=True) as live:
         def show(phase: str, status: dict[str, Any]) -> None:
             live.update(_panel(phase, status, time.monotonic() - started))
 
-        result = run_demo(directory, show=show, report=report)
+        if federated:
+            from tether.demo.federated import run_federated_demo
+
+            result = run_federated_demo(directory, show=show, report=report)
+        else:
+            result = run_demo(directory, show=show, report=report)
 
     def render() -> None:
         decisions = [e for e in result.events

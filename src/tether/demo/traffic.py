@@ -9,9 +9,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
+import pandas as pd
 
 from tether.example.loans import TARGET, generate
 
@@ -38,8 +40,14 @@ class Counters:
 class Replayer:
     def __init__(self, base_url: str, *, batch_rows: int = 40, clients: int = 2,
                  label_delay: float = 0.5, max_rate_rows: float = 1500.0,
-                 seed: int = 100) -> None:
+                 seed: int = 100,
+                 sample: Callable[[int, int], pd.DataFrame] | None = None,
+                 target: str = TARGET) -> None:
+        """`sample(rows, seed)` draws a batch with its labels in `target` (default: loan
+        applications from `world`)."""
         self.base_url = base_url
+        self.sample = sample
+        self.target = target
         self.batch_rows = batch_rows
         self.clients = clients
         self.label_delay = label_delay
@@ -79,9 +87,13 @@ class Replayer:
             while not self._stop.is_set():
                 started = time.monotonic()
                 world = self.world
-                frame = generate(n=self.batch_rows, seed=self._next_seed(), shift=world.shift,
-                                 concept=world.concept, label_noise=world.label_noise)
-                features = frame.drop(columns=[TARGET])
+                if self.sample is not None:
+                    frame = self.sample(self.batch_rows, self._next_seed())
+                else:
+                    frame = generate(n=self.batch_rows, seed=self._next_seed(),
+                                     shift=world.shift, concept=world.concept,
+                                     label_noise=world.label_noise)
+                features = frame.drop(columns=[self.target])
                 body = {"dataframe_split": {"columns": list(features.columns),
                                             "data": features.to_numpy().tolist()}}
                 try:
@@ -93,7 +105,8 @@ class Replayer:
                     self.counters.failed_requests += 1
                     continue
                 answer = response.json()
-                outcomes = list(zip(answer["ids"], frame[TARGET].astype(int), strict=True))
+                outcomes = list(zip(answer["ids"], frame[self.target].astype(int),
+                                    strict=True))
                 with self._lock:
                     self.counters.rows += len(outcomes)
                     route = answer.get("route", "champion")

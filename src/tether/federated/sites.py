@@ -2,27 +2,32 @@
 
 Every `federated.summary_interval_seconds` (6 h by default, as often as the blueprint
 checks drift) the sites are asked, through a Flower run, for a summary of their recent
-data: for each numeric feature, how many values fall in each of the champion profile's
-decile bins (the bins PSI uses). tether stores the summaries and judges each site on its
-own: the binned counts against the profile's shares, with the same tests and thresholds
-as the served traffic (`chi2` on up to 1000 rows, Jensen-Shannon above; Benjamini-
-Hochberg across features; drift when the share of drifted features passes
-`monitoring.drift_share_threshold`). A site whose recent data drifted fires a drift
-trigger scoped to it, on the rising edge, so one wildfire season at one hospital asks
-for one retrain.
+data and of the data they train on: for each numeric feature, how many values fall in
+each of the champion profile's decile bins (the bins PSI uses). tether stores the
+summaries and judges each site against itself (hospitals differ from each other and from
+the pooled profile, so a site is never judged against the others): its recent counts
+against its training counts, with the same tests and thresholds as the served traffic
+(`chi2` on up to 1000 rows, Jensen-Shannon above; Benjamini-Hochberg across features;
+drift when the share of drifted features passes `monitoring.drift_share_threshold`). A
+summary without training counts is judged against the profile's shares. A site whose
+recent data drifted fires a drift trigger scoped to it, on the rising edge, so one
+wildfire season at one hospital asks for one retrain.
 
 >>> import numpy as np, pandas as pd
 >>> from tether.monitoring.profile import build_profile
 >>> rng = np.random.default_rng(0)
 >>> profile = build_profile(pd.DataFrame({"pm25": rng.gamma(4, 3, 5000)}))
 >>> edges = summary_bins(profile)
->>> def summary(values):
+>>> def counts(values):
 ...     index = np.searchsorted(edges["pm25"], values, side="left")
-...     counts = np.bincount(index, minlength=len(edges["pm25"]) + 1).tolist()
-...     return SiteSummary("m", "h1", len(values), 1, edges, {"pm25": counts})
->>> site_drift(profile, summary(rng.gamma(4, 3, 400))).drifted
+...     return np.bincount(index, minlength=len(edges["pm25"]) + 1).tolist()
+>>> city = rng.gamma(4, 5, 2000)  # a site with more pollution than the pooled profile
+>>> def summary(recent):
+...     return SiteSummary("m", "h1", len(recent), 1, edges, {"pm25": counts(recent)},
+...                        reference={"pm25": counts(city)})
+>>> site_drift(profile, summary(rng.gamma(4, 5, 400))).drifted
 False
->>> site_drift(profile, summary(rng.gamma(4, 6, 400))).drifted
+>>> site_drift(profile, summary(rng.gamma(4, 9, 400))).drifted
 True
 """
 
@@ -65,8 +70,9 @@ def summary_bins(profile: Profile) -> dict[str, list[float]]:
 
 def site_drift(profile: Profile, summary: SiteSummary, *, alpha: float = 0.05,
                share_threshold: float = 0.5) -> DriftReport:
-    """One site's summary against the profile, feature by feature, on the binned counts
-    (each bin a category: `chi2`, PSI and Jensen-Shannon as for a categorical column)."""
+    """One site's recent counts against its own training counts (or, without them, the
+    profile's shares), feature by feature (each bin a category: `chi2`, PSI and
+    Jensen-Shannon as for a categorical column)."""
     features: dict[str, CategoricalProfile] = {}
     current: dict[str, pd.Series] = {}
     for name, counts in summary.counts.items():
@@ -78,7 +84,10 @@ def site_drift(profile: Profile, summary: SiteSummary, *, alpha: float = 0.05,
         if len(counts) != len(shares):
             continue
         labels = [f"bin {i}" for i in range(len(shares))]
-        expected = np.round(shares * reference.count).astype(int)
+        baseline = summary.reference.get(name)
+        expected = (np.asarray(baseline, dtype=int) if baseline is not None
+                    and len(baseline) == len(shares)
+                    else np.round(shares * reference.count).astype(int))
         features[name] = CategoricalProfile(
             count=int(expected.sum()), missing=0,
             counts={label: int(n) for label, n in zip(labels, expected, strict=True) if n})
@@ -121,7 +130,10 @@ def collect_summaries(project: Project) -> list[SiteSummary]:
         SiteSummary(model_name=project.model_name, site=site, rows=int(data["rows"]),
                     version=state.champion, edges=bins, ts=now,
                     counts={k: [int(v) for v in counts]
-                            for k, counts in (data.get("counts") or {}).items() if k in bins})
+                            for k, counts in (data.get("counts") or {}).items() if k in bins},
+                    reference={k: [int(v) for v in counts]
+                               for k, counts in (data.get("reference") or {}).items()
+                               if k in bins})
         for site, data in sorted((received.get("sites") or {}).items())]
     project.store.record_site_summaries(summaries)
     project.record(SUMMARY_EVENT, f"{len(summaries)} site(s) reported a summary of their "
@@ -234,6 +246,7 @@ def with_site_drift(project: Project, watch: Watch | None) -> Watch | None:
         return sites
 
     def both(state: RegistryState, now: float) -> list[Trigger]:
-        return [*watch(state, now), *sites(state, now)]
+        # a site's trigger first: it names where the data moved
+        return [*sites(state, now), *watch(state, now)]
 
     return both

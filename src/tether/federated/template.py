@@ -41,11 +41,13 @@ def site_files(directory: Path, site: str) -> dict[str, str]:
 
 
 def write_site_data(directory: Path, site: str, *, seed: int = 1, shift: float = 0.0,
-                    rows: int = SITE_ROWS) -> None:
-    """A hospital's training data and its recent week (`shift`: how far it drifted)."""
+                    rows: int = SITE_ROWS, train_shift: float = 0.0) -> None:
+    """A hospital's training data and its recent week (`shift`: how far the recent week
+    drifted; `train_shift`: how far the rows the site trains on did)."""
     paths = site_files(directory, site)
     Path(paths["data-path"]).parent.mkdir(parents=True, exist_ok=True)
-    generate(site, rows, seed=seed).to_csv(paths["data-path"], index=False)
+    generate(site, rows, seed=seed, shift=train_shift).to_csv(paths["data-path"],
+                                                             index=False)
     generate(site, RECENT_ROWS, seed=seed + 1000, shift=shift).to_csv(
         paths["recent-path"], index=False)
 

@@ -27,7 +27,8 @@ site_summaries = sa.Table(
     sa.Column("ts", sa.Float, nullable=False),
     sa.Column("rows", sa.Integer, nullable=False),
     # {"version": champion the bins came from, "edges": {feature: [...]},
-    #  "counts": {feature: [...]}} (len(counts) == len(edges) + 1)
+    #  "counts": {feature: [...]}, "reference": {feature: [...]}}
+    # (recent data and the site's training data; len(counts) == len(edges) + 1)
     sa.Column("data", sa.Text, nullable=False),
     sa.Index("ix_site_summaries_model_ts", "model_name", "ts"),
 )
@@ -35,7 +36,10 @@ site_summaries = sa.Table(
 
 @dataclass(frozen=True)
 class SiteSummary:
-    """One site's binned summary: bin i holds values in (edges[i-1], edges[i]]."""
+    """One site's binned summary: bin i holds values in (edges[i-1], edges[i]].
+
+    `counts` describe the site's recent data, `reference` the data it trains on (its own
+    baseline: sites differ from each other, so each is compared with itself)."""
 
     model_name: str
     site: str
@@ -43,6 +47,7 @@ class SiteSummary:
     version: int | None
     edges: dict[str, list[float]]
     counts: dict[str, list[int]]
+    reference: dict[str, list[int]] = field(default_factory=dict)
     ts: float = field(default_factory=time.time)
     id: int | None = None
 
@@ -52,7 +57,8 @@ def insert_summaries(conn: sa.Connection, summaries: Sequence[SiteSummary]) -> N
         conn.execute(site_summaries.insert(), [
             {"model_name": s.model_name, "site": s.site, "ts": s.ts, "rows": s.rows,
              "data": json.dumps({"version": s.version, "edges": s.edges,
-                                 "counts": s.counts}, sort_keys=True)}
+                                 "counts": s.counts, "reference": s.reference},
+                                sort_keys=True)}
             for s in summaries])
 
 
@@ -68,5 +74,6 @@ def latest_summaries(conn: sa.Connection, model_name: str,
         latest[row["site"]] = SiteSummary(
             model_name=row["model_name"], site=row["site"], rows=row["rows"],
             version=data.get("version"), edges=data.get("edges", {}),
-            counts=data.get("counts", {}), ts=row["ts"], id=row["id"])
+            counts=data.get("counts", {}), reference=data.get("reference", {}),
+            ts=row["ts"], id=row["id"])
     return [latest[site] for site in sorted(latest)]

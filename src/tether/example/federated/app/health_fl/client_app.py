@@ -7,9 +7,10 @@ The SuperNode's node config names the site and where its data lives:
 
 Rows never leave this process. Replies carry model arrays, counts and metrics:
 `query` answers pooled feature statistics (count, sum, sum of squares per feature) or a
-binned summary of the site's recent data (counts per reference bin); `train` scores the
-global model it received on the site's validation split, takes a few Newton steps on
-its training split and scores the update; `evaluate` scores the final global model.
+binned summary of the site's recent data and of its training data (counts per bin);
+`train` scores the global model it received on the site's validation split, takes a few
+Newton steps on its training split and scores the update; `evaluate` scores the final
+global model.
 """
 
 from __future__ import annotations
@@ -76,20 +77,23 @@ def query(msg: Message, context: Context) -> Message:
             "num-examples": len(x_train),
             "sum": x_train.sum(axis=0).tolist(),
             "sumsq": np.square(x_train).sum(axis=0).tolist()})
-    # a binned summary of recent data: counts per reference bin, never rows
+    # a binned summary of recent data, and of the rows the site trains on (its own
+    # baseline): counts per bin, never rows
     bins = json.loads(str(config["bins"]))
-    path = str(context.node_config.get("recent-path") or context.node_config["data-path"])
+    recent = str(context.node_config.get("recent-path") or context.node_config["data-path"])
     metrics: dict = {}
     rows = 0
     for name, edges in bins.items():
-        try:
-            values = read_columns(path, [name])[:, 0]
-        except ValueError:
-            continue
-        rows = max(rows, len(values))
-        # bin 0: x <= e0; bin i: e[i-1] < x <= e[i]; last bin: x > e[-1]
-        index = np.searchsorted(np.asarray(edges, dtype=np.float64), values, side="left")
-        metrics[f"counts/{name}"] = np.bincount(index, minlength=len(edges) + 1).tolist()
+        for key, path in (("counts", recent), ("reference", context.node_config["data-path"])):
+            try:
+                values = read_columns(str(path), [name])[:, 0]
+            except ValueError:
+                continue
+            if key == "counts":
+                rows = max(rows, len(values))
+            # bin 0: x <= e0; bin i: e[i-1] < x <= e[i]; last bin: x > e[-1]
+            index = np.searchsorted(np.asarray(edges, dtype=np.float64), values, side="left")
+            metrics[f"{key}/{name}"] = np.bincount(index, minlength=len(edges) + 1).tolist()
     metrics["rows"] = rows
     return _reply(msg, context, metrics)
 

@@ -8,8 +8,9 @@ tether starts it with `flwr run` and a run config that says what to do (`mode`):
   each site's numbers to tether; at the end, the final arrays. A round in which fewer
   than `min-sites` sites return an update fails the run with a one-line reason that
   names the sites that dropped.
-- `summarize`: ask every connected site for a binned summary of its recent data (counts
-  per bin of the reference's bins) and report them, for tether's per-site drift check.
+- `summarize`: ask every connected site for a binned summary of its recent data and of
+  the data it trains on (counts per bin of the champion's bins) and report them, for
+  tether's per-site drift check.
 """
 
 from __future__ import annotations
@@ -202,8 +203,8 @@ def _summarize(grid: Grid, config: dict, reporter: Reporter) -> None:
             "rows": int(metrics["rows"]),
             "counts": {key.split("/", 1)[1]: [int(v) for v in value]
                        for key, value in metrics.items() if key.startswith("counts/")},
-            "missing": {key.split("/", 1)[1]: int(value)
-                        for key, value in metrics.items() if key.startswith("missing/")},
+            "reference": {key.split("/", 1)[1]: [int(v) for v in value]
+                          for key, value in metrics.items() if key.startswith("reference/")},
         }
     reporter.send({"kind": "summaries", "sites": summaries,
                    "unanswered": len(nodes) - len(summaries)})
