@@ -13,7 +13,9 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pandas as pd
+import pytest
 from mlflow import MlflowClient
 
 from tether import lifecycle
@@ -24,6 +26,7 @@ from tether.federated import LocalFederation
 from tether.federated.sites import SiteWatcher
 from tether.federated.template import SITES, write_site_data
 from tether.monitoring.profile import Profile
+from tether.net import free_port, wait_http
 from tether.project import Project
 from tether.registry import State
 from tether.store import PredictionRecord
@@ -167,6 +170,42 @@ def test_a_site_that_leaves_mid_run_is_named_and_the_rest_carry_on(
     assert state.champion == result.version and state.previous == 1
     steps = project.store.events(project.model_name, kinds=["rollout_step"])
     assert [e.data["verdict"] for e in steps] == ["pass"] * len(project.policy.rollout.steps)
+
+
+# seed 003's own request (its README's `curl -X POST /predict`), as one record
+PATIENT = {"heart_rate": 75, "steps": 8000, "sleep_hours": 7.5, "respiratory_rate": 16,
+           "body_temp": 98.6, "pm25": 15, "pm10": 25, "o3": 0.05, "no2": 0.02,
+           "temperature": 72, "humidity": 50}
+
+
+def test_the_federated_champion_answers_the_blueprints_request(
+        federation: tuple[Path, LocalFederation]) -> None:
+    folder, _ = federation
+    project = Project.open(folder / "tether.yaml")
+    champion = project.registry.state().champion
+    assert champion == 2, "runs after the canary test"
+    port = free_port()
+    log = folder / "serve.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen([sys.executable, "-m", "tether", "--config",
+                                   str(folder / "tether.yaml"), "serve", "--port", str(port)],
+                                  stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
+    try:
+        wait_http(f"http://127.0.0.1:{port}/ready", process=server, log=log, timeout=120)
+        answer = httpx.post(f"http://127.0.0.1:{port}/predict",
+                            json={"dataframe_records": [PATIENT]}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["predictions"] in ([0], [1]) and len(body["ids"]) == 1
+        expected = project.registry.load_model(champion).predict_proba(
+            pd.DataFrame([PATIENT]).astype(float))[:, 1]
+        assert body["scores"] == pytest.approx(list(expected))
+        assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).status_code == 200
+        assert "tether_predictions_total" in httpx.get(f"http://127.0.0.1:{port}/metrics",
+                                                      timeout=10).text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def test_too_few_sites_fail_the_run_in_one_line_and_register_nothing(

@@ -46,7 +46,11 @@ FEDERATED_DEMO_POLICY: dict[str, Any] = {
     "monitoring.window_size": 600,
     "monitoring.min_labels": 100,
     "monitoring.interval_seconds": 1.0,
+    # the demo is about one site's drift: the served traffic's own triggers stay quiet
     "triggers.drift_consecutive": 30,
+    "triggers.on_change_detected": False,
+    "triggers.metric_drop": None,
+    "triggers.metric_floor": None,
     "triggers.cooldown_seconds": 600,
     "rollout.steps": [0.2, 0.5],
     "rollout.min_predictions": 100,
