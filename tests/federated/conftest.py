@@ -32,8 +32,9 @@ def flower_bin() -> Path:
 def write_federated_project(folder: Path, **overrides: object) -> Path:
     write_template(folder)
     policy = yaml.safe_load((folder / "tether.yaml").read_text())
-    # Tests share two cores with other work: latency budgets are tested on their own.
-    policy["gate"]["max_latency_ms"] = 2000
+    # Tests share two cores with other work (load averages of 15-30 seen): the latency
+    # rule is tested on its own, not here.
+    policy["gate"]["max_latency_ms"] = 60_000
     for dotted, value in overrides.items():
         node = policy
         *parents, leaf = dotted.split(".")
