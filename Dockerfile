@@ -34,6 +34,16 @@ RUN mkdir -p src/tether && touch src/tether/__init__.py \
     && rm -rf src
 COPY src ./src
 RUN python -m pip install --no-deps . && cd / && rm -rf /opt/tether/src
+# --build-arg FLOWER=true adds Flower's own environment at /opt/flower, for a federated
+# trainer's `tether retrain` (`flwr`; the chart's flower.bin). Its own virtualenv: Flower
+# pins starlette, uvicorn and protobuf versions tether's server does not run with.
+ARG FLOWER=false
+COPY deploy/flower/requirements.txt /tmp/flower-requirements.txt
+RUN if [ "$FLOWER" = "true" ]; then \
+        python3 -m venv /opt/flower \
+        && /opt/flower/bin/pip install -r /tmp/flower-requirements.txt; \
+    fi \
+    && rm /tmp/flower-requirements.txt
 # The project (tether.yaml and its trainer) is mounted or copied here.
 WORKDIR /app
 USER 10001:10001

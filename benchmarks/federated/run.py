@@ -77,9 +77,9 @@ def federated_run(flower_bin: Path, sites: list[str], rounds: int) -> dict[str, 
     with LocalFederation(flower_bin, folder / ".tether" / "federation",
                          {s: dict(site_files(folder, s)) for s in sites}) as federation:
         up = time.monotonic() - started
-        project = Project(load_config(folder / "tether.yaml", environ={
-            **os.environ, "TETHER_FLOWER_SUPERLINK": federation.address,
-            "TETHER_FLOWER_BIN": str(flower_bin)}))
+        os.environ["TETHER_FLOWER_SUPERLINK"] = federation.address
+        os.environ["TETHER_FLOWER_BIN"] = str(flower_bin)
+        project = Project(load_config(folder / "tether.yaml"))
         data = central()
         marks: list[tuple[str, float]] = []
         context = TrainContext(data=data, target=TARGET, features=FEATURES, params={},

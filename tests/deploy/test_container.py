@@ -189,3 +189,17 @@ def test_compose_wires_the_services_to_each_other() -> None:
     assert mlflow[mlflow.index("--backend-store-uri") + 1].startswith("postgresql+psycopg://")
     init_sql = (REPO / "deploy" / "postgres" / "init.sql").read_text()
     assert mlflow[mlflow.index("--backend-store-uri") + 1].rsplit("/", 1)[1] in init_sql
+
+
+def test_flower_image_runs_the_pinned_flower_as_the_charts_user() -> None:
+    """deploy/flower/Dockerfile: the SuperLink and SuperNode image the chart names."""
+    text = (REPO / "deploy" / "flower" / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim$", text, flags=re.M)
+    assert re.search(r"^USER 10001:10001$", text, flags=re.M)
+    assert VALUES["securityContext"]["runAsUser"] == 10001
+    requirements = (REPO / "deploy" / "flower" / "requirements.txt").read_text()
+    pinned = re.search(r"^flwr==([\d.]+)$", requirements, flags=re.M)
+    assert pinned and pinned.group(1) == VALUES["flower"]["image"]["tag"]
+    # the tether image's optional Flower environment is where the chart looks for `flwr`
+    assert "/opt/flower/bin/pip install" in DOCKERFILE.read_text()
+    assert VALUES["flower"]["bin"] == "/opt/flower/bin"
