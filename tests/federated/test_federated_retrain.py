@@ -31,7 +31,7 @@ from tether.project import Project
 from tether.registry import State
 from tether.store import PredictionRecord
 
-SAMPLES = {site: 1600 for site in SITES}  # 2000 rows a site, 20% kept for validation
+SAMPLES = 480  # 600 rows a site, 20% kept for its validation split
 
 
 def tether(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -82,8 +82,8 @@ def test_retrain_registers_the_federated_model_with_every_site_and_round(
     assert info.state == State.CANDIDATE
     run = result["run_id"]
     for site in SITES:
-        assert history(project, run, f"site/{site}/samples") == {1: 1600.0, 2: 1600.0,
-                                                                  3: 1600.0}
+        assert history(project, run, f"site/{site}/samples") == {1: SAMPLES, 2: SAMPLES,
+                                                                  3: SAMPLES}
         assert set(history(project, run, f"site/{site}/global_val_roc_auc")) == {1, 2, 3}
         assert set(history(project, run, f"site/{site}/final_val_roc_auc")) == {3}
     central = history(project, run, "global/val_roc_auc")

@@ -211,7 +211,13 @@ def run_federated(ctx: Any, build: Builder) -> Any:
                 return True
             return False
 
-        wait_for(receiver, flower, run_id, started + federated.run_timeout_seconds, handle)
+        try:
+            wait_for(receiver, flower, run_id, started + federated.run_timeout_seconds, handle)
+        except BaseException:
+            # whatever stopped tether (a bad report, Ctrl-C) stops the run on the SuperLink
+            # too: no federation trains for a run nobody will register
+            flower.stop(run_id)
+            raise
     final = state["final"]
     result = FederatedResult(run_id=run_id, arrays=decode_arrays(final["arrays"]),
                              rounds=int(final.get("rounds", federated.rounds)),

@@ -18,7 +18,7 @@ from tether.example.health import generate
 __all__ = ["SITES", "site_files", "write_template"]
 
 SITES = ("hospital_01", "hospital_02", "hospital_03")
-SITE_ROWS = 2000
+SITE_ROWS = 600
 RECENT_ROWS = 500
 
 

@@ -8,9 +8,9 @@ The SuperNode's node config names the site and where its data lives:
 Rows never leave this process. Replies carry model arrays, counts and metrics:
 `query` answers pooled feature statistics (count, sum, sum of squares per feature) or a
 binned summary of the site's recent data and of its training data (counts per bin);
-`train` scores the global model it received on the site's validation split, takes a few
-Newton steps on its training split and scores the update; `evaluate` scores the final
-global model.
+`train` scores the global model it received on the site's validation split, takes
+`local-epochs` gradient steps on its training split and scores the update; `evaluate`
+scores the final global model.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def train(msg: Message, context: Context) -> Message:
     arrays = _arrays(msg.content["arrays"])
     z, z_val = standardise(x_train, arrays), standardise(x_val, arrays)
     incoming = _scores(arrays, z_val, y_val)
-    updated = fit(arrays, z, y_train, steps=int(context.run_config["local-epochs"]))
+    updated = fit(arrays, z, y_train, epochs=int(context.run_config["local-epochs"]))
     trained, local = _scores(updated, z, y_train), _scores(updated, z_val, y_val)
     return _reply(msg, context, {
         "num-examples": len(x_train),

@@ -8,7 +8,11 @@ LogisticRegression with C=1) from these arrays.
 Written with NumPy alone, on purpose: Flower starts a fresh ClientApp process for every
 message, and importing pandas and scikit-learn there cost about 3.5 s per message on a
 busy 2-core machine, most of a round. The objective is scikit-learn's with C=1 (the sum
-of log losses plus half the squared weights), minimised with Newton steps.
+of log losses plus half the squared weights); each site takes full-batch gradient steps
+(local epochs) from the global weights. Plain gradient steps keep FedAvg's fixed point
+at the pooled optimum; local Newton steps would converge each site to its own optimum,
+and their average stays about 0.006 ROC AUC short of pooled training on these non-IID
+hospitals (benchmarks/federated).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 
 ARRAY_NAMES = ("mean", "scale", "coef", "intercept")
 L2 = 1.0
+LEARNING_RATE = 1.0  # standardised features keep the logistic loss 0.25-smooth
 EPS = 1e-12
 
 
@@ -53,18 +58,19 @@ def predict_proba(arrays: dict[str, np.ndarray], z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logit))
 
 
-def fit(arrays: dict[str, np.ndarray], z: np.ndarray, y: np.ndarray,
-        steps: int) -> dict[str, np.ndarray]:
-    """`steps` Newton steps on the local rows, starting from the global weights."""
+def fit(arrays: dict[str, np.ndarray], z: np.ndarray, y: np.ndarray, epochs: int,
+        learning_rate: float = LEARNING_RATE) -> dict[str, np.ndarray]:
+    """`epochs` full-batch gradient steps on the local rows (standardised features, mean
+    gradient), starting from the global weights."""
     design = np.hstack([z, np.ones((len(z), 1))])
     theta = np.concatenate([arrays["coef"][0], arrays["intercept"]])
     penalty = np.full(len(theta), L2)
     penalty[-1] = 0.0  # the intercept is not penalised, as in scikit-learn
-    for _ in range(steps):
+    rows = max(len(z), 1)
+    for _ in range(epochs):
         p = 1.0 / (1.0 + np.exp(-(design @ theta)))
-        gradient = design.T @ (p - y) + penalty * theta
-        hessian = (design * (p * (1 - p))[:, None]).T @ design + np.diag(penalty + EPS)
-        theta = theta - np.linalg.solve(hessian, gradient)
+        gradient = (design.T @ (p - y) + penalty * theta) / rows
+        theta = theta - learning_rate * gradient
     return {**arrays, "coef": theta[:-1][None, :].copy(), "intercept": theta[-1:].copy()}
 
 
