@@ -22,7 +22,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from tether.config import Task
-from tether.errors import DataError, TrainingError
+from tether.errors import DataError, TetherError, TrainingError
 from tether.monitoring.reference import PROFILE_FILE, reference_profile
 from tether.project import Project
 from tether.scoring import evaluate
@@ -224,8 +224,8 @@ def retrain(project: Project, reason: str = "manual",
     try:
         with limited(training_threads()):
             model = trainer(context)
-    except TrainingError:
-        raise
+    except TetherError:
+        raise  # already one line that names what is wrong (a federated run, a config)
     except Exception as exc:
         raise TrainingError(f"trainer {policy.trainer!r} raised {type(exc).__name__}: "
                             f"{exc}") from exc
