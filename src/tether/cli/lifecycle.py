@@ -111,6 +111,14 @@ def retrain(
         err_console.print(f"version {result.version} registered as candidate "
                           f"({result.rows['train']} training rows, {result.seconds:.1f} s): "
                           f"{figures}")
+        federated = result.details.get("federated")
+        if federated:
+            dropped = "; ".join(f"{site} dropped ({why})"
+                                for site, why in sorted(federated["dropped"].items()))
+            err_console.print(f"federated: {len(federated['sites'])} sites "
+                              f"({', '.join(federated['sites'])}), {federated['rounds']} "
+                              f"rounds, Flower run {federated['flower_run_id']}"
+                              + (f"; {dropped}" if dropped else ""), soft_wrap=True)
 
     emit(result.as_dict(), as_json, render)
 
