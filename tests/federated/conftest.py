@@ -52,7 +52,10 @@ def federation(tmp_path_factory: pytest.TempPathFactory, flower_bin: Path,
     seconds). The SuperLink's address and Flower's bin folder are in the environment."""
     folder = write_federated_project(
         tmp_path_factory.mktemp("federated") / "project",
-        **{"federated.round_timeout_seconds": 25, "federated.join_timeout_seconds": 30,
+        # the canary test rolls out the model trained while a site was away (two of
+        # three rounds without hospital_03): it may score a little below v1
+        **{"gate.min_delta": -0.05,
+           "federated.round_timeout_seconds": 25, "federated.join_timeout_seconds": 30,
            "federated.run_timeout_seconds": 400,
            "rollout.min_predictions": 150, "rollout.min_labels": 100,
            "rollback.probation_min_predictions": 150})
