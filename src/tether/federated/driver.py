@@ -29,7 +29,7 @@ from tether.federated.arrays import decode_arrays
 from tether.federated.environment import Flower, find_flower_bin
 from tether.federated.receiver import ReportReceiver
 from tether.project import Project
-from tether.scoring import compute_metrics
+from tether.scoring import evaluate
 
 __all__ = ["FederatedResult", "flower_for", "report_receiver", "run_federated", "start_run",
            "wait_for"]
@@ -236,7 +236,7 @@ def _central_metrics(model: Any, x: Any, y: np.ndarray, ctx: Any) -> dict[str, f
     from tether.training import predict_scores
 
     predictions, scores = predict_scores(model, x)
-    task = ctx.project.policy.model.task.value
-    return compute_metrics(task, y, predictions, scores)
+    task = ctx.project.policy.model.task
+    return evaluate(task, y.astype(float), predictions.astype(float), scores).defined()
 
 
