@@ -155,8 +155,9 @@ def test_a_site_that_leaves_mid_run_is_named_and_the_rest_carry_on(
 
     verdict = lifecycle.gate(project, result.version)
     assert verdict.passed, verdict.summary
-    assert verdict.champion == 1 and verdict.rows > 0
-    assert set(verdict.scores) == {"challenger", "champion"}  # both on the same rows
+    numbers = verdict.numbers
+    assert numbers["champion"] == 1 and numbers["rows"] > 0
+    assert set(numbers["scores"]) == {"challenger", "champion"}  # both on the same rows
 
     # the canary runs on the federated challenger like on any other version
     controller = Controller(project)
