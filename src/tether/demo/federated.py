@@ -5,10 +5,11 @@
 2. Server and controller start in this process; patients of every hospital are scored
    over HTTP, their outcomes arrive later.
 3. A wildfire season starts at hospital_02 only: its patients' air, breathing and sleep
-   move. The hospital's own summary of its recent data (counts per bin, no rows) shows
-   it; the controller fires a drift trigger for that site, retrains across the three
-   hospitals (hospital_02 now trains on the season's rows), gates v2 against v1, walks
-   it through the canary steps and promotes it.
+   move. The hospital's own summary of its recent data (counts per bin, no rows)
+   against its training data shows it; the controller fires a drift trigger for that
+   site and retrains across the three hospitals (hospital_02 now adds the season's
+   patients to its training data), gates v2 against v1, walks it through the canary
+   steps and promotes it.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ FEDERATED_DEMO_POLICY: dict[str, Any] = {
     "monitoring.min_labels": 100,
     "monitoring.interval_seconds": 1.0,
     # the demo is about one site's drift: the served traffic's own triggers stay quiet
-    "triggers.drift_consecutive": 30,
+    "triggers.drift_consecutive": 120,
     "triggers.on_change_detected": False,
     "triggers.metric_drop": None,
     "triggers.metric_floor": None,
@@ -175,8 +176,12 @@ def _loop(project: Project, stage: _Stage, deadline: float,
         wait("calm traffic from three hospitals", lambda: replayer.counters.labels >= 1200)
         stage.enter(f"a wildfire season at {DRIFTING_SITE}")
         season[DRIFTING_SITE] = SEASON
+        write_site_data(folder, DRIFTING_SITE, shift=SEASON)  # its recent patients move
+        wait(f"{DRIFTING_SITE}'s summary of its recent data: drift",
+             lambda: _retraining(project) or _failed(project))
+        # the hospital adds the season's patients to the data it trains on
         write_site_data(folder, DRIFTING_SITE, shift=SEASON, train_shift=SEASON)
-        wait(f"{DRIFTING_SITE} drifts: its summary, a retrain across the sites, gate, canary",
+        wait("a retrain across the hospitals, gate, canary",
              lambda: project.registry.state().champion != 1 or _failed(project))
         if project.registry.state().champion == 1:
             last = project.store.events(project.model_name, limit=1)
@@ -189,6 +194,10 @@ def _loop(project: Project, stage: _Stage, deadline: float,
         thread.join(timeout=60)
         sock.close()
     return replayer
+
+
+def _retraining(project: Project) -> bool:
+    return bool(project.store.events(project.model_name, kinds=["retrain_started"]))
 
 
 def _failed(project: Project) -> bool:
