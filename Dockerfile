@@ -36,14 +36,13 @@ COPY src ./src
 RUN python -m pip install --no-deps . && cd / && rm -rf /opt/tether/src
 # --build-arg FLOWER=true adds Flower's own environment at /opt/flower, for a federated
 # trainer's `tether retrain` (`flwr`; the chart's flower.bin). Its own virtualenv: Flower
-# pins starlette, uvicorn and protobuf versions tether's server does not run with.
+# pins starlette, uvicorn and protobuf versions tether's server does not run with. The
+# pins are deploy/flower/requirements.txt's (a test keeps them equal).
 ARG FLOWER=false
-COPY deploy/flower/requirements.txt /tmp/flower-requirements.txt
-RUN if [ "$FLOWER" = "true" ]; then \
+RUN if test "$FLOWER" = "true"; then \
         python3 -m venv /opt/flower \
-        && /opt/flower/bin/pip install -r /tmp/flower-requirements.txt; \
-    fi \
-    && rm /tmp/flower-requirements.txt
+        && /opt/flower/bin/pip install "flwr==1.42.0" "numpy>=1.26,<3"; \
+    fi
 # The project (tether.yaml and its trainer) is mounted or copied here.
 WORKDIR /app
 USER 10001:10001

@@ -200,6 +200,11 @@ def test_flower_image_runs_the_pinned_flower_as_the_charts_user() -> None:
     requirements = (REPO / "deploy" / "flower" / "requirements.txt").read_text()
     pinned = re.search(r"^flwr==([\d.]+)$", requirements, flags=re.M)
     assert pinned and pinned.group(1) == VALUES["flower"]["image"]["tag"]
-    # the tether image's optional Flower environment is where the chart looks for `flwr`
-    assert "/opt/flower/bin/pip install" in DOCKERFILE.read_text()
+    # the tether image's optional Flower environment: the same pins, where the chart
+    # looks for `flwr`
+    optional = re.search(r'/opt/flower/bin/pip install ((?:"[^"]+" ?)+)', DOCKERFILE.read_text())
+    assert optional is not None
+    pins = {line.strip() for line in requirements.splitlines()
+            if line.strip() and not line.startswith("#")}
+    assert set(re.findall(r'"([^"]+)"', optional.group(1))) == pins
     assert VALUES["flower"]["bin"] == "/opt/flower/bin"
