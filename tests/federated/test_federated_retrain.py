@@ -174,7 +174,7 @@ def test_a_site_that_leaves_mid_run_is_named_and_the_rest_carry_on(
     assert [e.data["verdict"] for e in steps] == ["pass"] * len(project.policy.rollout.steps)
 
 
-# seed 003's own request (its README's `curl -X POST /predict`), as one record
+# the blueprint's own request (its README's `curl -X POST /predict -d '{...}'`)
 PATIENT = {"heart_rate": 75, "steps": 8000, "sleep_hours": 7.5, "respiratory_rate": 16,
            "body_temp": 98.6, "pm25": 15, "pm10": 25, "o3": 0.05, "no2": 0.02,
            "temperature": 72, "humidity": 50}
@@ -194,8 +194,8 @@ def test_the_federated_champion_answers_the_blueprints_request(
                                   stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
     try:
         wait_http(f"http://127.0.0.1:{port}/ready", process=server, log=log, timeout=120)
-        answer = httpx.post(f"http://127.0.0.1:{port}/predict",
-                            json={"dataframe_records": [PATIENT]}, timeout=30)
+        # the blueprint's own body: one flat JSON object is one row
+        answer = httpx.post(f"http://127.0.0.1:{port}/predict", json=PATIENT, timeout=30)
         assert answer.status_code == 200, answer.text
         body = answer.json()
         assert body["predictions"] in ([0], [1]) and len(body["ids"]) == 1
