@@ -1,6 +1,9 @@
-"""The one package that talks to the database: predictions, labels, events, locks.
+"""The one package that talks to the database: predictions, labels, totals, events, leases.
 
-SQLAlchemy Core on any URL; a SQLite file by default, PostgreSQL at scale.
+SQLAlchemy Core on any URL; a SQLite file by default, PostgreSQL at scale. `Store` is the
+facade; each concern is a module of its own (see `facade.py`), beside what they share:
+`schema` (the tables), `records` (what goes in and out), `codec` (columnar blobs),
+`totals` (the totals' vectors), `kept_totals` (how writers keep them) and `connection`.
 
 >>> store = Store("sqlite://")
 >>> store.log_predictions([PredictionRecord(id="p1", model_name="m", model_version=1,
@@ -12,7 +15,8 @@ SQLAlchemy Core on any URL; a SQLite file by default, PostgreSQL at scale.
 """
 
 from tether.store.codec import Outputs
-from tether.store.database import Store
+from tether.store.facade import Store
+from tether.store.kept_totals import FINE_TOTALS_DAYS
 from tether.store.records import (
     Event,
     FeedbackResult,
@@ -21,16 +25,15 @@ from tether.store.records import (
     PredictionRecord,
     PruneResult,
 )
-from tether.store.rollups import (
+from tether.store.schema import metadata
+from tether.store.sites import SiteSummary
+from tether.store.totals import (
     LATENCY_BIN_GROWTH,
     SCORE_BINS,
     LabelBucket,
     ScoreBin,
     TrafficBucket,
 )
-from tether.store.schema import metadata
-from tether.store.sites import SiteSummary
-from tether.store.totals import FINE_TOTALS_DAYS
 
 __all__ = [
     "FINE_TOTALS_DAYS",

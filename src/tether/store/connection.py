@@ -1,8 +1,8 @@
-"""Opening the database and speaking to it: engines, error translation, chunked IN lists."""
+"""Opening the database and speaking to it: engines, connections whose errors come out as
+StoreError, chunked IN lists."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,11 +12,10 @@ from sqlalchemy.pool import StaticPool
 
 from tether.errors import StoreError
 
-__all__ = ["CHUNK", "Translated", "first_line", "in_chunks", "open_engine",
-           "paramstyle_marker", "safe_url", "warn_about_old_tables"]
+__all__ = ["CHUNK", "Database", "Translated", "first_line", "in_chunks", "open_engine",
+           "paramstyle_marker", "safe_url"]
 
 CHUNK = 500  # ids per IN (...) list
-log = logging.getLogger("tether.store")
 
 
 def open_engine(url: str) -> sa.Engine:
@@ -38,6 +37,30 @@ def open_engine(url: str) -> sa.Engine:
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+class Database:
+    """One opened database, as every part of the store uses it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine = open_engine(url)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StoreError(f"store {safe_url(url)}: cannot open ({exc.__class__.__name__}: "
+                             f"{first_line(exc)})") from exc
+
+    def connect(self) -> Translated:
+        """A connection for reads."""
+        return Translated(self.engine, begin=False, url=self.url)
+
+    def begin(self) -> Translated:
+        """A connection inside one transaction, committed when the block ends."""
+        return Translated(self.engine, begin=True, url=self.url)
+
+    @property
+    def dialect(self) -> str:
+        return str(self.engine.dialect.name)
 
 
 class Translated:
@@ -63,18 +86,6 @@ class Translated:
             raise StoreError(f"store {safe_url(self._url)}: {first_line(error)}") from error
         if isinstance(exc, SQLAlchemyError):
             raise StoreError(f"store {safe_url(self._url)}: {first_line(exc)}") from exc
-
-
-_OLD_TABLES = ("tether_predictions", "tether_feedback")
-
-
-def warn_about_old_tables(engine: sa.Engine) -> None:
-    """Stores written before predictions were kept by batch still hold those tables."""
-    old = [name for name in sa.inspect(engine).get_table_names() if name in _OLD_TABLES]
-    if old:
-        log.warning("store: tables %s are from an older layout and are not read; "
-                    "predictions and labels are kept in tether_batches and tether_labels "
-                    "(drop the old tables to reclaim their space)", ", ".join(old))
 
 
 def in_chunks(items: list[Any]) -> Iterator[list[Any]]:

@@ -17,11 +17,11 @@ __all__ = [
     "batches",
     "events",
     "feedback",
-    "label_rollups",
+    "label_totals",
     "locks",
     "metadata",
     "prediction_ids",
-    "traffic_rollups",
+    "traffic_totals",
 ]
 
 metadata = sa.MetaData()
@@ -80,7 +80,7 @@ feedback = sa.Table(
 )
 
 
-def _rollup_key() -> list[sa.Column[object]]:
+def _totals_key() -> list[sa.Column[object]]:
     return [
         sa.Column("model_name", sa.String(200), primary_key=True),
         sa.Column("width", sa.Integer, primary_key=True, autoincrement=False),  # seconds
@@ -92,18 +92,18 @@ def _rollup_key() -> list[sa.Column[object]]:
     ]
 
 
-traffic_rollups = sa.Table(
+traffic_totals = sa.Table(
     "tether_traffic_totals",
     metadata,
-    *_rollup_key(),
-    sa.Column("totals", sa.LargeBinary, nullable=False),  # see totals.pack
+    *_totals_key(),
+    sa.Column("totals", sa.LargeBinary, nullable=False),  # see kept_totals.pack
 )
 
-label_rollups = sa.Table(
+label_totals = sa.Table(
     "tether_label_totals",
     metadata,
-    *_rollup_key(),
-    sa.Column("totals", sa.LargeBinary, nullable=False),  # see totals.pack
+    *_totals_key(),
+    sa.Column("totals", sa.LargeBinary, nullable=False),  # see kept_totals.pack
 )
 
 events = sa.Table(

@@ -1,42 +1,24 @@
-"""The store's dashboard aggregates, on SQLite and (when configured) PostgreSQL."""
+"""The dashboard's aggregates, from kept totals or rows, on SQLite and (when configured)
+PostgreSQL."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.store.rows import T0, log_one
 from tether.store import PredictionRecord, Store
-
-T0 = 1_699_999_800.0  # a multiple of 60 and 600
-
-
-
-@pytest.fixture
-def model() -> str:
-    """A model name of its own, so a shared PostgreSQL database needs no cleaning."""
-    return f"m-{uuid.uuid4().hex[:8]}"
-
-
-def _log(store: Store, model: str, version: int, ts: float, *, score: float,
-         latency: float, error: bool = False, label: float | None = None) -> None:
-    pid = uuid.uuid4().hex
-    store.log_predictions([PredictionRecord(
-        id=pid, model_name=model, model_version=version, route="champion", features={"x": 1},
-        prediction=float(score >= 0.5), score=score, latency_ms=latency, error=error, ts=ts)])
-    if label is not None:
-        store.add_feedback([(pid, label)])
 
 
 def test_traffic_buckets_count_errors_and_latency_per_version(store: Store, model: str) -> None:
     for i in range(100):
-        _log(store, model, 1, T0 + i * 0.5, score=0.9, latency=10.0 if i < 98 else 500.0,
+        log_one(store, model, 1, T0 + i * 0.5, score=0.9, latency=10.0 if i < 98 else 500.0,
              error=i % 10 == 0)
     for i in range(10):
-        _log(store, model, 2, T0 + 61 + i, score=0.2, latency=2.0)
-    _log(store, model, 1, T0 - 1, score=0.5, latency=1.0)  # before the window
+        log_one(store, model, 2, T0 + 61 + i, score=0.2, latency=2.0)
+    log_one(store, model, 1, T0 - 1, score=0.5, latency=1.0)  # before the window
     found = store.traffic_buckets(model, since=T0, bucket_seconds=60)
     assert [(b.start, b.version, b.requests, b.errors) for b in found] == [
         (T0, 1, 100, 10), (T0 + 60, 2, 10, 0)]
@@ -52,8 +34,8 @@ def test_traffic_buckets_count_errors_and_latency_per_version(store: Store, mode
 def test_label_buckets_hold_the_confusion_counts(store: Store, model: str) -> None:
     cases = [(0.9, 1.0)] * 3 + [(0.8, 0.0)] * 2 + [(0.1, 1.0)] + [(0.2, 0.0)] * 4
     for i, (score, label) in enumerate(cases):
-        _log(store, model, 1, T0 + i, score=score, latency=1.0, label=label)
-    _log(store, model, 1, T0 + 20, score=0.9, latency=1.0)  # no label yet
+        log_one(store, model, 1, T0 + i, score=score, latency=1.0, label=label)
+    log_one(store, model, 1, T0 + 20, score=0.9, latency=1.0)  # no label yet
     (bucket,) = store.label_buckets(model, since=T0, bucket_seconds=600)
     assert (bucket.start, bucket.labeled, bucket.true_positives, bucket.false_positives,
             bucket.false_negatives, bucket.true_negatives) == (T0, 10, 3, 2, 1, 4)
@@ -63,25 +45,14 @@ def test_label_buckets_hold_the_confusion_counts(store: Store, model: str) -> No
 def test_score_histogram_bins_scores_and_labels(store: Store, model: str) -> None:
     for i, (score, label) in enumerate([(0.0, 0.0), (0.005, 1.0), (0.51, 1.0), (0.519, 0.0),
                                         (1.0, 1.0)]):
-        _log(store, model, 1, T0 + i, score=score, latency=1.0, label=label)
-    _log(store, model, 1, T0 + 9, score=0.515, latency=1.0)
+        log_one(store, model, 1, T0 + i, score=score, latency=1.0, label=label)
+    log_one(store, model, 1, T0 + 9, score=0.515, latency=1.0)
     every = store.score_histogram(model, since=T0, bucket_seconds=60, labeled=False)
     assert sorted((b.bin, b.count, round(b.score_sum, 3)) for b in every) == [
         (0, 2, 0.005), (51, 3, 1.544), (99, 1, 1.0)]
     labeled = store.score_histogram(model, since=T0, bucket_seconds=60, labeled=True)
     assert sorted((b.bin, b.positives, b.negatives) for b in labeled) == [
         (0, 1, 1), (51, 1, 1), (99, 1, 0)]
-
-
-def test_recent_samples_take_the_latest_rows_of_each_window(store: Store, model: str) -> None:
-    for i in range(10):
-        _log(store, model, 1, T0 + i, score=i / 10, latency=1.0, label=float(i % 2))
-    latest, labeled = store.recent_samples(model, [(1, T0, T0 + 5), (1, T0 + 5, T0 + 10)],
-                                           limit=3, labeled_only=True)
-    assert latest["score"].round(1).tolist() == [0.4, 0.3, 0.2]
-    assert labeled["label"].tolist() == [1.0, 0.0, 1.0]
-    (unlabeled,) = store.recent_samples(model, [(1, T0, T0 + 10)], limit=2, labeled_only=False)
-    assert unlabeled["label"].isna().all() and len(unlabeled) == 2
 
 
 def test_bucket_width_must_be_positive(store: Store, model: str) -> None:
@@ -137,39 +108,11 @@ def test_buckets_match_pandas_on_the_same_rows(store: Store, model: str, width: 
 def test_writers_in_several_processes_add_up(tmp_path: Path, model: str) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     first, second = Store(url), Store(url)
-    _log(first, model, 1, T0 + 1, score=0.9, latency=5.0, label=1.0)
-    _log(second, model, 1, T0 + 2, score=0.2, latency=5.0, label=1.0)
-    _log(first, model, 1, T0 + 3, score=0.8, latency=5.0)
+    log_one(first, model, 1, T0 + 1, score=0.9, latency=5.0, label=1.0)
+    log_one(second, model, 1, T0 + 2, score=0.2, latency=5.0, label=1.0)
+    log_one(first, model, 1, T0 + 3, score=0.8, latency=5.0)
     third = Store(url)  # a reader that wrote nothing
     (bucket,) = third.traffic_buckets(model, since=T0, bucket_seconds=60)
     assert bucket.requests == 3
     (labels,) = third.label_buckets(model, since=T0, bucket_seconds=60)
     assert (labels.labeled, labels.true_positives, labels.false_negatives) == (2, 1, 1)
-
-
-def test_a_changed_label_replaces_the_old_one_in_the_totals(store: Store, model: str) -> None:
-    _log(store, model, 1, T0 + 1, score=0.9, latency=1.0)
-    (pid,) = store.prediction_window(model)["id"]
-    store.add_feedback([(pid, 0.0)])
-    store.add_feedback([(pid, 1.0)])
-    store.add_feedback([(pid, 1.0)])
-    (bucket,) = store.label_buckets(model, since=T0, bucket_seconds=60)
-    assert (bucket.labeled, bucket.true_positives, bucket.false_positives) == (1, 1, 0)
-    for width in (30, 7):  # 5 s totals, then the rows
-        (fine,) = store.label_buckets(model, since=T0, bucket_seconds=width)
-        assert (fine.labeled, fine.true_positives) == (1, 1)
-
-
-def test_a_window_reaches_across_batches_and_cuts_at_the_limit(store: Store,
-                                                                model: str) -> None:
-    for start in range(0, 50, 10):
-        store.log_predictions([PredictionRecord(
-            id=f"{model}-{i}", model_name=model, model_version=1, route="champion",
-            features={"x": float(i), "kind": "a" if i % 2 else "b"}, prediction=1.0,
-            score=0.5, ts=T0 + i) for i in range(start, start + 10)])
-    window = store.prediction_window(model, limit=15, since=T0 + 5)
-    assert window["x"].tolist() == [float(i) for i in range(35, 50)]
-    assert window["kind"].tolist()[:2] == ["a", "b"]
-    assert store.count_predictions(model, since=T0 + 5) == 45
-    assert store.prediction_window(model, until=T0 + 3)["id"].tolist() == [
-        f"{model}-{i}" for i in range(3)]

@@ -1,0 +1,51 @@
+"""Windows of predictions: newest rows, joined to labels and features; counts; samples."""
+
+from __future__ import annotations
+
+import time
+
+from tests.store.rows import T0, log_one, record
+from tether.store import PredictionRecord, Store
+
+
+def test_window_joins_labels_and_spreads_features(store: Store) -> None:
+    now = time.time()
+    store.log_predictions([record("a", ts=now - 2, x=1.0, kind="u"),
+                           record("b", ts=now - 1, x=2.0, kind="v"),
+                           record("c", version=2, route="canary", ts=now, x=3.0, kind="w")])
+    store.add_feedback([("b", 0.0)])
+    window = store.prediction_window("m")
+    assert list(window["id"]) == ["a", "b", "c"]
+    assert window["label"].isna().tolist() == [True, False, True]
+    assert list(window["kind"]) == ["u", "v", "w"]
+    assert list(store.prediction_window("m", labeled_only=True)["id"]) == ["b"]
+    assert list(store.prediction_window("m", version=2)["route"]) == ["canary"]
+    assert list(store.prediction_window("m", limit=2)["id"]) == ["b", "c"]
+    assert store.count_predictions("m", since=now - 1.5) == 2
+    assert store.prediction_window("other").empty
+
+
+def test_a_window_reaches_across_batches_and_cuts_at_the_limit(store: Store,
+                                                                model: str) -> None:
+    for start in range(0, 50, 10):
+        store.log_predictions([PredictionRecord(
+            id=f"{model}-{i}", model_name=model, model_version=1, route="champion",
+            features={"x": float(i), "kind": "a" if i % 2 else "b"}, prediction=1.0,
+            score=0.5, ts=T0 + i) for i in range(start, start + 10)])
+    window = store.prediction_window(model, limit=15, since=T0 + 5)
+    assert window["x"].tolist() == [float(i) for i in range(35, 50)]
+    assert window["kind"].tolist()[:2] == ["a", "b"]
+    assert store.count_predictions(model, since=T0 + 5) == 45
+    assert store.prediction_window(model, until=T0 + 3)["id"].tolist() == [
+        f"{model}-{i}" for i in range(3)]
+
+
+def test_recent_samples_take_the_latest_rows_of_each_window(store: Store, model: str) -> None:
+    for i in range(10):
+        log_one(store, model, 1, T0 + i, score=i / 10, latency=1.0, label=float(i % 2))
+    latest, labeled = store.recent_samples(model, [(1, T0, T0 + 5), (1, T0 + 5, T0 + 10)],
+                                           limit=3, labeled_only=True)
+    assert latest["score"].round(1).tolist() == [0.4, 0.3, 0.2]
+    assert labeled["label"].tolist() == [1.0, 0.0, 1.0]
+    (unlabeled,) = store.recent_samples(model, [(1, T0, T0 + 10)], limit=2, labeled_only=False)
+    assert unlabeled["label"].isna().all() and len(unlabeled) == 2
