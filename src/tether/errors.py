@@ -10,9 +10,9 @@ TetherError                      exit 1, HTTP 500 unless a subclass says otherwi
 │   ├── ModelNotFound            exit 4   HTTP 404
 │   ├── VersionNotFound          exit 4   HTTP 404
 │   ├── InvalidTransition        exit 5   HTTP 409  e.g. promoting a rejected version
-│   └── NothingToRollBack        exit 5   HTTP 409
+│   ├── NothingToRollBack        exit 5   HTTP 409
+│   └── RegistryConflict         exit 7   HTTP 409  another write came first; retry
 ├── StoreError                   exit 6   the database failed
-├── RolloutLocked                exit 5   HTTP 409  another rollout holds the lock
 ├── InputError                   exit 2   HTTP 400  bad request input (serving)
 │   ├── UnsupportedMediaType     HTTP 415
 │   └── InputRefused             HTTP 400  refused on every route, MLflow's protocol too
@@ -46,9 +46,9 @@ __all__ = [
     "PayloadTooDeep",
     "PayloadTooLarge",
     "PredictionFailed",
+    "RegistryConflict",
     "RegistryError",
     "RegistryUnavailable",
-    "RolloutLocked",
     "RouteDisabled",
     "StoreError",
     "TetherError",
@@ -117,14 +117,17 @@ class NothingToRollBack(RegistryError):
     status_code = 409
 
 
+class RegistryConflict(RegistryError):
+    """The registry changed between the read a write was planned on and the write, or
+    another write held the registry too long: nothing was written; run it again."""
+
+    exit_code = 7
+    status_code = 409
+
+
 class StoreError(TetherError):
     exit_code = 6
     status_code = 503
-
-
-class RolloutLocked(TetherError):
-    exit_code = 5
-    status_code = 409
 
 
 class InputError(TetherError):

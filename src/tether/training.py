@@ -1,8 +1,10 @@
 """Run the user's trainer and register what it returns as a candidate version.
 
 The trainer is a plain function `train(ctx) -> model`; tether loads the data, splits a
-holdout, scores it, logs the MLflow run (params, metrics, signature, input example,
-reference snapshot) and registers a new version tagged `candidate`.
+holdout, opens the MLflow run (the trainer may log into it: `ctx.log_metrics(...,
+step=round)`), scores the holdout, logs metrics, signature, input example and reference
+snapshot, and registers a new version tagged `candidate`. A training that fails marks
+its run failed and registers nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import importlib.util
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from tether.config import Task
 from tether.errors import DataError, TetherError, TrainingError
 from tether.monitoring.reference import PROFILE_FILE, reference_profile
 from tether.project import Project
+from tether.registry import TrainingRun
 from tether.scoring import evaluate
 from tether.store import Event
 from tether.tables import read_table
@@ -42,11 +45,13 @@ Progress = Callable[[str, int, int | None], None]
 
 @dataclass
 class TrainContext:
-    """What a trainer gets: the training rows, the target's name and the parameters.
+    """What a trainer gets: the training rows, the target's name, the parameters, and
+    the MLflow run it trains in.
 
-    `log_metrics(metrics, step=round)` and `log_params(params)` record into the version's
-    MLflow run (with its step, e.g. a federated round); `details` lands in the result and
-    the `trained` event; `progress(description, completed, total)` drives the CLI's bar.
+    `log_metrics(metrics, step=round)` and `log_params(params)` log into the version's
+    MLflow run while it trains (with its step, e.g. a federated round); `details` lands in
+    the result and the `trained` event; `report(description, completed, total)` drives
+    the CLI's progress bar.
     """
 
     data: pd.DataFrame
@@ -58,18 +63,23 @@ class TrainContext:
     recent_rows: int = 0
     project: Project | None = None
     progress: Progress | None = None
-    metric_history: list[tuple[str, float, int | None]] = field(default_factory=list)
-    logged_params: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    run: TrainingRun | None = None
 
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        """Record metrics into the run; non-finite values are skipped (MLflow refuses NaN
-        on some stores)."""
-        self.metric_history += [(name, float(value), step) for name, value in metrics.items()
-                                if value is not None and np.isfinite(value)]
+    def log_metrics(self, metrics: Mapping[str, float | None], step: int | None = None,
+                    ) -> None:
+        """Log metrics into this training's MLflow run now, e.g. one step per federated
+        round or epoch: `ctx.log_metrics({"site_a_auc": 0.81}, step=3)`. Undefined and
+        non-finite values are left out (MLflow refuses NaN on some stores)."""
+        finite = {name: float(value) for name, value in metrics.items()
+                  if value is not None and np.isfinite(value)}
+        if self.run is not None and finite:
+            self.run.log_metrics(finite, step=step)
 
-    def log_params(self, params: dict[str, Any]) -> None:
-        self.logged_params.update(params)
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log parameters the trainer chose into this training's MLflow run."""
+        if self.run is not None:
+            self.run.log_params(params)
 
     def report(self, description: str, completed: int, total: int | None = None) -> None:
         if self.progress is not None:
@@ -217,66 +227,77 @@ def retrain(project: Project, reason: str = "manual",
         # the world the model is about to serve.
         weight[len(ref_train):] = len(ref_train) / len(recent_train)
     all_params = {**policy.trainer_params, **(params or {})}
-    context = TrainContext(data=train_rows, target=target, features=features,
-                           params=all_params, seed=seed, sample_weight=weight,
-                           recent_rows=len(recent_train), project=project,
-                           progress=progress)
-    try:
-        with limited(training_threads()):
-            model = trainer(context)
-    except TetherError:
-        raise  # already one line that names what is wrong (a federated run, a config)
-    except Exception as exc:
-        raise TrainingError(f"trainer {policy.trainer!r} raised {type(exc).__name__}: "
-                            f"{exc}") from exc
-    if model is None or not callable(getattr(model, "predict", None)):
-        raise TrainingError(f"trainer {policy.trainer!r} returned "
-                            f"{type(model).__name__}, which has no predict(); return a fitted "
-                            "sklearn-compatible estimator")
-
-    holdout = ref_holdout.assign(**{SEGMENT: "holdout"})
-    if len(recent_holdout):
-        holdout = pd.concat([holdout, recent_holdout.assign(**{SEGMENT: "recent"})],
-                            ignore_index=True)
-    try:
-        with limited(training_threads()):
-            predictions, scores = predict_scores(model, holdout[features])
-    except Exception as exc:
-        raise TrainingError(f"the trained model cannot predict its holdout: "
-                            f"{type(exc).__name__}: {exc}") from exc
-    if len(predictions) != len(holdout):
-        raise TrainingError(f"the trained model returned {len(predictions)} predictions for "
-                            f"{len(holdout)} rows")
-    truth = holdout[target].to_numpy()
-    if task is not Task.MULTICLASS:
-        truth, predictions = truth.astype(float), predictions.astype(float)
-    classes = getattr(model, "classes_", None)
-    holdout_scores = evaluate(task, truth, predictions,
-                              scores if task.classification else None,
-                              classes=None if classes is None else list(classes))
-    metrics = {f"holdout_{k}": v for k, v in holdout_scores.defined().items()}
-    scored = holdout.assign(_prediction=predictions)
-    if scores is not None and scores.ndim == 1:
-        scored["_score"] = scores
-    profile = reference_profile(train_rows, features, scored, target=target,
-                                task=policy.model.task.value)
-    snapshot = train_rows.sample(n=min(len(train_rows), MAX_REFERENCE_ROWS), random_state=seed)
-    rows = {"train": len(train_rows), "holdout": len(holdout), "recent": len(recent)}
-    run_id, version = project.registry.log_candidate(
-        model,
-        features=train_rows[features],
-        params={"trainer": policy.trainer, "reason": reason, "seed": seed, **all_params,
-                **{f"rows_{k}": v for k, v in rows.items()}, **context.logged_params},
-        metrics={k: v for k, v in metrics.items() if np.isfinite(v)},
-        artifacts={"reference": snapshot.reset_index(drop=True), "holdout": scored},
-        files={"training.json": json.dumps({"features": features, "target": target,
-                                            "task": policy.model.task.value, "rows": rows}),
-               PROFILE_FILE: json.dumps(profile.as_dict())},
-        reason=reason,
-        metric_history=context.metric_history,
-    )
+    rows = {"train": len(train_rows), "holdout": len(ref_holdout) + len(recent_holdout),
+            "recent": len(recent)}
+    run_params = {"trainer": policy.trainer, "reason": reason, "seed": seed, **all_params,
+                  **{f"rows_{k}": v for k, v in rows.items()}}
+    with project.registry.training_run(params=run_params) as run:
+        context = TrainContext(data=train_rows, target=target, features=features,
+                               params=all_params, seed=seed, sample_weight=weight,
+                               recent_rows=len(recent_train), project=project,
+                               progress=progress, run=run)
+        model = _fit(trainer, context, policy.trainer)
+        holdout = ref_holdout.assign(**{SEGMENT: "holdout"})
+        if len(recent_holdout):
+            holdout = pd.concat([holdout, recent_holdout.assign(**{SEGMENT: "recent"})],
+                                ignore_index=True)
+        predictions, scores = _score_holdout(model, holdout[features])
+        truth = holdout[target].to_numpy()
+        if task is not Task.MULTICLASS:
+            truth, predictions = truth.astype(float), predictions.astype(float)
+        classes = getattr(model, "classes_", None)
+        holdout_scores = evaluate(task, truth, predictions,
+                                  scores if task.classification else None,
+                                  classes=None if classes is None else list(classes))
+        metrics = {f"holdout_{k}": v for k, v in holdout_scores.defined().items()}
+        scored = holdout.assign(_prediction=predictions)
+        if scores is not None and scores.ndim == 1:
+            scored["_score"] = scores
+        profile = reference_profile(train_rows, features, scored, target=target,
+                                    task=policy.model.task.value)
+        snapshot = train_rows.sample(n=min(len(train_rows), MAX_REFERENCE_ROWS),
+                                     random_state=seed)
+        version = run.register(
+            model,
+            features=train_rows[features],
+            metrics={k: v for k, v in metrics.items() if np.isfinite(v)},
+            artifacts={"reference": snapshot.reset_index(drop=True), "holdout": scored},
+            files={"training.json": json.dumps({"features": features, "target": target,
+                                                "task": policy.model.task.value,
+                                                "rows": rows}),
+                   PROFILE_FILE: json.dumps(profile.as_dict())},
+            reason=reason,
+        )
+    run_id = run.run_id
     result = TrainResult(run_id=run_id, version=version, metrics=metrics, rows=rows,
                          seconds=time.perf_counter() - started, details=context.details)
     project.store.record_event(Event(model_name=project.model_name, kind="trained",
                                      version=version, reason=reason, data=result.as_dict()))
     return result
+
+
+def _fit(trainer: Callable[[TrainContext], Any], context: TrainContext, name: str) -> Any:
+    try:
+        with limited(training_threads()):
+            model = trainer(context)
+    except TetherError:
+        raise
+    except Exception as exc:
+        raise TrainingError(f"trainer {name!r} raised {type(exc).__name__}: {exc}") from exc
+    if model is None or not callable(getattr(model, "predict", None)):
+        raise TrainingError(f"trainer {name!r} returned {type(model).__name__}, which has no "
+                            "predict(); return a fitted sklearn-compatible estimator")
+    return model
+
+
+def _score_holdout(model: Any, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+    try:
+        with limited(training_threads()):
+            predictions, scores = predict_scores(model, frame)
+    except Exception as exc:
+        raise TrainingError(f"the trained model cannot predict its holdout: "
+                            f"{type(exc).__name__}: {exc}") from exc
+    if len(predictions) != len(frame):
+        raise TrainingError(f"the trained model returned {len(predictions)} predictions for "
+                            f"{len(frame)} rows")
+    return predictions, scores

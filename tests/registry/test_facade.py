@@ -1,4 +1,7 @@
-"""Registry conventions and repair after an interrupted write, on a real MLflow registry."""
+"""Registry conventions and repair after an interrupted write, on a real MLflow registry.
+
+These call the Registry's plans directly (no lease); tests/test_lifecycle.py runs them as
+transactions."""
 
 from __future__ import annotations
 
@@ -73,8 +76,10 @@ def test_rollback_to_a_named_version(two_versions: Project) -> None:
 
 
 def test_crash_after_alias_switch_is_repaired(two_versions: Project) -> None:
-    """promote() died after moving the champion alias, before writing the tags."""
+    """promote() of a version that passed its gate died after moving the champion alias,
+    before writing the tags: the promotion is completed."""
     registry = two_versions.registry
+    registry.set_gate(2, {"passed": True})
     client = registry.client
     client.set_registered_model_alias("loan-default", PREVIOUS, "1")
     client.set_registered_model_alias("loan-default", CHAMPION, "2")

@@ -1,0 +1,144 @@
+"""Building MLflow clients and translating MLflow's errors into tether's.
+
+```
+MlflowException / requests / OSError          tether
+RESOURCE_DOES_NOT_EXIST                    ->  ModelNotFound
+unreachable, timed out, unavailable        ->  RegistryUnavailable
+a SQLite registry file that does not exist ->  RegistryUnavailable (reads never create one)
+anything else                              ->  RegistryError
+```
+
+How long a call may take is set in `environment` (MLflow's own variables, with tether's
+defaults).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from tether.errors import ModelNotFound, RegistryError, RegistryUnavailable
+
+__all__ = ["make_client", "process_uris", "registry_error", "sqlite_file", "translate"]
+
+T = TypeVar("T")
+
+_UNAVAILABLE = ("connect", "timed out", "timeout", "max retries exceeded",
+                "temporarily unavailable", "name or service not known",
+                "unable to open database file")
+
+
+def sqlite_file(uri: str) -> Path | None:
+    """The file a `sqlite:///...` URI names (None for other URIs and in-memory ones).
+
+    >>> sqlite_file("sqlite:////srv/mlflow.db"), sqlite_file("sqlite:///rel/mlflow.db")
+    (PosixPath('/srv/mlflow.db'), PosixPath('rel/mlflow.db'))
+    >>> sqlite_file("http://mlflow:5000") is None
+    True
+    """
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri.removeprefix("sqlite:///").split("?", 1)[0]
+    return None if path in ("", ":memory:") else Path(unquote(path))
+
+
+def make_client(tracking_uri: str, registry_uri: str, *, create: bool) -> MlflowClient:
+    """An MLflow client; without `create`, a SQLite registry file must exist already
+    (MLflow would create an empty one: a moved or mistyped path would read as a registry
+    with no versions)."""
+    for uri in dict.fromkeys((tracking_uri, registry_uri)):
+        path = sqlite_file(uri)
+        if path is None:
+            continue
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.is_file():
+            raise RegistryUnavailable(
+                f"registry {uri}: the file {path} does not exist; point TETHER_TRACKING_URI "
+                "at your registry, or run `tether retrain` to create it with a first version")
+    try:
+        return MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
+    except MlflowException as exc:
+        raise registry_error("open the registry", exc) from exc
+
+
+_PROCESS_URIS = threading.Lock()
+_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@contextmanager
+def process_uris(tracking_uri: str, registry_uri: str) -> Iterator[None]:
+    """MLflow's fluent API (`start_run`, `log_model`) reads one tracking and one registry
+    URI per process, and `mlflow.set_tracking_uri` also exports them to the environment.
+    Set for this block only, then put back as they were: nothing else in the process, and
+    no child process, inherits a registry it did not ask for. One block at a time."""
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    with _PROCESS_URIS:
+        environment = {name: os.environ.get(name) for name in _URI_VARIABLES}
+        saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(registry_uri)
+        try:
+            yield
+        finally:
+            tracking_utils._tracking_uri, registry_utils._registry_uri = saved
+            for name, value in environment.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def translate(what: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """A decorator: MLflow's (and its transport's) exceptions come out as tether's,
+    naming what was being done."""
+
+    def decorate(function: Callable[..., T]) -> Callable[..., T]:
+        def wrapper(*args: Any, **kwargs: Any) -> T:
+            try:
+                return function(*args, **kwargs)
+            except (MlflowException, OSError) as exc:
+                raise registry_error(what, exc) from exc
+
+        wrapper.__name__ = function.__name__
+        wrapper.__qualname__ = function.__qualname__
+        wrapper.__doc__ = function.__doc__
+        return wrapper
+
+    return decorate
+
+
+def registry_error(what: str, exc: BaseException) -> RegistryError:
+    code = getattr(exc, "error_code", "")
+    text = str(getattr(exc, "message", "") or exc).strip()
+    message = (text.splitlines() or [type(exc).__name__])[0]
+    if code == "RESOURCE_DOES_NOT_EXIST":
+        return ModelNotFound(f"{what}: {message}")
+    lowered = message.lower()
+    if code in ("TEMPORARILY_UNAVAILABLE", "ENDPOINT_NOT_FOUND") or any(
+            sign in lowered for sign in _UNAVAILABLE) or _is_transport_error(exc):
+        return RegistryUnavailable(f"{what}: registry unavailable: {message}")
+    return RegistryError(f"{what}: {message}")
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    import requests
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, requests.exceptions.ConnectionError | requests.exceptions.Timeout
+                      | ConnectionError | TimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -1,0 +1,164 @@
+"""The registry's state as tether reads it: pure data, no MLflow.
+
+Aliases `champion`, `challenger`, `previous`; version tags `tether.state`,
+`tether.reason`, `tether.gate`; the model tag `tether.rollout`. Aliases are the truth,
+tags follow them.
+
+>>> spec = RolloutSpec(version=2, mode="canary", weight=0.1, started_at=0.0)
+>>> before = RegistryState("m", champion=1, challenger=None, previous=None, rollout=None,
+...                        versions=())
+>>> after = RegistryState("m", champion=1, challenger=2, previous=None, rollout=spec,
+...                       versions=())
+>>> after.changes_since(before)
+[('challenger', '-', '2'), ('rollout', '-', 'canary 10% to version 2 (step 0)')]
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+__all__ = [
+    "CHALLENGER",
+    "CHAMPION",
+    "GATE_TAG",
+    "PREVIOUS",
+    "REASON_TAG",
+    "REFERENCE_DIR",
+    "ROLLOUT_TAG",
+    "STATE_TAG",
+    "RegistryState",
+    "RolloutSpec",
+    "State",
+    "VersionInfo",
+]
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PREVIOUS = "previous"
+STATE_TAG = "tether.state"
+REASON_TAG = "tether.reason"
+GATE_TAG = "tether.gate"
+ROLLOUT_TAG = "tether.rollout"
+REFERENCE_DIR = "reference"
+
+
+class State(StrEnum):
+    CANDIDATE = "candidate"
+    REJECTED = "rejected"
+    SHADOW = "shadow"
+    CANARY = "canary"
+    CHAMPION = "champion"
+    RETIRED = "retired"
+    ROLLED_BACK = "rolled_back"
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutSpec:
+    """The routing every server applies: which challenger, how, and with what weight
+    (the challenger's share of traffic, 0..1; 0 in shadow mode)."""
+
+    version: int
+    mode: Literal["shadow", "canary"]
+    weight: float
+    step: int = 0
+    started_at: float = field(default_factory=time.time)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> RolloutSpec:
+        raw = json.loads(text)
+        return cls(version=int(raw["version"]), mode=raw["mode"], weight=float(raw["weight"]),
+                   step=int(raw.get("step", 0)), started_at=float(raw.get("started_at", 0.0)))
+
+    def describe(self) -> str:
+        if self.mode == "shadow":
+            return f"shadow to version {self.version}"
+        return f"canary {self.weight:.0%} to version {self.version} (step {self.step})"
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    version: int
+    state: str | None
+    reason: str
+    run_id: str | None
+    created_at: float
+    aliases: tuple[str, ...]
+    gate: dict[str, Any] | None
+    tags: dict[str, str]
+
+    @property
+    def passed_gate(self) -> bool:
+        return bool(self.gate and self.gate.get("passed"))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "state": self.state, "reason": self.reason,
+                "run_id": self.run_id, "created_at": self.created_at,
+                "aliases": list(self.aliases), "gate": self.gate}
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryState:
+    model_name: str
+    champion: int | None
+    challenger: int | None
+    previous: int | None
+    rollout: RolloutSpec | None
+    versions: tuple[VersionInfo, ...]
+
+    def version(self, number: int) -> VersionInfo | None:
+        return next((v for v in self.versions if v.version == number), None)
+
+    @property
+    def problems(self) -> list[str]:
+        """Inconsistencies a crash between two writes (or a hand on the MLflow UI) can
+        leave, as the registry alone shows them; `tether status --repair` fixes them.
+        The rules are `tether.registry.invariants.INVARIANTS`."""
+        from tether.registry.invariants import find_problems
+
+        return [problem.message for problem in find_problems(self)]
+
+    @property
+    def routing(self) -> tuple[int | None, int | None, int | None, tuple[Any, ...] | None]:
+        """What decides who serves: the three aliases and the rollout (without its start
+        time). Two writers that read the same routing may write over each other."""
+        rollout = self.rollout
+        return (self.champion, self.challenger, self.previous,
+                None if rollout is None else (rollout.version, rollout.mode, rollout.weight,
+                                              rollout.step))
+
+    def changes_since(self, before: RegistryState) -> list[tuple[str, str, str]]:
+        """What moved in the routing between `before` and this state: (what, was, is)."""
+        found = []
+        for name in (CHAMPION, CHALLENGER, PREVIOUS):
+            old, new = getattr(before, name), getattr(self, name)
+            if old != new:
+                found.append((name, _number(old), _number(new)))
+        if before.routing[3] != self.routing[3]:
+            found.append(("rollout", _rollout(before.rollout), _rollout(self.rollout)))
+        return found
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_name,
+            "champion": self.champion,
+            "challenger": self.challenger,
+            "previous": self.previous,
+            "rollout": asdict(self.rollout) if self.rollout else None,
+            "versions": [v.as_dict() for v in self.versions],
+            "problems": self.problems,
+        }
+
+
+def _number(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def _rollout(spec: RolloutSpec | None) -> str:
+    return "-" if spec is None else spec.describe()
