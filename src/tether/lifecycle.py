@@ -1,25 +1,51 @@
-"""The manual lifecycle: promote, roll back, read the state and the history.
+"""Registry transitions as transactions, and the manual lifecycle around them.
 
-Each step writes the registry first (the truth) and then the event log, with the
-numbers that decided it.
+Every change of who serves (promote, rollback, repair, a rollout's start, step and stop),
+whoever asks for it (the CLI, the dashboard, CI, the controller), is one transaction:
+
+1. take the store's lease `registry/<model>` (short, renewed while held: a holder that
+   dies frees it within `REGISTRY_LEASE_SECONDS`; a writer waits up to
+   `REGISTRY_WAIT_SECONDS` for it);
+2. read the registry and check its routing (aliases and rollout) is still the one the
+   caller decided on: `expected`, by default the state read when the call began;
+   otherwise nothing is written and RegistryConflict says what moved;
+3. write the plan (`tether.registry.transitions`) and record the event with its numbers;
+4. release the lease.
+
+So of two writers at once, the second either sees the first's result or fails with a
+one-line reason, and the event log lists transitions in the order they happened.
+
+`tether.registry` takes no lock (it knows no database); this module has both.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from tether.errors import TetherError
+from tether.errors import RegistryConflict, TetherError, VersionNotFound
 from tether.gate import run_gate
 from tether.project import Project
-from tether.registry import RegistryState, State
+from tether.registry import Evidence, RegistryState, RolloutSpec, State, find_problems
+from tether.registry.transitions import check_expected
 from tether.store import FINE_TOTALS_DAYS, Event, PruneResult
 from tether.training import Progress, TrainResult, retrain
 from tether.verdict import Assessment
 
-__all__ = ["Status", "gate", "history", "promote", "prune", "rollback", "status", "train"]
+__all__ = ["REGISTRY_LEASE_SECONDS", "REGISTRY_WAIT_SECONDS", "Status", "gate", "history",
+           "load_failures", "promote", "prune", "repair", "rollback", "start_rollout",
+           "status", "stop_rollout", "train", "transaction", "update_rollout"]
+
+REGISTRY_LEASE_SECONDS = 10.0
+REGISTRY_WAIT_SECONDS = 30.0
+LOCK_PREFIX = "registry/"
+LOAD_FAILED = "model_load_failed"
+
+_held = threading.local()
 
 
 def train(project: Project, reason: str = "manual",
@@ -36,23 +62,61 @@ def gate(project: Project, version: int | None = None) -> Assessment:
     return run_gate(project, version)
 
 
-def promote(project: Project, version: int | None = None, reason: str = "manual promote") -> int:
-    """Make `version` (default: the latest candidate that passed its gate) the champion."""
-    registry = project.registry
-    number = version if version is not None else _latest_passed(project)
-    old = registry.promote(number, reason)
-    info = registry.version(number)
-    project.record("promoted", reason, version=number, data={"previous": old, "gate": info.gate})
+# transactions --------------------------------------------------------------------------
+
+@contextmanager
+def transaction(project: Project, what: str,
+                expected: RegistryState | None = None) -> Iterator[RegistryState]:
+    """Hold the registry lease for the block and yield the registry's state, read under
+    it. Raises RegistryConflict when the routing moved since `expected`, or when another
+    writer held the lease for `REGISTRY_WAIT_SECONDS`. Re-entrant within a thread."""
+    name = LOCK_PREFIX + project.model_name
+    held: set[str] = getattr(_held, "names", set())
+    if name in held:
+        yield _checked(project, what, expected)
+        return
+    owner = f"{project.store.writer}:{threading.get_ident()} {what}"[:200]
+    with project.store.lease(name, owner, ttl_seconds=REGISTRY_LEASE_SECONDS,
+                             wait_seconds=REGISTRY_WAIT_SECONDS) as taken:
+        if not taken:
+            holder = project.store.lock_owner(name) or "another writer"
+            raise RegistryConflict(
+                f"the registry of {project.model_name} is busy while {what}: {holder} has "
+                f"held it for over {REGISTRY_WAIT_SECONDS:g} s; retry")
+        _held.names = held | {name}
+        try:
+            yield _checked(project, what, expected)
+        finally:
+            _held.names = held
+
+
+def _checked(project: Project, what: str, expected: RegistryState | None) -> RegistryState:
+    current = project.registry.state()
+    check_expected(expected, current, what)
+    return current
+
+
+def promote(project: Project, version: int | None = None, reason: str = "manual promote",
+            expected: RegistryState | None = None) -> int:
+    """Make `version` (default: the latest candidate that passed its gate) the champion.
+
+    Fails with RegistryConflict when the routing moved since `expected` (default: the
+    state read as the call begins), e.g. another promotion came first.
+    """
+    read = project.registry.state()
+    number = version if version is not None else _latest_passed(read)
+    decided = expected if expected is not None else read
+    with transaction(project, f"promoting version {number}", decided) as current:
+        old = project.registry.promote(number, reason, current=current)
+        info = current.version(number)
+        project.record("promoted", reason, version=number,
+                       data={"previous": old, "gate": info.gate if info else None})
     return number
 
 
-def _latest_passed(project: Project) -> int:
-    state = project.registry.state()
-    passed = [v.version for v in state.versions
-              if v.state == State.CANDIDATE and v.gate and v.gate.get("passed")]
+def _latest_passed(state: RegistryState) -> int:
+    passed = [v.version for v in state.versions if v.state == State.CANDIDATE and v.passed_gate]
     if not passed:
-        from tether.errors import VersionNotFound
-
         raise VersionNotFound("no candidate has passed its gate; run `tether gate`, or pass "
                               "--version N to promote a version by hand")
     return max(passed)
@@ -61,28 +125,118 @@ def _latest_passed(project: Project) -> int:
 def rollback(project: Project, reason: str, to: int | None = None,
              numbers: dict[str, Any] | None = None,
              on_switch: Callable[[int], None] | None = None,
-             current: RegistryState | None = None) -> tuple[int, int]:
-    """Put `to` (default: alias previous) back as champion, recording the numbers why."""
-    bad, target = project.registry.rollback(reason, to=to, on_switch=on_switch,
-                                            current=current)
-    project.record("rolled_back", reason, version=bad, data={"to": target, **(numbers or {})})
+             current: RegistryState | None = None,
+             expected: RegistryState | None = None) -> tuple[int, int]:
+    """Put `to` (default: alias previous) back as champion, recording the numbers why.
+
+    `current` (or `expected`) is the state the decision was taken on (default: the state
+    read as the call begins); `on_switch(to)` runs as soon as the champion alias moves.
+    """
+    decided = next((s for s in (expected, current) if s is not None), None)
+    if decided is None:
+        decided = project.registry.state()
+    with transaction(project, "rolling back", decided) as fresh:
+        bad, target = project.registry.rollback(reason, to=to, on_switch=on_switch,
+                                                current=fresh)
+        project.record("rolled_back", reason, version=bad,
+                       data={"to": target, **(numbers or {})})
     return bad, target
+
+
+def repair(project: Project, expected: RegistryState | None = None) -> list[str]:
+    """Fix what the invariants name, never blessing a version unfit to serve (see
+    `tether.registry.invariants`); records what was done. Returns it."""
+    with transaction(project, "repairing", expected) as current:
+        evidence = Evidence(unloadable=load_failures(project))
+        problems = [p.message for p in find_problems(current, evidence)]
+        fixed = project.registry.repair(evidence, current=current)
+        if fixed:
+            project.record("repaired", "; ".join(fixed),
+                           data={"problems": problems, "fixes": fixed})
+    return fixed
+
+
+_repair = repair  # `status` takes a flag of the same name
+
+
+def start_rollout(project: Project, spec: RolloutSpec, reason: str,
+                  expected: RegistryState | None = None, *,
+                  data: Mapping[str, Any] | None = None) -> None:
+    """Route traffic to a challenger; records `rollout_started` with `data`."""
+    with transaction(project, f"starting the rollout of version {spec.version}",
+                     expected) as current:
+        project.registry.start_rollout(spec, reason, current=current)
+        project.record("rollout_started", reason, version=spec.version,
+                       data={"rollout": asdict(spec), "champion": current.champion,
+                             **(data or {})})
+
+
+def update_rollout(project: Project, spec: RolloutSpec, reason: str,
+                   expected: RegistryState | None = None, *, message: str | None = None,
+                   data: Mapping[str, Any] | None = None) -> None:
+    """Move the running rollout to `spec` (its next step, or from shadow to canary);
+    records `rollout_step` (reason `message`, default `reason`) with `data`."""
+    with transaction(project, f"updating the rollout of version {spec.version}",
+                     expected) as current:
+        project.registry.update_rollout(spec, reason, current=current)
+        project.record("rollout_step", message or reason, version=spec.version,
+                       data={"rollout": asdict(spec), **(data or {})})
+
+
+def stop_rollout(project: Project, state: State, reason: str,
+                 expected: RegistryState | None = None, *, message: str | None = None,
+                 data: Mapping[str, Any] | None = None) -> int | None:
+    """Take all traffic back from the challenger and tag it `state`; records
+    `rollout_aborted` when something was rolling out. Returns the challenger or None."""
+    with transaction(project, "stopping the rollout", expected) as current:
+        number = project.registry.stop_rollout(state, reason, current=current)
+        if number is not None:
+            project.record("rollout_aborted", message or reason, version=number,
+                           data=dict(data or {}))
+    return number
+
+
+# reading -------------------------------------------------------------------------------
+
+def load_failures(project: Project) -> dict[int, str]:
+    """Versions a server reported it could not load, with the latest reason. A failure
+    that was the registry being unreachable says nothing about the version: left out."""
+    found: dict[int, str] = {}
+    for event in project.store.events(project.model_name, kinds=[LOAD_FAILED]):
+        reason = str(event.data.get("error") or event.reason)
+        if event.version is None or reason.startswith("RegistryUnavailable"):
+            continue
+        found[event.version] = reason
+    return found
 
 
 @dataclass(frozen=True)
 class Status:
     registry: RegistryState
     repaired: list[str]
+    problems: list[str] = field(default_factory=list)
+    load_failures: dict[int, str] = field(default_factory=dict)
+    # problems no repair fixes (a person decides, e.g. which version to promote)
+    unrepairable: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.registry.as_dict(), "repaired": self.repaired}
+        return {**self.registry.as_dict(), "problems": self.problems,
+                "load_failures": {str(v): reason for v, reason in self.load_failures.items()},
+                "repaired": self.repaired}
 
 
 def status(project: Project, repair: bool = False) -> Status:
-    fixed = project.registry.repair() if repair else []
-    if fixed:
-        project.record("repaired", "; ".join(fixed), data={"fixes": fixed})
-    return Status(registry=project.registry.state(), repaired=fixed)
+    """The registry's state, its problems and the load failures servers reported for the
+    versions its aliases name; with `repair`, fixed first (see `repair`)."""
+    fixed = _repair(project) if repair else []
+    state = project.registry.state()
+    failures = load_failures(project)
+    evidence = Evidence(unloadable=failures)
+    named = {state.champion, state.challenger, state.previous}
+    problems = find_problems(state, evidence)
+    return Status(registry=state, repaired=fixed, problems=[p.message for p in problems],
+                  load_failures={v: r for v, r in failures.items() if v in named},
+                  unrepairable=[p.message for p in problems if not p.fixes])
 
 
 def history(project: Project, limit: int | None = None) -> list[Event]:

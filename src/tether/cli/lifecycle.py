@@ -24,7 +24,7 @@ from tether.cli._common import (
 from tether.config import CONFIG_FILE
 from tether.errors import ConfigError
 from tether.example import TEMPLATES
-from tether.registry import RegistryState
+from tether.project import Project
 from tether.scoring import Task
 
 __all__ = ["register"]
@@ -79,6 +79,12 @@ def init(
             shutil.copyfile(source, directory / name)
         written.append(str(directory / name))
     console.print(f"wrote {', '.join(written)}")
+    project = Project.open(directory / CONFIG_FILE)
+    registry = project.registry.local_file
+    if registry is not None and not registry.exists():
+        with err_console.status("creating the registry"):
+            project.registry.create()
+        console.print(f"created the registry {registry}")
     console.print("next: [bold]tether retrain[/bold], [bold]tether gate[/bold], "
                   "[bold]tether promote[/bold]")
 
@@ -184,7 +190,8 @@ def rollback(
          lambda: console.print(f"rolled back version {bad}; version {target} is champion"))
 
 
-def _render_state(state: RegistryState, repaired: list[str]) -> None:
+def _render_status(result: lifecycle.Status) -> None:
+    state = result.registry
     rollout = state.rollout
     console.print(f"[bold]{state.model_name}[/bold]: champion {state.champion or '-'}, "
                   f"challenger {state.challenger or '-'}, previous {state.previous or '-'}"
@@ -197,21 +204,27 @@ def _render_state(state: RegistryState, repaired: list[str]) -> None:
         table.add_row(str(info.version), info.state or "-", ", ".join(info.aliases),
                       _when(info.created_at), info.reason)
     console.print(table)
-    for fix in repaired:
+    for fix in result.repaired:
         console.print(f"[green]repaired:[/green] {fix}")
-    for problem in state.problems:
-        console.print(f"[yellow]problem:[/yellow] {problem} (run `tether status --repair`)")
+    for version, reason in sorted(result.load_failures.items()):
+        console.print(f"[red]load failure:[/red] servers could not load version {version}: "
+                      f"{reason}")
+    for problem in result.problems:
+        hint = "" if problem in result.unrepairable else " (run `tether status --repair`)"
+        console.print(f"[yellow]problem:[/yellow] {problem}{hint}")
 
 
 def status(
     ctx: typer.Context,
-    repair: bool = typer.Option(False, "--repair", help="Make tags agree with aliases."),
+    repair: bool = typer.Option(False, "--repair",
+                                help="Make tags agree with aliases; never bless a version "
+                                     "unfit to serve."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """What is serving, what is rolling out, and every version's state."""
     project = project_of(ctx)
     result = lifecycle.status(project, repair=repair)
-    emit(result.as_dict(), as_json, lambda: _render_state(result.registry, result.repaired))
+    emit(result.as_dict(), as_json, lambda: _render_status(result))
 
 
 def history(

@@ -165,11 +165,10 @@ class Controller:
     def _repaired(self, state: RegistryState, done: list[str]) -> RegistryState:
         if not state.problems:
             return state
-        fixed = self.project.registry.repair()
-        self.project.record("repaired", "; ".join(fixed),
-                            data={"problems": state.problems, "fixes": fixed})
-        done.append("repaired: " + "; ".join(fixed))
-        self._push()
+        fixed = lifecycle.repair(self.project, expected=state)
+        if fixed:
+            done.append("repaired: " + "; ".join(fixed))
+            self._push()
         return self.project.registry.state()
 
     def _drain(self) -> list[Trigger]:
@@ -269,29 +268,29 @@ class Controller:
             spec = RolloutSpec(version=version, mode="canary", weight=policy.steps[0], step=0,
                                started_at=now)
         reason = _describe(spec)
-        self.project.registry.start_rollout(spec, reason)
-        self.project.record("rollout_started", reason, version=version,
-                            data={"rollout": _spec_dict(spec), "champion": state.champion})
+        lifecycle.start_rollout(self.project, spec, reason, expected=state)
         done.append(f"rollout started: {reason}")
         self._push()
 
     def _advance(self, state: RegistryState, spec: RolloutSpec, now: float,
                  done: list[str]) -> None:
         if state.champion is None:
-            self.project.registry.stop_rollout(State.CANDIDATE, "no champion to compare with")
+            lifecycle.stop_rollout(self.project, State.CANDIDATE, "no champion to compare with",
+                                   expected=state)
             return
         analysis = self._analyse(state, spec)
         self.last_analysis = {"rollout": _spec_dict(spec), **analysis.as_dict()}
         steps = self.project.policy.rollout.steps
-        registry = self.project.registry
         if analysis.verdict is Verdict.PASS:
             if spec.mode == "shadow" or spec.step + 1 < len(steps):
                 step = 0 if spec.mode == "shadow" else spec.step + 1
                 following = replace(spec, mode="canary", weight=steps[step], step=step,
                                     started_at=now)
-                registry.update_rollout(following, _describe(following))
-                self._record_analysis("rollout_step", spec, analysis,
-                                      next_rollout=_spec_dict(following))
+                lifecycle.update_rollout(
+                    self.project, following, _describe(following), expected=state,
+                    message=analysis.message,
+                    data={"rollout": _spec_dict(spec), **analysis.as_dict(),
+                          "next_rollout": _spec_dict(following)})
                 done.append(f"step passed: {analysis.message}; now {_describe(following)}")
             else:
                 self._record_analysis("rollout_step", spec, analysis)
@@ -304,8 +303,10 @@ class Controller:
         if analysis.verdict is Verdict.FAIL or now >= deadline:
             why = analysis.message if analysis.verdict is Verdict.FAIL else (
                 f"inconclusive until the step deadline: {analysis.message}")
-            registry.stop_rollout(State.REJECTED, f"{spec.mode} step {spec.step}: {why}")
-            self._record_analysis("rollout_aborted", spec, analysis, reason=why)
+            lifecycle.stop_rollout(
+                self.project, State.REJECTED, f"{spec.mode} step {spec.step}: {why}",
+                expected=state, message=analysis.message,
+                data={"rollout": _spec_dict(spec), **analysis.as_dict(), "reason": why})
             done.append(f"rollout of version {spec.version} aborted: {why}")
             self._push()
 
@@ -367,9 +368,8 @@ class Controller:
     def _rollback(self, state: RegistryState, reason: str, done: list[str],
                   numbers: dict[str, Any] | None = None) -> RegistryState:
         if state.rollout is not None:
-            self.project.registry.stop_rollout(State.REJECTED, reason)
-            self.project.record("rollout_aborted", reason, version=state.rollout.version,
-                                data=numbers or {})
+            lifecycle.stop_rollout(self.project, State.REJECTED, reason, expected=state,
+                                   data=numbers or {})
             done.append(f"rollout of version {state.rollout.version} aborted: {reason}")
         else:
             try:
