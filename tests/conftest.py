@@ -62,7 +62,7 @@ def project_dir(tmp_path: Path, mlflow_template: Path,
     home.mkdir()
     shutil.copyfile(mlflow_template, home / "mlflow.db")
     for name in list(os.environ):
-        if name.startswith("TETHER_"):
+        if name.startswith("TETHER_") or name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(folder)
     yield folder

@@ -32,6 +32,23 @@ def test_environment_overrides_settings(tmp_path: Path) -> None:
     assert settings.store_url == "postgresql://x/y"
     assert settings.admin_token == "secret"
     assert settings.poll_seconds == 0.5
+    assert settings.artifact_root is None  # a tracking server keeps its own artifacts
+
+
+def test_mlflow_variables_are_honoured_where_tethers_own_are_unset(tmp_path: Path) -> None:
+    config = write_project(tmp_path)
+    mlflow_env = {"MLFLOW_TRACKING_URI": "http://mlflow:5000",
+                  "MLFLOW_REGISTRY_URI": "http://registry:5000"}
+    settings = load_config(config, environ=mlflow_env).settings
+    assert (settings.tracking_uri, settings.registry_uri) == ("http://mlflow:5000",
+                                                              "http://registry:5000")
+    # tether's own win; MLflow's registry variable goes with MLflow's tracking variable
+    own = load_config(config, environ={**mlflow_env,
+                                       "TETHER_TRACKING_URI": "sqlite:////srv/m.db"}).settings
+    assert (own.tracking_uri, own.registry_uri) == ("sqlite:////srv/m.db", "sqlite:////srv/m.db")
+    assert own.artifact_root == (tmp_path / ".tether" / "artifacts").as_uri()
+    both = load_config(config, environ={**mlflow_env, "TETHER_REGISTRY_URI": "http://r:1"})
+    assert both.settings.registry_uri == "http://r:1"
 
 
 @pytest.mark.parametrize(

@@ -362,7 +362,7 @@ class Settings(_Strict):
     tracking_uri: str
     registry_uri: str
     store_url: str
-    artifact_root: str
+    artifact_root: str | None
     admin_token: str | None = None
     github_webhook_secret: str | None = None
     alertmanager_token: str | None = None
@@ -372,8 +372,21 @@ class Settings(_Strict):
 
     @classmethod
     def from_env(cls, project_dir: Path, environ: Mapping[str, str]) -> Settings:
+        """Settings from `TETHER_*` variables. Where tether's own registry settings are
+        unset, MLflow's are honoured: `TETHER_TRACKING_URI`, else `MLFLOW_TRACKING_URI`,
+        else a SQLite file under `TETHER_HOME`; the registry is `TETHER_REGISTRY_URI`,
+        else `MLFLOW_REGISTRY_URI` (when the tracking URI came from MLflow's variable or
+        the default), else the tracking URI. Artifacts of new runs go to
+        `TETHER_ARTIFACT_ROOT`, else the tracking server's own default when the tracking
+        URI is a server (http, https, databricks), else `TETHER_HOME/artifacts`."""
         home = Path(environ.get("TETHER_HOME") or project_dir / ".tether").resolve()
-        tracking = environ.get("TETHER_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}"
+        own = environ.get("TETHER_TRACKING_URI")
+        tracking = own or environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}"
+        registry = environ.get("TETHER_REGISTRY_URI") or (
+            None if own else environ.get("MLFLOW_REGISTRY_URI")) or tracking
+        # a tracking server (or Databricks) has its own artifact store; a database or
+        # file the client writes to directly does not
+        served = tracking.startswith(("http://", "https://", "databricks"))
         try:
             poll = float(environ.get("TETHER_POLL_SECONDS", "2"))
         except ValueError as exc:
@@ -385,9 +398,10 @@ class Settings(_Strict):
             project_dir=project_dir,
             home=home,
             tracking_uri=tracking,
-            registry_uri=environ.get("TETHER_REGISTRY_URI") or tracking,
+            registry_uri=registry,
             store_url=environ.get("TETHER_STORE_URL") or f"sqlite:///{home / 'store.db'}",
-            artifact_root=environ.get("TETHER_ARTIFACT_ROOT") or (home / "artifacts").as_uri(),
+            artifact_root=environ.get("TETHER_ARTIFACT_ROOT") or (
+                None if served else (home / "artifacts").as_uri()),
             admin_token=environ.get("TETHER_ADMIN_TOKEN") or None,
             github_webhook_secret=environ.get("TETHER_GITHUB_WEBHOOK_SECRET") or None,
             alertmanager_token=environ.get("TETHER_ALERTMANAGER_TOKEN") or None,
