@@ -38,7 +38,6 @@ from tether.monitoring.reference import (
     CALIBRATION_ERROR,
     PROFILE_FILE,
     SCORE,
-    reference_profile,
 )
 from tether.project import Project
 from tether.scoring import Scores, Task
@@ -165,22 +164,12 @@ class Monitor:
         return reference
 
     def _load_profile(self, version: int) -> Profile:
-        registry = self.project.registry
         try:
-            path = registry.reference_artifact(version, PROFILE_FILE)
+            path = self.project.registry.reference_artifact(version, PROFILE_FILE)
             return Profile.from_dict(json.loads(path.read_text()))
-        except (TetherError, OSError, ValueError):
-            pass
-        # A version trained before profiles were saved: build it once from its snapshot.
-        try:
-            train = registry.reference_frame(version, "reference")
-            holdout = registry.reference_frame(version, "holdout")
-        except (TetherError, OSError) as exc:
-            raise DataError(f"version {version}: no profile.json and no reference data to "
-                            f"monitor against ({exc})") from exc
-        target = self.project.policy.model.target
-        features = [c for c in train.columns if c != target]
-        return reference_profile(train, features, holdout, target=target, task=self.task)
+        except (TetherError, OSError, ValueError) as exc:
+            raise DataError(f"version {version}: no readable {PROFILE_FILE} to monitor "
+                            f"against ({exc})") from exc
 
     # snapshot ------------------------------------------------------------------------
 
