@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 from tests.dashboard.conftest import ADMIN_TOKEN, serve
 from tests.dashboard.history import PROMOTE_REASON, ROLLBACK_REASON, History
+from tether import lifecycle
 from tether.dashboard.payloads import MIN_BUCKET_LABELS
 from tether.monitoring.monitor import Monitor
 from tether.project import Project
@@ -270,6 +271,20 @@ def test_rollback_swaps_the_champion_reloads_and_then_has_nothing_left(
     assert "no previous version to roll back to" in again.json()["message"]
     assert bad.status_code == 400
     assert "malformed JSON" in bad.json()["message"]
+
+
+def test_a_rollback_while_another_write_holds_the_registry_is_a_409(
+        history: History, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = history.project
+    monkeypatch.setattr(lifecycle, "REGISTRY_WAIT_SECONDS", 0.3)
+    assert project.store.acquire_lock(f"registry/{project.model_name}", "a promote in CI", 60)
+    with serve(project, admin_token=ADMIN_TOKEN) as served:
+        busy = httpx.post(served.url + "/admin/rollback", headers=BEARER,
+                          json={"reason": "error rate 3% after deploy"})
+    assert busy.status_code == 409
+    assert busy.json()["error"] == ("the registry of loan-default is busy while rolling back: "
+                                    "a promote in CI has held it for over 0.3 s; retry")
+    assert project.registry.state().champion == 3
 
 
 def test_retrain_goes_to_the_controller_or_says_none_runs(history: History) -> None:
