@@ -119,6 +119,23 @@ def test_a_decision_on_a_stale_state_writes_nothing_and_says_what_moved(
     assert kinds.count("promoted") == 2 and "rollout_started" not in kinds
 
 
+def test_a_projects_registry_takes_the_lease_and_checks_when_called_directly(
+        gated: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The controller may call `project.registry.start_rollout(...)` itself."""
+    project = gated
+    read = project.registry.state()
+    lifecycle.promote(project, 3, "came first")
+    spec = RolloutSpec(version=4, mode="canary", weight=0.1)
+    with pytest.raises(RegistryConflict, match="champion and previous changed while "
+                                               "starting the rollout of version 4"):
+        project.registry.start_rollout(spec, "canary", expected=read)
+    monkeypatch.setattr(lifecycle, "REGISTRY_WAIT_SECONDS", 0.3)
+    assert project.store.acquire_lock(f"registry/{project.model_name}", "someone", 60)
+    with pytest.raises(RegistryConflict, match="busy while starting the rollout"):
+        project.registry.start_rollout(spec, "canary")
+    assert project.registry.state().rollout is None
+
+
 def test_rollout_transitions_record_their_event_in_the_transaction(gated: Project) -> None:
     project = gated
     spec = RolloutSpec(version=2, mode="canary", weight=0.1, started_at=0.0)

@@ -15,7 +15,10 @@ whoever asks for it (the CLI, the dashboard, CI, the controller), is one transac
 So of two writers at once, the second either sees the first's result or fails with a
 one-line reason, and the event log lists transitions in the order they happened.
 
-`tether.registry` takes no lock (it knows no database); this module has both.
+`tether.registry` knows no database; this module has both. A project's Registry runs its
+transitions through `transaction` too (the project wires it in as the registry's guard),
+so a transition called on `project.registry` directly takes the same lease and check;
+the functions here add the event.
 """
 
 from __future__ import annotations
@@ -69,11 +72,16 @@ def transaction(project: Project, what: str,
                 expected: RegistryState | None = None) -> Iterator[RegistryState]:
     """Hold the registry lease for the block and yield the registry's state, read under
     it. Raises RegistryConflict when the routing moved since `expected`, or when another
-    writer held the lease for `REGISTRY_WAIT_SECONDS`. Re-entrant within a thread."""
+    writer held the lease for `REGISTRY_WAIT_SECONDS`. Re-entrant within a thread: the
+    Registry's own guard comes back here, and plans on the state this read."""
     name = LOCK_PREFIX + project.model_name
-    held: set[str] = getattr(_held, "names", set())
+    held: dict[str, RegistryState | None] = getattr(_held, "leases", {})
     if name in held:
-        yield _checked(project, what, expected)
+        unused = held[name]  # the outer block's read, while nothing has been written
+        held[name] = None
+        current = unused if unused is not None else project.registry.state()
+        check_expected(expected, current, what)
+        yield current
         return
     owner = f"{project.store.writer}:{threading.get_ident()} {what}"[:200]
     with project.store.lease(name, owner, ttl_seconds=REGISTRY_LEASE_SECONDS,
@@ -83,17 +91,13 @@ def transaction(project: Project, what: str,
             raise RegistryConflict(
                 f"the registry of {project.model_name} is busy while {what}: {holder} has "
                 f"held it for over {REGISTRY_WAIT_SECONDS:g} s; retry")
-        _held.names = held | {name}
+        current = project.registry.state()
+        check_expected(expected, current, what)
+        _held.leases = {**held, name: current}
         try:
-            yield _checked(project, what, expected)
+            yield current
         finally:
-            _held.names = held
-
-
-def _checked(project: Project, what: str, expected: RegistryState | None) -> RegistryState:
-    current = project.registry.state()
-    check_expected(expected, current, what)
-    return current
+            _held.leases = held
 
 
 def promote(project: Project, version: int | None = None, reason: str = "manual promote",
@@ -107,7 +111,7 @@ def promote(project: Project, version: int | None = None, reason: str = "manual 
     number = version if version is not None else _latest_passed(read)
     decided = expected if expected is not None else read
     with transaction(project, f"promoting version {number}", decided) as current:
-        old = project.registry.promote(number, reason, current=current)
+        old = project.registry.promote(number, reason)
         info = current.version(number)
         project.record("promoted", reason, version=number,
                        data={"previous": old, "gate": info.gate if info else None})
@@ -135,9 +139,8 @@ def rollback(project: Project, reason: str, to: int | None = None,
     decided = next((s for s in (expected, current) if s is not None), None)
     if decided is None:
         decided = project.registry.state()
-    with transaction(project, "rolling back", decided) as fresh:
-        bad, target = project.registry.rollback(reason, to=to, on_switch=on_switch,
-                                                current=fresh)
+    with transaction(project, "rolling back", decided):
+        bad, target = project.registry.rollback(reason, to=to, on_switch=on_switch)
         project.record("rolled_back", reason, version=bad,
                        data={"to": target, **(numbers or {})})
     return bad, target
@@ -149,7 +152,7 @@ def repair(project: Project, expected: RegistryState | None = None) -> list[str]
     with transaction(project, "repairing", expected) as current:
         evidence = Evidence(unloadable=load_failures(project))
         problems = [p.message for p in find_problems(current, evidence)]
-        fixed = project.registry.repair(evidence, current=current)
+        fixed = project.registry.repair(evidence)
         if fixed:
             project.record("repaired", "; ".join(fixed),
                            data={"problems": problems, "fixes": fixed})
@@ -165,7 +168,7 @@ def start_rollout(project: Project, spec: RolloutSpec, reason: str,
     """Route traffic to a challenger; records `rollout_started` with `data`."""
     with transaction(project, f"starting the rollout of version {spec.version}",
                      expected) as current:
-        project.registry.start_rollout(spec, reason, current=current)
+        project.registry.start_rollout(spec, reason)
         project.record("rollout_started", reason, version=spec.version,
                        data={"rollout": asdict(spec), "champion": current.champion,
                              **(data or {})})
@@ -176,9 +179,8 @@ def update_rollout(project: Project, spec: RolloutSpec, reason: str,
                    data: Mapping[str, Any] | None = None) -> None:
     """Move the running rollout to `spec` (its next step, or from shadow to canary);
     records `rollout_step` (reason `message`, default `reason`) with `data`."""
-    with transaction(project, f"updating the rollout of version {spec.version}",
-                     expected) as current:
-        project.registry.update_rollout(spec, reason, current=current)
+    with transaction(project, f"updating the rollout of version {spec.version}", expected):
+        project.registry.update_rollout(spec, reason)
         project.record("rollout_step", message or reason, version=spec.version,
                        data={"rollout": asdict(spec), **(data or {})})
 
@@ -188,8 +190,8 @@ def stop_rollout(project: Project, state: State, reason: str,
                  data: Mapping[str, Any] | None = None) -> int | None:
     """Take all traffic back from the challenger and tag it `state`; records
     `rollout_aborted` when something was rolling out. Returns the challenger or None."""
-    with transaction(project, "stopping the rollout", expected) as current:
-        number = project.registry.stop_rollout(state, reason, current=current)
+    with transaction(project, "stopping the rollout", expected):
+        number = project.registry.stop_rollout(state, reason)
         if number is not None:
             project.record("rollout_aborted", message or reason, version=number,
                            data=dict(data or {}))

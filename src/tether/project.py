@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from tether.config import Config, Policy, Settings, folder_config, load_config
-from tether.registry import Registry
+from tether.registry import Evidence, Registry, RegistryState
 from tether.store import Event, Store
 
 __all__ = ["Project"]
@@ -42,9 +43,23 @@ class Project:
 
     @cached_property
     def registry(self) -> Registry:
+        """The model's registry; its transitions run under the store's registry lease and
+        its repairs know which versions servers could not load."""
         self.settings.home.mkdir(parents=True, exist_ok=True)
         return Registry(self.model_name, self.settings.tracking_uri, self.settings.registry_uri,
-                        artifact_root=self.settings.artifact_root)
+                        artifact_root=self.settings.artifact_root, guard=self._registry_lease,
+                        evidence=self._server_reports)
+
+    def _registry_lease(self, what: str, expected: RegistryState | None,
+                        ) -> AbstractContextManager[RegistryState]:
+        from tether.lifecycle import transaction  # lifecycle builds on Project
+
+        return transaction(self, what, expected)
+
+    def _server_reports(self) -> Evidence:
+        from tether.lifecycle import load_failures
+
+        return Evidence(unloadable=load_failures(self))
 
     @cached_property
     def store(self) -> Store:

@@ -1,9 +1,11 @@
 """The Registry: tether's view of one registered model in MLflow, over the package's parts.
 
 Reads build a `RegistryState`; every change is a plan of writes from `transitions` (or a
-repair from `invariants`) that `execute` performs in order. These methods take no lock:
-`tether.lifecycle` runs each under the store's registry lease and records its event, and
-is what the CLI, the dashboard and the controller call.
+repair from `invariants`) that `execute` performs in order. This package knows no
+database: a project gives its Registry a `guard`, the store's registry lease (see
+`tether.lifecycle.transaction`), and every transition plans on the state read under it.
+`tether.lifecycle` also records each transition's event in the same lease: it is what the
+CLI, the dashboard and the controller call.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -48,7 +50,10 @@ from tether.registry.transitions import (
     Write,
 )
 
-__all__ = ["Registry"]
+__all__ = ["Guard", "Registry"]
+
+# (what is being done, the state the caller decided on) -> the state to plan on, held
+Guard = Callable[[str, RegistryState | None], AbstractContextManager[RegistryState]]
 
 
 class Registry:
@@ -60,11 +65,17 @@ class Registry:
     """
 
     def __init__(self, model_name: str, tracking_uri: str, registry_uri: str | None = None,
-                 artifact_root: str | None = None) -> None:
+                 artifact_root: str | None = None, *, guard: Guard | None = None,
+                 evidence: Callable[[], Evidence] | None = None) -> None:
         self.model_name = model_name
         self.tracking_uri = tracking_uri
         self.registry_uri = registry_uri or tracking_uri
         self.artifact_root = artifact_root
+        # what a project wires from its store: the lease every transition runs under
+        # (yielding the state read under it, checked against the expected one), and what
+        # servers reported about versions
+        self.guard = guard
+        self.evidence = evidence
 
     @cached_property
     def client(self) -> MlflowClient:
@@ -124,18 +135,18 @@ class Registry:
                 f"{known or 'none yet (run `tether retrain`)'}")
         return info
 
-    # transitions (no lock here: see tether.lifecycle) ------------------------------
+    # transitions -------------------------------------------------------------------
 
     def promote(self, number: int, reason: str, *, expected: RegistryState | None = None,
                 current: RegistryState | None = None) -> int | None:
         """Make `number` the champion; the old one becomes `previous`. Returns the old one.
 
-        `current` is the state to plan on (read when not given); with `expected`, a
-        routing that moved since raises RegistryConflict.
+        With `expected`, a routing that moved since raises RegistryConflict. `current` is
+        the state to plan on when no guard is set (read when not given).
         """
-        current = self._current(current, expected, f"promoting version {number}")
-        self.execute(transitions.promote(current, number, reason))
-        return current.champion
+        with self._planned(f"promoting version {number}", expected, current) as state:
+            self.execute(transitions.promote(state, number, reason))
+            return state.champion
 
     def rollback(self, reason: str, to: int | None = None,
                  on_switch: Callable[[int], None] | None = None,
@@ -146,48 +157,57 @@ class Registry:
         `on_switch(to)` runs right after the champion alias moves (the commit point), before
         the tags are written, so a server in the same process can swap at once.
         """
-        current = self._current(current, expected, "rolling back")
-        bad, target, writes = transitions.rollback(current, reason, to)
-        self.execute(writes, on_switch=on_switch)
-        return bad, target
+        with self._planned("rolling back", expected, current) as state:
+            bad, target, writes = transitions.rollback(state, reason, to)
+            self.execute(writes, on_switch=on_switch)
+            return bad, target
 
     def start_rollout(self, spec: RolloutSpec, reason: str, *,
                       expected: RegistryState | None = None,
                       current: RegistryState | None = None) -> None:
         """Route traffic to a challenger: its state, the alias, then the routing tag."""
-        current = self._current(current, expected, f"starting the rollout of version "
-                                                   f"{spec.version}")
-        self.execute(transitions.start_rollout(current, spec, reason))
+        with self._planned(f"starting the rollout of version {spec.version}", expected,
+                           current) as state:
+            self.execute(transitions.start_rollout(state, spec, reason))
 
     def update_rollout(self, spec: RolloutSpec, reason: str, *,
                        expected: RegistryState | None = None,
                        current: RegistryState | None = None) -> None:
-        current = self._current(current, expected, f"updating the rollout of version "
-                                                   f"{spec.version}")
-        self.execute(transitions.update_rollout(current, spec, reason))
+        """Move the running rollout to `spec` (a step, or from shadow to canary)."""
+        with self._planned(f"updating the rollout of version {spec.version}", expected,
+                           current) as state:
+            self.execute(transitions.update_rollout(state, spec, reason))
 
     def stop_rollout(self, state: State, reason: str, *,
                      expected: RegistryState | None = None,
                      current: RegistryState | None = None) -> int | None:
         """Take all traffic back from the challenger: routing tag first, then the alias.
         Returns the challenger (None when nothing was rolling out)."""
-        current = self._current(current, expected, "stopping the rollout")
-        number, writes = transitions.stop_rollout(current, state, reason)
-        self.execute(writes)
-        return number
+        with self._planned("stopping the rollout", expected, current) as now:
+            number, writes = transitions.stop_rollout(now, state, reason)
+            self.execute(writes)
+            return number
 
-    def repair(self, evidence: Evidence = NO_EVIDENCE, *,
+    def repair(self, evidence: Evidence | None = None, *,
                current: RegistryState | None = None) -> list[str]:
-        """Fix what `find_problems` names (see `invariants`); returns what was done."""
-        plan = plan_repair(current if current is not None else self.state(), evidence)
-        self.execute(plan.writes)
-        return plan.repaired
+        """Fix what `find_problems` names (see `invariants`), by what servers reported
+        (`evidence`, default: the evidence source); returns what was done."""
+        with self._planned("repairing", None, current) as state:
+            if evidence is None:
+                evidence = self.evidence() if self.evidence is not None else NO_EVIDENCE
+            plan = plan_repair(state, evidence)
+            self.execute(plan.writes)
+            return plan.repaired
 
-    def _current(self, current: RegistryState | None, expected: RegistryState | None,
-                 what: str) -> RegistryState:
-        current = current if current is not None else self.state()
-        transitions.check_expected(expected, current, what)
-        return current
+    def _planned(self, what: str, expected: RegistryState | None,
+                 current: RegistryState | None) -> AbstractContextManager[RegistryState]:
+        """The state to plan a transition on: under the guard when there is one (it holds
+        the lease and reads the registry), else `current` or a fresh read."""
+        if self.guard is not None:
+            return self.guard(what, expected)
+        state = current if current is not None else self.state()
+        transitions.check_expected(expected, state, what)
+        return nullcontext(state)
 
     @translate("write the registry")
     def execute(self, writes: Sequence[Write],
