@@ -13,6 +13,9 @@ import yaml
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
+# tether honours these when its own are unset: a developer's MLflow must not be the tests'
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+os.environ.pop("MLFLOW_REGISTRY_URI", None)
 
 from tether.project import Project
 from tether.store import Store, metadata
@@ -62,7 +65,7 @@ def project_dir(tmp_path: Path, mlflow_template: Path,
     home.mkdir()
     shutil.copyfile(mlflow_template, home / "mlflow.db")
     for name in list(os.environ):
-        if name.startswith("TETHER_") or name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        if name.startswith("TETHER_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(folder)
     yield folder

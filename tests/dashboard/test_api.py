@@ -277,10 +277,14 @@ def test_a_rollback_while_another_write_holds_the_registry_is_a_409(
         history: History, monkeypatch: pytest.MonkeyPatch) -> None:
     project = history.project
     monkeypatch.setattr(lifecycle, "REGISTRY_WAIT_SECONDS", 0.3)
-    assert project.store.acquire_lock(f"registry/{project.model_name}", "a promote in CI", 60)
-    with serve(project, admin_token=ADMIN_TOKEN) as served:
-        busy = httpx.post(served.url + "/admin/rollback", headers=BEARER,
-                          json={"reason": "error rate 3% after deploy"})
+    lock = f"registry/{project.model_name}"
+    assert project.store.acquire_lock(lock, "a promote in CI", 60)
+    try:
+        with serve(project, admin_token=ADMIN_TOKEN) as served:
+            busy = httpx.post(served.url + "/admin/rollback", headers=BEARER,
+                              json={"reason": "error rate 3% after deploy"})
+    finally:  # the history is shared by the module's tests
+        project.store.release_lock(lock, "a promote in CI")
     assert busy.status_code == 409
     assert busy.json()["error"] == ("the registry of loan-default is busy while rolling back: "
                                     "a promote in CI has held it for over 0.3 s; retry")
