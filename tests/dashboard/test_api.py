@@ -286,8 +286,9 @@ def test_a_rollback_while_another_write_holds_the_registry_is_a_409(
     finally:  # the history is shared by the module's tests
         project.store.release_lock(lock, "a promote in CI")
     assert busy.status_code == 409
-    assert busy.json()["error"] == ("the registry of loan-default is busy while rolling back: "
-                                    "a promote in CI has held it for over 0.3 s; retry")
+    assert busy.json()["message"] == (
+        "the registry of loan-default is busy while rolling back: a promote in CI has held it "
+        "for over 0.3 s; retry")
     assert project.registry.state().champion == 3
 
 
