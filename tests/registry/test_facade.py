@@ -118,3 +118,24 @@ def test_rollout_naming_the_champion_is_repaired(two_versions: Project) -> None:
     state = registry.state()
     assert state.problems == [] and state.champion == 1 and state.rollout is None
     assert state.version(1).state == State.CHAMPION  # type: ignore[union-attr]
+
+
+class Halves:
+    """Not an sklearn estimator: logged and loaded through MLflow's pyfunc flavor."""
+
+    def predict(self, frame):  # type: ignore[no-untyped-def]
+        return (frame["x"] > 0.5).astype(int).to_numpy()
+
+
+def test_a_model_that_is_not_sklearn_is_logged_and_loaded_through_pyfunc(
+        project_dir: Path) -> None:
+    import pandas as pd
+
+    project = Project.open(project_dir / "tether.yaml")
+    features = pd.DataFrame({"x": [0.1, 0.9, 0.4, 0.7]})
+    _, number = project.registry.log_candidate(Halves(), features=features, params={},
+                                               metrics={}, artifacts={}, files={},
+                                               reason="pyfunc")
+    loaded = project.registry.load_model(number)
+    assert loaded.predict_proba is None and loaded.columns[0].name == "x"
+    assert loaded.predict(features).tolist() == [0, 1, 0, 1]

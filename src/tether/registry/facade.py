@@ -320,16 +320,13 @@ class Registry:
     @translate("load model")
     def load_model(self, number: int) -> LoadedModel:
         """Load a version for predicting; sklearn models natively, others through pyfunc."""
-        import mlflow.pyfunc
-
         self.version(number)
         # the version's own artifact location: models:/ URIs resolve through MLflow's
         # process-wide registry URI, which tether never sets for long
         source = self.client.get_model_version_download_uri(self.model_name, str(number))
         local = mlflow.artifacts.download_artifacts(artifact_uri=source,
                                                     tracking_uri=self.tracking_uri)
-        return load_model_dir(local, name=self.model_name, version=number,
-                              pyfunc_loader=mlflow.pyfunc.load_model)
+        return load_model_dir(local, name=self.model_name, version=number)
 
 
 def _info(mv: Any, aliases: list[str]) -> VersionInfo:

@@ -52,9 +52,9 @@ def load_model_dir(path: str, *, name: str, version: int,
         columns = _columns(meta.signature)
         example = _input_example(meta, path)
         if "sklearn" in meta.flavors:
-            import mlflow.sklearn
+            from mlflow import sklearn as mlflow_sklearn  # imported where a model needs it
 
-            estimator = mlflow.sklearn.load_model(path)
+            estimator = mlflow_sklearn.load_model(path)
             proba = getattr(estimator, "predict_proba", None)
             return LoadedModel(name=name, version=version, columns=columns,
                                input_example=example,

@@ -121,14 +121,14 @@ def _end(client: MlflowClient, run_id: str, status: str) -> None:
 
 def _log_model(model: Any, signature: Any, example: pd.DataFrame) -> Any:
     if _is_sklearn(model):
-        import mlflow.sklearn
+        from mlflow import sklearn as mlflow_sklearn  # imported where a model needs it
 
-        return mlflow.sklearn.log_model(model, name="model", signature=signature,
+        return mlflow_sklearn.log_model(model, name="model", signature=signature,
                                         input_example=example,
                                         serialization_format="cloudpickle")
-    import mlflow.pyfunc
+    from mlflow import pyfunc as mlflow_pyfunc
 
-    return mlflow.pyfunc.log_model(name="model", python_model=_pyfunc_wrapper(model),
+    return mlflow_pyfunc.log_model(name="model", python_model=_pyfunc_wrapper(model),
                                    signature=signature, input_example=example)
 
 
@@ -142,9 +142,9 @@ def _is_sklearn(model: Any) -> bool:
 
 def _pyfunc_wrapper(model: Any) -> Any:
     """Any object with `predict` as an MLflow pyfunc (built lazily: MLflow inspects it)."""
-    import mlflow.pyfunc
+    from mlflow import pyfunc as mlflow_pyfunc
 
-    class PredictWrapper(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
+    class PredictWrapper(mlflow_pyfunc.PythonModel):  # type: ignore[name-defined]
         def __init__(self, wrapped: Any) -> None:
             self.wrapped = wrapped
 
