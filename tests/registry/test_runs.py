@@ -22,11 +22,12 @@ NUMERIC = ["income", "loan_amount", "credit_score"]
 
 
 def train(ctx):
-    ctx.log_params({"rounds": 3})
+    ctx.log_params({"rounds": 3, "sites": "a"})
     model = make_pipeline(ColumnTransformer([("numeric", SimpleImputer(), NUMERIC)]),
                           LogisticRegression(max_iter=200))
     for round in range(1, 4):
         model.fit(ctx.X, ctx.y)
+        ctx.log_params({"sites": "a,b"})  # a site joined: the last value is the one kept
         ctx.log_metrics({"round_accuracy": 0.5 + round / 10, "site_a_rows": 100.0 * round},
                         step=round)
         if ctx.params.get("fail_at") == round:
@@ -57,6 +58,7 @@ def test_a_trainer_logs_each_round_into_the_run_that_registers_its_model(
     assert [(m.step, round(m.value, 2)) for m in history] == [(1, 0.6), (2, 0.7), (3, 0.8)]
     assert [m.step for m in client.get_metric_history(result.run_id, "site_a_rows")] == [1, 2, 3]
     assert run.data.params["rounds"] == "3" and run.data.params["reason"] == "three rounds"
+    assert run.data.params["sites"] == "a,b"
     assert "holdout_roc_auc" in run.data.metrics  # the final metrics, in the same run
     info = project.registry.version(result.version)
     assert info.run_id == result.run_id and info.state == "candidate"
@@ -72,6 +74,7 @@ def test_a_training_that_fails_mid_run_marks_the_run_failed_and_registers_nothin
     experiment = client.get_experiment_by_name(f"tether/{project.model_name}")
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FAILED"
+    assert run.data.params["sites"] == "a,b"  # what it had logged, for whoever debugs it
     assert [m.step for m in client.get_metric_history(run.info.run_id, "round_accuracy")] == [
         1, 2]
     (event,) = project.store.events(project.model_name, kinds=["retrain_failed"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -40,17 +41,28 @@ class TrainingRun:
                  uris: tuple[str, str]) -> None:
         self._client = client
         self._uris = uris
+        self._params: dict[str, str] = {}
+        self._written: set[str] = set()
+        self._lock = threading.Lock()
         self.model_name = model_name
         self.run_id = run_id
         self.version: int | None = None
 
-    @translate("log training parameters")
     def log_params(self, params: Mapping[str, Any]) -> None:
-        """Parameters as text (JSON for non-strings, cut at 500 characters). A parameter
-        cannot change once logged: MLflow refuses a second, different value."""
-        items = [Param(str(key), _param(value)) for key, value in params.items()]
-        for start in range(0, len(items), _BATCH):
-            self._client.log_batch(self.run_id, params=items[start:start + _BATCH])
+        """Parameters as text (JSON for non-strings, cut at 500 characters), written when
+        the run is registered or ends: MLflow keeps one value per parameter, so a value
+        logged again replaces the earlier one until then."""
+        with self._lock:
+            self._params.update((str(key), _param(value)) for key, value in params.items())
+
+    @translate("log training parameters")
+    def _write_params(self) -> None:
+        with self._lock:
+            items = [Param(key, value) for key, value in self._params.items()
+                     if key not in self._written]
+            for start in range(0, len(items), _BATCH):
+                self._client.log_batch(self.run_id, params=items[start:start + _BATCH])
+            self._written.update(item.key for item in items)
 
     @translate("log training metrics")
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
@@ -68,6 +80,7 @@ class TrainingRun:
         """Log the final metrics, the model (signature and input example from `features`)
         and reference artifacts under `reference/`; register a version tagged candidate.
         Returns its number."""
+        self._write_params()
         if metrics:
             self.log_metrics(metrics)
         example = features.head(5)
@@ -103,12 +116,17 @@ def open_run(client: MlflowClient, model_name: str, experiment_id: str, *,
         run_id = client.create_run(experiment_id, run_name=run_name).info.run_id
     except MlflowException as exc:
         raise registry_error("open a training run", exc) from exc
+    run = TrainingRun(client, model_name, run_id, uris)
     try:
-        yield TrainingRun(client, model_name, run_id, uris)
+        yield run
     except BaseException:
-        with contextlib.suppress(RegistryError):  # the training's own error matters more
+        # the training's own error matters more than one in recording it
+        with contextlib.suppress(RegistryError):
+            run._write_params()
+        with contextlib.suppress(RegistryError):
             _end(client, run_id, "FAILED")
         raise
+    run._write_params()
     _end(client, run_id, "FINISHED")
 
 
