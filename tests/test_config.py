@@ -67,6 +67,8 @@ def test_mlflow_variables_are_honoured_where_tethers_own_are_unset(tmp_path: Pat
          "rollout.steps: rollout steps must increase"),
         ("model: {name: m, colour: red}\ntrainer: t:t\ndata: {reference: d.csv}\n",
          "model.colour: unknown field"),
+        ("model: {name: m}\ntrainer: t:t\ndata: {reference: d.csv}\ngate: {min_delta: 1.5}\n",
+         "gate.min_delta: 1.5 is the whole range of roc_auc"),
     ],
 )
 def test_bad_policy_names_file_and_field(tmp_path: Path, text: str, expected: str) -> None:
@@ -77,6 +79,13 @@ def test_bad_policy_names_file_and_field(tmp_path: Path, text: str, expected: st
     assert message.startswith(str(path))
     assert expected in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("tolerance", [-0.05, -1.0, -3.0])
+def test_a_negative_min_delta_of_any_size_is_a_tolerance(tmp_path: Path, tolerance: float) -> None:
+    path = _write(tmp_path, "model: {name: m}\ntrainer: t:t\ndata: {reference: d.csv}\n"
+                            f"gate: {{min_delta: {tolerance}}}\n")
+    assert load_config(path, environ={}).policy.gate.min_delta == tolerance
 
 
 def test_missing_policy_file_says_how_to_fix(tmp_path: Path) -> None:

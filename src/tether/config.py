@@ -313,8 +313,11 @@ def metric_problems(policy: Policy) -> list[tuple[str, str]]:
         problems.append(("metric.direction",
                          f"{primary.name} is {verb}; remove metric.direction or set it to "
                          f"{primary.direction.value}"))
-    if primary is not None:
-        problems += _margin("gate.min_delta", primary, abs(policy.gate.min_delta))
+    if primary is not None and policy.gate.min_delta > 0:
+        # a negative min_delta is a tolerance: however large, it means "may be this much
+        # worse" (-1 on roc_auc lets any candidate pass); a positive one no candidate can
+        # reach is a gate that never opens
+        problems += _margin("gate.min_delta", primary, policy.gate.min_delta)
     for name, limit in policy.gate.floors.items():
         try:
             problems += _limit(f"gate.floors.{name}", metric(task, name), limit)
