@@ -29,6 +29,7 @@ import pandas as pd
 
 from tether.config import GatePolicy
 from tether.errors import InvalidTransition, VersionNotFound
+from tether.events import EventKind
 from tether.latency import Timing, ceiling_check, ratio_check, time_interleaved
 from tether.project import Project
 from tether.registry import LoadedModel, State
@@ -209,6 +210,6 @@ def run_gate(project: Project, version: int | None = None) -> Assessment:
             registry.set_state(number, State.CANDIDATE, "gate " + result.summary)
     else:
         registry.set_state(number, State.REJECTED, "gate " + result.summary)
-    project.record("gate_passed" if result.passed else "gate_failed", result.summary,
-                   version=number, data=result.as_dict())
+    project.record(EventKind.GATE_PASSED if result.passed else EventKind.GATE_FAILED,
+                   result.summary, version=number, data=result.as_dict())
     return result

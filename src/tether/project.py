@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ __all__ = ["Project"]
 @dataclass
 class Project:
     config: Config
+    # what "now" is for everything recorded through this project (a replay sets its own)
+    clock: Callable[[], float] = field(default=time.time, compare=False, repr=False)
 
     @classmethod
     def open(cls, path: Path | str | None = None) -> Project:
@@ -67,8 +70,10 @@ class Project:
         return Store(self.settings.store_url)
 
     def record(self, kind: str, reason: str = "", version: int | None = None,
-               data: Mapping[str, Any] | None = None) -> Event:
-        """Write one event to the log, with the numbers behind it."""
+               data: Mapping[str, Any] | None = None, ts: float | None = None) -> Event:
+        """Write one event to the log, with the numbers behind it, at `ts` (default: the
+        project's clock)."""
         return self.store.record_event(Event(model_name=self.model_name, kind=kind,
                                              reason=reason, version=version,
-                                             data=dict(data or {})))
+                                             data=dict(data or {}),
+                                             ts=self.clock() if ts is None else ts))

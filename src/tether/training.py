@@ -25,11 +25,11 @@ from sklearn.model_selection import train_test_split
 
 from tether.config import Task
 from tether.errors import DataError, TetherError, TrainingError
+from tether.events import EventKind
 from tether.monitoring.reference import PROFILE_FILE, reference_profile
 from tether.project import Project
 from tether.registry import TrainingRun
 from tether.scoring import evaluate
-from tether.store import Event
 from tether.tables import read_table
 from tether.threads import limited, training_threads
 
@@ -271,8 +271,7 @@ def retrain(project: Project, reason: str = "manual",
     run_id = run.run_id
     result = TrainResult(run_id=run_id, version=version, metrics=metrics, rows=rows,
                          seconds=time.perf_counter() - started, details=context.details)
-    project.store.record_event(Event(model_name=project.model_name, kind="trained",
-                                     version=version, reason=reason, data=result.as_dict()))
+    project.record(EventKind.TRAINED, reason, version=version, data=result.as_dict())
     return result
 
 
