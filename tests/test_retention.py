@@ -51,12 +51,16 @@ def test_the_controller_prunes_once_per_interval(project_dir: Path) -> None:
     clock_now = [time.time()]
     controller = Controller(project, clock=lambda: clock_now[0])
     _log(project.store, project.model_name, clock_now[0] - 31 * DAY)
-    assert controller.tick() == ["pruned 3 predictions and 1 kept totals past the "
-                                 "retention policy"]
+    assert controller.tick().lines() == ["apply the retention policy (deleted 3 predictions "
+                                         "and 1 kept totals)"]
     _log(project.store, project.model_name, clock_now[0] - 31 * DAY)
-    assert controller.tick() == []  # within the hour
+    assert controller.tick().lines() == []  # within the hour
+    project.store.release_lock(controller.lock_name, controller.owner)
+    restarted = Controller(project, clock=lambda: clock_now[0])
+    assert restarted.tick().lines() == []  # the persisted status says when it last pruned
     clock_now[0] += 3601
-    assert controller.tick()[0].startswith("pruned 3 predictions")
+    assert restarted.tick().lines() == ["apply the retention policy (deleted 3 predictions "
+                                         "and 1 kept totals)"]
 
 
 @pytest.mark.parametrize("days", ["0", "abc"])

@@ -68,9 +68,9 @@ def measure(project: Project, client: httpx.Client, push: Callable[[], None] | N
 def embedded(project: Project, rounds: int) -> list[float]:
     import uvicorn
 
-    from tether.control.embedded import build
+    from tether import apps
 
-    built = build(project, interval=3600)  # the controller idles; the bench drives
+    built = apps.up(project, interval=3600)  # the controller idles; the bench drives
     sock = bound_socket()
     server = uvicorn.Server(uvicorn.Config(built.app, log_level="error", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -78,6 +78,7 @@ def embedded(project: Project, rounds: int) -> list[float]:
     while not server.started:
         time.sleep(0.1)
     # what the controller itself uses: the pointer swap at the alias write, then a reload
+    assert built.controller is not None
     push, switch = built.controller.push, built.controller.switch
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}") as client:

@@ -27,6 +27,8 @@ class EventKind(StrEnum):
     PROMOTED = "promoted"
     ROLLED_BACK = "rolled_back"
     REPAIRED = "repaired"
+    # a server could not load a version (repair never blesses it)
+    MODEL_LOAD_FAILED = "model_load_failed"
     # why a retrain (or a rollback) was asked for, and what became of the request
     TRIGGER = "trigger"
     SCHEDULE_FIRED = "schedule_fired"

@@ -24,13 +24,14 @@ the functions here add the event.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from tether.control.status import ControllerStatus
 from tether.errors import RegistryConflict, TetherError, VersionNotFound
+from tether.events import EventKind
 from tether.gate import run_gate
 from tether.project import Project
 from tether.registry import Evidence, RegistryState, RolloutSpec, State, find_problems
@@ -46,7 +47,7 @@ __all__ = ["REGISTRY_LEASE_SECONDS", "REGISTRY_WAIT_SECONDS", "Status", "gate", 
 REGISTRY_LEASE_SECONDS = 10.0
 REGISTRY_WAIT_SECONDS = 30.0
 LOCK_PREFIX = "registry/"
-LOAD_FAILED = "model_load_failed"
+LOAD_FAILED = EventKind.MODEL_LOAD_FAILED
 
 _held = threading.local()
 
@@ -57,7 +58,7 @@ def train(project: Project, reason: str = "manual",
     try:
         return retrain(project, reason=reason, progress=progress)
     except TetherError as exc:
-        project.record("retrain_failed", str(exc), data={"cause": reason})
+        project.record(EventKind.RETRAIN_FAILED, str(exc), data={"cause": reason})
         raise
 
 
@@ -113,7 +114,7 @@ def promote(project: Project, version: int | None = None, reason: str = "manual 
     with transaction(project, f"promoting version {number}", decided) as current:
         old = project.registry.promote(number, reason)
         info = current.version(number)
-        project.record("promoted", reason, version=number,
+        project.record(EventKind.PROMOTED, reason, version=number,
                        data={"previous": old, "gate": info.gate if info else None})
     return number
 
@@ -141,7 +142,7 @@ def rollback(project: Project, reason: str, to: int | None = None,
         decided = project.registry.state()
     with transaction(project, "rolling back", decided):
         bad, target = project.registry.rollback(reason, to=to, on_switch=on_switch)
-        project.record("rolled_back", reason, version=bad,
+        project.record(EventKind.ROLLED_BACK, reason, version=bad,
                        data={"to": target, **(numbers or {})})
     return bad, target
 
@@ -154,7 +155,7 @@ def repair(project: Project, expected: RegistryState | None = None) -> list[str]
         problems = [p.message for p in find_problems(current, evidence)]
         fixed = project.registry.repair(evidence)
         if fixed:
-            project.record("repaired", "; ".join(fixed),
+            project.record(EventKind.REPAIRED, "; ".join(fixed),
                            data={"problems": problems, "fixes": fixed})
     return fixed
 
@@ -169,7 +170,7 @@ def start_rollout(project: Project, spec: RolloutSpec, reason: str,
     with transaction(project, f"starting the rollout of version {spec.version}",
                      expected) as current:
         project.registry.start_rollout(spec, reason)
-        project.record("rollout_started", reason, version=spec.version,
+        project.record(EventKind.ROLLOUT_STARTED, reason, version=spec.version,
                        data={"rollout": asdict(spec), "champion": current.champion,
                              **(data or {})})
 
@@ -181,7 +182,7 @@ def update_rollout(project: Project, spec: RolloutSpec, reason: str,
     records `rollout_step` (reason `message`, default `reason`) with `data`."""
     with transaction(project, f"updating the rollout of version {spec.version}", expected):
         project.registry.update_rollout(spec, reason)
-        project.record("rollout_step", message or reason, version=spec.version,
+        project.record(EventKind.ROLLOUT_STEP, message or reason, version=spec.version,
                        data={"rollout": asdict(spec), **(data or {})})
 
 
@@ -193,7 +194,7 @@ def stop_rollout(project: Project, state: State, reason: str,
     with transaction(project, "stopping the rollout", expected):
         number = project.registry.stop_rollout(state, reason)
         if number is not None:
-            project.record("rollout_aborted", message or reason, version=number,
+            project.record(EventKind.ROLLOUT_ABORTED, message or reason, version=number,
                            data=dict(data or {}))
     return number
 
@@ -220,25 +221,30 @@ class Status:
     load_failures: dict[int, str] = field(default_factory=dict)
     # problems no repair fixes (a person decides, e.g. which version to promote)
     unrepairable: list[str] = field(default_factory=list)
+    controller: ControllerStatus | None = None  # what the controller's last pass left
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.registry.as_dict(), "problems": self.problems,
                 "load_failures": {str(v): reason for v, reason in self.load_failures.items()},
-                "repaired": self.repaired}
+                "repaired": self.repaired,
+                "controller": self.controller.as_dict() if self.controller else None}
 
 
 def status(project: Project, repair: bool = False) -> Status:
-    """The registry's state, its problems and the load failures servers reported for the
-    versions its aliases name; with `repair`, fixed first (see `repair`)."""
+    """The registry's state, its problems, the load failures servers reported for the
+    versions its aliases name, and the controller's persisted status; with `repair`,
+    fixed first (see `repair`)."""
     fixed = _repair(project) if repair else []
     state = project.registry.state()
     failures = load_failures(project)
     evidence = Evidence(unloadable=failures)
     named = {state.champion, state.challenger, state.previous}
     problems = find_problems(state, evidence)
+    raw = project.store.load_status(project.model_name)
     return Status(registry=state, repaired=fixed, problems=[p.message for p in problems],
                   load_failures={v: r for v, r in failures.items() if v in named},
-                  unrepairable=[p.message for p in problems if not p.fixes])
+                  unrepairable=[p.message for p in problems if not p.fixes],
+                  controller=ControllerStatus.from_dict(raw) if raw is not None else None)
 
 
 def history(project: Project, limit: int | None = None) -> list[Event]:
@@ -253,7 +259,7 @@ def prune(project: Project, *, predictions_days: float | None = None,
     predictions_days = retention.predictions_days if predictions_days is None \
         else predictions_days
     totals_days = retention.totals_days if totals_days is None else totals_days
-    now = time.time() if now is None else now
+    now = project.clock() if now is None else now
     day = 86400.0
     result = project.store.prune(
         project.model_name,
@@ -270,5 +276,5 @@ def prune(project: Project, *, predictions_days: float | None = None,
         parts.append(f"{result.totals} kept totals (per 5 s: older than "
                      f"{FINE_TOTALS_DAYS:g} days; per minute: {minute})")
     if parts:
-        project.record("pruned", "deleted " + " and ".join(parts), data=result.as_dict())
+        project.record(EventKind.PRUNED, "deleted " + " and ".join(parts), data=result.as_dict())
     return result

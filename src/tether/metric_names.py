@@ -2,7 +2,9 @@
 
 The serving app, the monitoring collector and the controller define their metrics
 with these names; the Grafana dashboard and the Prometheus rules may only query these.
-Label `route` is the traffic arm (champion, canary, shadow).
+Label `route` is the traffic arm (champion, canary, shadow). Each metric names the part
+that exports it (`source`): `tether serve` exports the server's and monitoring's,
+`tether controller` the controller's, `tether up` all three (see `tether.apps`).
 
 >>> sorted(name for name, spec in METRICS.items() if spec.kind == "counter")[:2]
 ['tether_feedback_labels_total', 'tether_http_requests_total']
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["METRICS", "MetricSpec", "exported_series"]
+__all__ = ["METRICS", "SOURCES", "MetricSpec", "exported_by", "exported_series"]
 
 
 @dataclass(frozen=True)
@@ -22,9 +24,20 @@ class MetricSpec:
     kind: str  # counter, gauge, histogram
     labels: tuple[str, ...]
     help: str
+    source: str = "server"  # the part that exports it: server, monitoring or controller
 
 
 _MODEL = ("model", "version", "route")
+SOURCES = ("server", "monitoring", "controller")
+
+
+def _monitoring(kind: str, labels: tuple[str, ...], text: str) -> MetricSpec:
+    return MetricSpec(kind, labels, text, source="monitoring")
+
+
+def _controller(kind: str, labels: tuple[str, ...], text: str) -> MetricSpec:
+    return MetricSpec(kind, labels, text, source="controller")
+
 
 METRICS: dict[str, MetricSpec] = {
     # serving
@@ -52,32 +65,46 @@ METRICS: dict[str, MetricSpec] = {
     "tether_registry_last_success_timestamp_seconds": MetricSpec(
         "gauge", ("model",), "Unix time of the server's last successful registry read."),
     "tether_feedback_labels_total": MetricSpec("counter", ("model",), "Labels accepted."),
-    # monitoring
-    "tether_live_metric": MetricSpec(
+    # monitoring (computed from the store by every server, and by `tether up`)
+    "tether_live_metric": _monitoring(
         "gauge", (*_MODEL, "metric"), "Metric from labels over the live window."),
-    "tether_live_metric_ci_lower": MetricSpec(
+    "tether_live_metric_ci_lower": _monitoring(
         "gauge", (*_MODEL, "metric"), "Lower confidence bound of the live metric."),
-    "tether_live_metric_ci_upper": MetricSpec(
+    "tether_live_metric_ci_upper": _monitoring(
         "gauge", (*_MODEL, "metric"), "Upper confidence bound of the live metric."),
-    "tether_live_metric_samples": MetricSpec("gauge", _MODEL, "Labeled rows in the window."),
-    "tether_label_coverage_ratio": MetricSpec("gauge", _MODEL, "Labeled / predicted."),
-    "tether_estimated_metric": MetricSpec(
+    "tether_live_metric_samples": _monitoring("gauge", _MODEL, "Labeled rows in the window."),
+    "tether_label_coverage_ratio": _monitoring("gauge", _MODEL, "Labeled / predicted."),
+    "tether_estimated_metric": _monitoring(
         "gauge", (*_MODEL, "metric"), "Label-free performance estimate."),
-    "tether_feature_drift_score": MetricSpec(
+    "tether_feature_drift_score": _monitoring(
         "gauge", ("model", "version", "feature", "method"), "Drift of one feature."),
-    "tether_drift_share_ratio": MetricSpec(
+    "tether_drift_share_ratio": _monitoring(
         "gauge", ("model", "version"), "Share of drifted features."),
-    "tether_prediction_drift_score": MetricSpec(
+    "tether_prediction_drift_score": _monitoring(
         "gauge", ("model", "version"), "Drift of the predictions."),
-    "tether_change_detected": MetricSpec(
+    "tether_change_detected": _monitoring(
         "gauge", ("model", "version", "stream"), "1 when the change detector fired."),
     # controller
-    "tether_rollout_step": MetricSpec("gauge", ("model", "version"), "Current rollout step."),
-    "tether_retrains_total": MetricSpec("counter", ("model", "trigger"), "Retrains started."),
-    "tether_promotions_total": MetricSpec("counter", ("model",), "Promotions."),
-    "tether_rollbacks_total": MetricSpec("counter", ("model",), "Rollbacks."),
-    "tether_triggers_total": MetricSpec("counter", ("model", "kind"), "Triggers received."),
+    "tether_rollout_step": _controller("gauge", ("model", "version"), "Current rollout step."),
+    "tether_retrains_total": _controller("counter", ("model", "trigger"), "Retrains started."),
+    "tether_promotions_total": _controller("counter", ("model",), "Promotions."),
+    "tether_rollbacks_total": _controller("counter", ("model",), "Rollbacks."),
+    "tether_triggers_total": _controller("counter", ("model", "kind"), "Triggers received."),
+    "tether_controller_condition": _controller(
+        "gauge", ("model", "condition", "status"),
+        "1 for the status each controller condition has now, 0 for the other two."),
 }
+
+
+def exported_by(source: str) -> set[str]:
+    """The metrics one part exports.
+
+    >>> sorted(exported_by("controller"))[:2]
+    ['tether_controller_condition', 'tether_promotions_total']
+    """
+    if source not in SOURCES:
+        raise ValueError(f"source {source!r}: expected one of {', '.join(SOURCES)}")
+    return {name for name, spec in METRICS.items() if spec.source == source}
 
 
 def exported_series(name: str) -> set[str]:

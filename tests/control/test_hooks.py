@@ -17,10 +17,11 @@ from typer.testing import CliRunner
 from tests.conftest import write_project
 from tests.control.github_stub import github_stub
 from tether.cli import app
+from tether.control.actions import Dispatch
 from tether.control.app import controller_app
 from tether.control.controller import Controller
 from tether.control.hooks import hook_routes
-from tether.control.triggers import Action, Trigger, TriggerKind
+from tether.control.triggers import Trigger, TriggerAction, TriggerKind
 from tether.project import Project
 from tether.serving.auth import TokenBackend, auth_middleware, sign
 from tether.serving.http import error_handlers
@@ -57,10 +58,11 @@ def test_alertmanager_firing_alert_becomes_a_trigger(hooked) -> None:  # type: i
     assert response.json()["accepted"] == [{"alert": "ModelMetricBelowFloor",
                                             "action": "retrain"}]
     assert [(t.kind, t.action, t.reason) for t in received] == [
-        (TriggerKind.ALERTMANAGER, Action.RETRAIN, "ModelMetricBelowFloor: roc_auc 0.61 < 0.70")]
+        (TriggerKind.ALERTMANAGER, TriggerAction.RETRAIN,
+         "ModelMetricBelowFloor: roc_auc 0.61 < 0.70")]
     response = client.post("/hooks/alertmanager", json=alert_payload(action="rollback"),
                            headers={"Authorization": f"Bearer {TOKEN}"})
-    assert received[-1].action is Action.ROLLBACK
+    assert received[-1].action is TriggerAction.ROLLBACK
 
 
 @pytest.mark.parametrize(("headers", "body", "status", "reason"), [
@@ -122,11 +124,11 @@ def test_github_signed_dispatch_becomes_a_trigger(hooked) -> None:  # type: igno
         "X-GitHub-Event": "repository_dispatch", "X-Hub-Signature-256": sign(SECRET, body)})
     assert response.status_code == 202
     assert [(t.kind, t.action, t.reason) for t in received] == [
-        (TriggerKind.GITHUB, Action.RETRAIN, "accuracy dropped")]
+        (TriggerKind.GITHUB, TriggerAction.RETRAIN, "accuracy dropped")]
     body = _dispatch_body("performance-alert")
     client.post("/hooks/github", content=body, headers={
         "X-GitHub-Event": "repository_dispatch", "X-Hub-Signature-256": sign(SECRET, body)})
-    assert received[-1].action is Action.ROLLBACK
+    assert received[-1].action is TriggerAction.ROLLBACK
 
 
 @pytest.mark.parametrize(("signature", "event", "body", "status", "reason"), [
@@ -183,7 +185,8 @@ def test_controller_hands_retraining_to_ci_when_configured(
         monkeypatch.setenv("TETHER_GITHUB_API_URL", stub.url)
         controller = Controller(project)
         controller.submit(Trigger(TriggerKind.DRIFT, "drift share 0.7"))
-        assert controller.tick() == ["dispatched model-performance-drop to acme/models"]
+        (dispatched,) = controller.tick().of(Dispatch)
+        assert dispatched.describe() == "dispatch model-performance-drop to acme/models"
     assert stub.requests[0]["body"]["client_payload"]["trigger_reason"] == "drift: drift share 0.7"
     assert project.registry.state().versions == ()
 

@@ -10,10 +10,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from tests.serving.conftest import LiveServer, records
-from tether.control.app import controller_app
-from tether.control.controller import Controller
-from tether.control.embedded import build
-from tether.dashboard import dashboard_routes
+from tether import apps
 from tether.project import Project
 from tether.serving import create_app
 from tether.serving.auth import ADMIN, ALERTMANAGER, FEEDBACK, TokenBackend
@@ -64,11 +61,9 @@ def _shapes(project: Project) -> dict[str, Starlette]:
     """Each process shape as its command builds it: serve, up, controller."""
     fresh = Project.open(project.config.path)
     return {
-        "serve": create_app(fresh, poll=False, registry=CollectorRegistry(),
-                            routes=dashboard_routes(fresh)),
-        "up": build(Project.open(project.config.path), interval=3600, poll=False).app,
-        "controller": controller_app(Controller(Project.open(project.config.path)),
-                                     CollectorRegistry(), interval=3600),
+        "serve": apps.serve(fresh, poll=False).app,
+        "up": apps.up(Project.open(project.config.path), interval=3600, poll=False).app,
+        "controller": apps.controller(Project.open(project.config.path), interval=3600).app,
     }
 
 

@@ -21,12 +21,8 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
 from tests.serving.conftest import LiveServer
-from tether.control.app import controller_app
-from tether.control.controller import Controller
-from tether.control.embedded import build
+from tether import apps
 from tether.control.hooks import MAX_BODY
-from tether.dashboard import dashboard_routes
-from tether.dashboard.app import create_dashboard_app
 from tether.dashboard.routes import STATIC_PREFIX
 from tether.project import Project
 from tether.serving import create_app
@@ -112,15 +108,12 @@ def _shape(name: str, project: Project) -> tuple[Starlette, int, str]:
     fresh = Project.open(project.config.path)
     limit = fresh.policy.serving.max_body_bytes
     if name == "serve":
-        return create_app(fresh, poll=False, registry=CollectorRegistry(),
-                          routes=dashboard_routes(fresh)), limit, "/health"
+        return apps.serve(fresh, poll=False).app, limit, "/health"
     if name == "up":
-        return build(fresh, interval=3600, poll=False).app, limit, "/health"
+        return apps.up(fresh, interval=3600, poll=False).app, limit, "/health"
     if name == "dashboard":
-        return (create_dashboard_app(fresh, admin_token=ADMIN_TOKEN), ADMIN_BODY_BYTES,
-                "/api/state")
-    return (controller_app(Controller(fresh), CollectorRegistry(), interval=3600), MAX_BODY,
-            "/health")
+        return apps.dashboard(fresh).app, ADMIN_BODY_BYTES, "/api/state"
+    return apps.controller(fresh, interval=3600).app, MAX_BODY, "/health"
 
 
 @pytest.mark.parametrize("shape", ["serve", "up", "controller", "dashboard"])

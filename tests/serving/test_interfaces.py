@@ -16,9 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from starlette.applications import Starlette
 
 from tests.serving.conftest import LiveServer, saved_model
-from tether.control.app import controller_app
-from tether.control.controller import Controller
-from tether.control.embedded import build
+from tether import apps
 from tether.dashboard import dashboard_routes
 from tether.net import free_port
 from tether.project import Project
@@ -101,7 +99,7 @@ def test_trigger_hands_a_manual_retrain_to_the_controller_in_tether_up(
         project: Project, versions: dict[str, int], monkeypatch: pytest.MonkeyPatch,
         live: Callable[[Starlette], LiveServer]) -> None:
     monkeypatch.setenv("TETHER_ADMIN_TOKEN", ADMIN_TOKEN)
-    embedded = build(Project.open(project.config.path), interval=3600, poll=False)
+    embedded = apps.up(Project.open(project.config.path), interval=3600, poll=False)
     with live(embedded.app) as server:
         empty = httpx.post(f"{server.url}/trigger", headers=BEARER, timeout=30)
         reasoned = httpx.post(f"{server.url}/trigger", headers=BEARER, timeout=30,
@@ -132,8 +130,7 @@ def test_trigger_on_serve_alone_says_what_it_cannot_do_or_forwards_to_the_contro
         refused.json()["message"]
     assert _triggers(project) == []
 
-    controller = controller_app(Controller(Project.open(project.config.path)),
-                                CollectorRegistry(), interval=3600)
+    controller = apps.controller(Project.open(project.config.path), interval=3600).app
     with live(controller) as running:
         monkeypatch.setenv("TETHER_CONTROLLER_URL", running.url)
         fresh = Project.open(project.config.path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import typer
-from prometheus_client import CollectorRegistry
 
 from tether.cli._common import (
     ACCESS_LOG_OPTION,
@@ -21,11 +20,8 @@ from tether.cli._common import (
     run_app,
     server_logging,
 )
-from tether.control.controller import Controller
 from tether.control.github import DEFAULT_API_URL, dispatch
-from tether.control.metrics import ControllerMetrics
-from tether.control.push import http_push
-from tether.federated.sites import with_site_drift
+from tether.events import EventKind
 
 __all__ = ["register"]
 
@@ -38,7 +34,8 @@ def controller(
                                 help="Comma-separated server URLs to push reloads to."),
     interval: float | None = typer.Option(None, "--interval", min=0.05,
                                           help="Seconds between passes."),
-    once: bool = typer.Option(False, "--once", help="Run one pass, print it, exit."),
+    once: bool = typer.Option(False, "--once", help="Run one pass, print it, exit (after "
+                                                    "any retrain it started)."),
     lock_ttl: float = typer.Option(15.0, "--lock-ttl", envvar="TETHER_LOCK_TTL", min=1.0,
                                    help="Seconds another controller waits after this one "
                                         "dies before taking over."),
@@ -47,26 +44,23 @@ def controller(
     access_log: bool = ACCESS_LOG_OPTION,
 ) -> None:
     """Run the controller alone: it drives the registry; servers follow it."""
+    from tether import apps
+
     logging_args = server_logging(log_format, log_level, access_log) if not once else {}
     project = project_of(ctx)
     urls = [url.strip() for url in servers.split(",") if url.strip()]
-    push = http_push(urls, project.settings.admin_token) if urls else None
-    registry = CollectorRegistry()
-    loop = Controller(project, push=push, lock_ttl=lock_ttl,
-                      watch=with_site_drift(project, None),
-                      metrics=ControllerMetrics(project.model_name, registry))
+    process = apps.controller(project, servers=urls, interval=interval, lock_ttl=lock_ttl)
     if once:
-        for line in loop.tick() or ["nothing to do"]:
-            console.print(line)
-        project.store.release_lock(loop.lock_name, loop.owner)
+        assert process.controller is not None
+        for line in process.controller.once().lines() or ["nothing to do"]:
+            console.print(line, soft_wrap=True)
         return
-    from tether.control.app import controller_app
-
     sock, url = listen(host, port)
-    announce(f"controller for {project.model_name} on {url} (hooks, /trigger, /metrics); "
-             f"pushing to {', '.join(urls) or 'no servers (they poll)'}", log_format)
-    run_app(controller_app(loop, registry, interval), sock,
-            timeout_keep_alive=project.policy.serving.keep_alive_seconds, **logging_args)
+    announce(f"controller for {project.model_name} on {url} (hooks, /trigger, "
+             f"/controller/status, /metrics); pushing to "
+             f"{', '.join(urls) or 'no servers (they poll)'}", log_format)
+    run_app(process.app, sock, timeout_keep_alive=project.policy.serving.keep_alive_seconds,
+            **logging_args)
 
 
 def up(
@@ -80,16 +74,16 @@ def up(
     access_log: bool = ACCESS_LOG_OPTION,
 ) -> None:
     """Server and controller in one process: the whole loop on the embedded default."""
-    from tether.control.embedded import build
+    from tether import apps
 
     logging_args = server_logging(log_format, log_level, access_log)
     project = project_of(ctx)
     # the port opens at once; /ready says when the model is there
-    embedded = build(project, interval=interval, wait_for_model=False)
+    process = apps.up(project, interval=interval, wait_for_model=False)
     sock, url = listen(host, port)
     announce(f"tether up: {project.model_name} on {url} "
              "(predict, feedback, metrics, dashboard at /, hooks at /hooks/*)", log_format)
-    run_app(embedded.app, sock, timeout_keep_alive=project.policy.serving.keep_alive_seconds,
+    run_app(process.app, sock, timeout_keep_alive=project.policy.serving.keep_alive_seconds,
             **logging_args)
 
 
@@ -106,7 +100,7 @@ def trigger(
     payload = {"model_name": project.model_name, "trigger_reason": reason}
     dispatch(github, os.environ.get("TETHER_GITHUB_TOKEN") or os.environ.get("GITHUB_TOKEN"),
              event_type, payload, api_url=api_url)
-    project.record("dispatched", f"{event_type} to {github}: {reason}",
+    project.record(EventKind.DISPATCHED, f"{event_type} to {github}: {reason}",
                    data={"repo": github, "event_type": event_type, "client_payload": payload})
     emit({"repo": github, "event_type": event_type, "client_payload": payload}, as_json,
          lambda: console.print(f"sent {event_type} to {github}"))

@@ -24,11 +24,10 @@ def dashboard(
                                        help="How often the page refreshes."),
 ) -> None:
     """Serve the dashboard: versions, traffic, live and estimated metrics, drift, decisions."""
-    from tether.dashboard.app import create_dashboard_app
+    from tether import apps
 
     project = project_of(ctx)
-    app = create_dashboard_app(project, admin_token=project.settings.admin_token,
-                               poll_seconds=poll_seconds)
+    process = apps.dashboard(project, poll_seconds=poll_seconds)
     sock, address = listen(host, port)
     url = f"{address}/"
     console.print(f"dashboard for [bold]{project.model_name}[/bold] at {url}")
@@ -36,7 +35,7 @@ def dashboard(
         console.print("read-only: set TETHER_ADMIN_TOKEN to enable roll back and retrain")
     if open_browser:
         threading.Thread(target=_open_when_up, args=(url,), daemon=True).start()
-    run_app(app, sock)
+    run_app(process.app, sock)
 
 
 def _open_when_up(url: str) -> None:

@@ -22,6 +22,7 @@ from tether.cli._common import (
     project_of,
 )
 from tether.config import CONFIG_FILE
+from tether.control.status import ERROR_CONDITIONS, REGISTRY_CONSISTENT, ControllerStatus
 from tether.errors import ConfigError
 from tether.example import TEMPLATES
 from tether.project import Project
@@ -190,6 +191,27 @@ def rollback(
          lambda: console.print(f"rolled back version {bad}; version {target} is champion"))
 
 
+def _render_controller(status: ControllerStatus | None) -> None:
+    if status is None:
+        console.print("controller: no pass recorded yet (`tether up` or `tether controller` "
+                      "runs it)")
+        return
+    console.print(f"controller: last pass {_when(status.ts)} UTC by {status.owner}"
+                  + (f"; next attempt in {status.retry_in:.0f} s" if status.retry_in else ""))
+    table = Table()
+    for column in ("condition", "status", "reason", "since (UTC)", "message"):
+        table.add_column(column)
+    colours = {"True": "green", "False": "red", "Unknown": "yellow"}
+    for condition in status.conditions:
+        shown = condition.status
+        if condition.type in (*ERROR_CONDITIONS, REGISTRY_CONSISTENT) \
+                or condition.status == "Unknown":
+            shown = f"[{colours[condition.status]}]{condition.status}[/]"
+        table.add_row(condition.type, shown, condition.reason, _when(condition.since),
+                      condition.message)
+    console.print(table)
+
+
 def _render_status(result: lifecycle.Status) -> None:
     state = result.registry
     rollout = state.rollout
@@ -224,7 +246,11 @@ def status(
     """What is serving, what is rolling out, and every version's state."""
     project = project_of(ctx)
     result = lifecycle.status(project, repair=repair)
-    emit(result.as_dict(), as_json, lambda: _render_status(result))
+    def render() -> None:
+        _render_status(result)
+        _render_controller(result.controller)
+
+    emit(result.as_dict(), as_json, render)
 
 
 def history(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -52,31 +51,25 @@ def serve(
         # out with more replicas (each scraped by Prometheus), not uvicorn workers
         raise ConfigError(f"--workers {workers}: tether serve runs one worker per process; "
                           "run more replicas behind a load balancer instead")
-    from tether.dashboard import dashboard_routes
-    from tether.serving import create_app
+    from tether import apps
 
     logging_args = server_logging(log_format, log_level, access_log)
     options = ctx.find_object(Options) or Options()
-    holder: dict[str, Any] = {}
-
-    async def reload_server() -> None:
-        await holder["app"].state.server.reload()
-
     if model_path and not policy_path(options.config).is_file():
+        # no policy file: serve the folder alone (no registry, so no dashboard and no
+        # monitoring against a training profile)
         folder = Path(model_path)
         project = Project.for_model_folder(folder, model_name or _folder_name(folder))
-        routes = []
+        process = apps.serve_folder(project, model_path)
     else:
         project = project_of(ctx)
-        routes = dashboard_routes(project, on_registry_change=reload_server)
-    # the port opens at once; /ready says when the model is there
-    app = create_app(project, poll=not no_poll, model_path=model_path, routes=routes,
-                     wait_for_model=False)
-    holder["app"] = app
+        # the port opens at once; /ready says when the model is there
+        process = apps.serve(project, poll=not no_poll, model_path=model_path,
+                             wait_for_model=False)
     sock, url = listen(host, port)
     announce(f"serving {project.model_name} on {url} "
              f"({'model folder ' + model_path if model_path else 'registry'})", log_format)
-    run_app(app, sock, timeout_keep_alive=project.policy.serving.keep_alive_seconds,
+    run_app(process.app, sock, timeout_keep_alive=project.policy.serving.keep_alive_seconds,
             **logging_args)
 
 

@@ -1,10 +1,19 @@
-"""The controller: one reconcile pass at a time over the registry and the event log.
+"""The controller: one reconcile pass at a time, observe -> plan -> apply -> status.
 
-`tick()` reads what is (registry aliases and rollout tag, prediction log, events),
-decides, writes the registry, records the decision with its numbers and pushes the
-change to the servers. It keeps no state between passes that it cannot rebuild from
-the registry and the event log, so a controller killed at any point and started again
-carries on (or aborts cleanly) from what the registry says.
+```
+tick():  lease -> observe (registry, store, triggers, last status) -> plan (pure)
+               -> apply (registry, events, push, retrain worker) -> status (persisted)
+```
+
+A pass keeps nothing in memory that it cannot rebuild: the registry holds the state, the
+event log the history, and the persisted status what the last pass concluded (conditions
+with their `since`, the watchers' edges, when the store was last pruned). A controller
+killed at any point and started again carries on (or aborts cleanly) from there. Several
+controllers may run; the one holding the store's lease acts, the others stand by.
+
+A pass that fails (the store or the registry unreachable) is retried with exponential
+back-off; the failure is logged and recorded once per change, not once per pass, and
+`tether status` shows it as the condition Healthy=False.
 """
 
 from __future__ import annotations
@@ -13,134 +22,291 @@ import asyncio
 import contextlib
 import logging
 import os
-import queue
 import socket
 import threading
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass
 
-from tether import lifecycle
-from tether.config import RolloutPolicy
-from tether.control.analysis import Analysis, Verdict, assess
-from tether.control.github import DEFAULT_API_URL, dispatch
+from tether.control import status as st
+from tether.control.actions import (
+    REGISTRY_CHANGES,
+    AbortRollout,
+    Action,
+    PassProbation,
+    Promote,
+    Prune,
+    RollBack,
+    SetStep,
+    Wait,
+    decided,
+)
+from tether.control.apply import Applied, Applier
+from tether.control.clock import Clock
+from tether.control.conditions import conditions, failed_pass
 from tether.control.metrics import ControllerMetrics
-from tether.control.observe import Estimator, arm_stats
-from tether.control.triggers import Action, Trigger, TriggerKind, admit, dedupe, schedule_due
+from tether.control.observe import Observed, observe
+from tether.control.plan import plan
+from tether.control.status import ControllerStatus
+from tether.control.triggers import Trigger, TriggerKind
+from tether.control.worker import Retrain, RetrainWorker, train_and_gate
 from tether.errors import TetherError
+from tether.events import EventKind
+from tether.monitoring.monitor import Monitor
 from tether.project import Project
-from tether.registry import RegistryState, RolloutSpec, State
 
-__all__ = ["Controller"]
+__all__ = ["MAX_BACKOFF_SECONDS", "Controller", "Pass", "backoff"]
 
 log = logging.getLogger("tether.controller")
 
 LOCK_PREFIX = "controller/"
-RETRAIN_EVENTS = ("retrain_started",)
+MAX_BACKOFF_SECONDS = 300.0
+ANALYSED = (SetStep, Promote, AbortRollout, Wait, PassProbation, RollBack)
+
+
+def backoff(pause: float, failures: int) -> float:
+    """Seconds before the next pass after `failures` failed passes in a row.
+
+    >>> [backoff(10.0, n) for n in range(6)]
+    [10.0, 20.0, 40.0, 80.0, 160.0, 300.0]
+    """
+    return min(pause * 2 ** failures, max(MAX_BACKOFF_SECONDS, pause))
+
+
+@dataclass(frozen=True)
+class Pass:
+    """What one pass saw, decided and did."""
+
+    observed: Observed | None = None
+    actions: tuple[Action, ...] = ()
+    applied: tuple[Applied, ...] = ()
+    status: ControllerStatus | None = None
+    standby: str | None = None  # the lease holder, when this controller stood by
+
+    def of(self, kind: type) -> list[Action]:
+        """The applied actions of one type."""
+        return [a.action for a in self.applied if a.ok and isinstance(a.action, kind)]
+
+    def lines(self) -> list[str]:
+        """One line per action, for people."""
+        if self.standby is not None:
+            return [f"standby: {self.standby} holds the controller lock"]
+        return [a.line() for a in self.applied]
 
 
 class Controller:
-    """Drives one model's loop; safe to run in several processes (one holds the lock)."""
+    """Drives one model's loop; safe to run in several processes (one holds the lease).
+
+    `monitor` gives the controller its own triggers (drift, metric, change detector) and
+    the label-free estimates a canary is judged on before labels arrive; without it the
+    controller acts only on what it is sent (hooks, people, the schedule) and on labels.
+    `retrain` replaces training and gating (default: the project's trainer, then the gate).
+    """
 
     def __init__(self, project: Project, *, push: Callable[[], None] | None = None,
-                 clock: Callable[[], float] = time.time, owner: str | None = None,
-                 watch: Callable[[RegistryState, float], list[Trigger]] | None = None,
-                 metrics: ControllerMetrics | None = None, lock_ttl: float = 15.0,
-                 estimator: Estimator | None = None) -> None:
+                 clock: Clock | None = None, owner: str | None = None,
+                 monitor: Monitor | None = None, metrics: ControllerMetrics | None = None,
+                 lock_ttl: float = 15.0, retrain: Retrain | None = None) -> None:
         self.project = project
-        self.push = push
-        self.clock = clock
+        self.clock: Clock = clock or project.clock
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
-        self.watch = watch
+        self.monitor = monitor
         self.metrics = metrics
         self.lock_ttl = lock_ttl
-        self.estimator = estimator
-        # set by an embedded server: swap to an already loaded version without waiting
-        # for a registry read (the push that follows reconciles everything else)
-        self.switch: Callable[[int], None] | None = None
-        self.inbox: queue.SimpleQueue[Trigger] = queue.SimpleQueue()
-        self.last_analysis: dict[str, Any] | None = None
-        self.on_tick: Callable[[list[str]], None] | None = None
-        self._pruned_at: float | None = None
+        self.worker = RetrainWorker(retrain or train_and_gate(project), self.clock)
+        self.applier = Applier(project, self.worker, push=push)
+        self._inbox: list[Trigger] = []
+        self._inbox_lock = threading.Lock()
+        self._status: ControllerStatus | None = None
+        self._failures = 0
 
     @property
     def lock_name(self) -> str:
         return LOCK_PREFIX + self.project.model_name
 
+    @property
+    def push(self) -> Callable[[], None] | None:
+        """Tells the servers to reload (set by the process that runs them)."""
+        return self.applier.push
+
+    @push.setter
+    def push(self, push: Callable[[], None] | None) -> None:
+        self.applier.push = push
+
+    @property
+    def switch(self) -> Callable[[int], None] | None:
+        """An embedded server's swap to an already loaded version, called the moment a
+        rollback moves the champion alias (the push that follows reconciles the rest)."""
+        return self.applier.switch
+
+    @switch.setter
+    def switch(self, switch: Callable[[int], None] | None) -> None:
+        self.applier.switch = switch
+
+    @property
+    def watches(self) -> frozenset[TriggerKind]:
+        """The triggers this controller raises itself, from the policy and its parts."""
+        kinds = set()
+        triggers = self.project.policy.triggers
+        if triggers.schedule:
+            kinds.add(TriggerKind.SCHEDULE)
+        if self.monitor is not None:
+            kinds.add(TriggerKind.DRIFT)
+            if triggers.metric_floor is not None or triggers.metric_drop is not None:
+                kinds.add(TriggerKind.METRIC)
+            if triggers.on_change_detected:
+                kinds.add(TriggerKind.CHANGE)
+        return frozenset(kinds)
+
     # inputs ------------------------------------------------------------------------
 
     def submit(self, trigger: Trigger) -> None:
         """Hand a trigger to the next pass (thread-safe); it is recorded at once."""
-        self.project.record("trigger", trigger.reason, data=trigger.as_dict())
+        self.project.record(EventKind.TRIGGER, trigger.reason, data=trigger.as_dict())
         if self.metrics is not None:
-            self.metrics.triggers.labels(self.project.model_name, trigger.kind.value).inc()
-        self.inbox.put(trigger)
+            self.metrics.received(trigger)
+        with self._inbox_lock:
+            self._inbox.append(trigger)
+
+    def _pending(self) -> list[Trigger]:
+        with self._inbox_lock:
+            return list(self._inbox)
+
+    def _acknowledge(self, applied: Sequence[Applied]) -> None:
+        # an action the registry's moves kept from being done answers nothing: its
+        # triggers wait for the next pass, planned on the registry as it is then
+        answered = {id(t) for result in applied if result.moved is None
+                    for t in decided(result.action)}
+        with self._inbox_lock:
+            self._inbox = [t for t in self._inbox if id(t) not in answered]
 
     # the pass ----------------------------------------------------------------------
 
-    def tick(self) -> list[str]:
-        """One reconcile pass; returns what it did, one line per action."""
+    def tick(self) -> Pass:
+        """One pass: observe, plan, apply, persist the status."""
         now = self.clock()
-        if not self.project.store.acquire_lock(self.lock_name, self.owner, self.lock_ttl):
-            holder = self.project.store.lock_owner(self.lock_name)
-            return [f"standby: {holder} holds the controller lock"]
-        done: list[str] = []
-        state = self._repaired(self.project.registry.state(), done)
-        if state.rollout is None and state.champion is not None:
-            # a bad champion is rolled back before anything else is considered
-            state = self._probation(state, now, done)
-        triggers = self._drain()
-        if self.watch is not None:
-            triggers += self.watch(state, now)
-        triggers += self._scheduled(now)
-        for trigger in dedupe(triggers):
-            state = self._handle(trigger, state, now, done)
-        if state.rollout is not None:
-            self._advance(state, state.rollout, now, done)
-        elif (ready := self._ready_candidate(state)) is not None:
-            self._start_rollout(state, ready, now, done)
-        self._prune(now, done)
+        store = self.project.store
+        if not store.acquire_lock(self.lock_name, self.owner, self.lock_ttl):
+            return Pass(standby=store.lock_owner(self.lock_name) or "another controller")
+        previous = self._previous(now)
+        observed = observe(self.project, now=now, inbox=self._pending(), previous=previous,
+                           monitor=self.monitor, retraining=self.worker.running,
+                           last_retrain=self.worker.last)
+        actions = plan(observed, self.project.policy, now)
+        applied = self.applier.apply(actions, observed, now)
+        self._acknowledge(applied)
+        status = self._after(previous, observed, actions, applied, now)
+        self._save(previous, status, now)
         if self.metrics is not None:
-            self.metrics.observe_state(self.project.registry.state() if done else state)
-            self.metrics.observe_actions(done)
-        if done and self.on_tick is not None:
-            self.on_tick(done)
-        return done
+            changed = any(a.ok and isinstance(a.action, REGISTRY_CHANGES) for a in applied)
+            self.metrics.observe(self.project.registry.state() if changed else
+                                 observed.registry, applied, status)
+        return Pass(observed=observed, actions=tuple(actions), applied=tuple(applied),
+                    status=status)
 
-    def _prune(self, now: float, done: list[str]) -> None:
-        """The retention policy, once per `retention.prune_interval_seconds`."""
-        every = self.project.policy.retention.prune_interval_seconds
-        if self._pruned_at is not None and now - self._pruned_at < every:
-            return
-        self._pruned_at = now
-        result = lifecycle.prune(self.project, now=now)
-        if result.batches or result.totals:
-            done.append(f"pruned {result.predictions} predictions and {result.totals} "
-                        "kept totals past the retention policy")
+    def _previous(self, now: float) -> ControllerStatus:
+        if self._status is None:
+            raw = self.project.store.load_status(self.project.model_name)
+            self._status = (ControllerStatus.from_dict(raw) if raw is not None else
+                            ControllerStatus.empty(self.project.model_name, self.owner, now))
+        return self._status
+
+    def _after(self, previous: ControllerStatus, observed: Observed, actions: list[Action],
+               applied: list[Applied], now: float) -> ControllerStatus:
+        moved = {id(a.action) for a in applied if a.moved is not None}
+        actions = [a for a in actions if id(a) not in moved]  # the next pass speaks to it
+        analysis = next((a.numbers for a in actions if isinstance(a, ANALYSED) and a.numbers),
+                        previous.analysis)
+        pruned = any(a.ok and isinstance(a.action, Prune) for a in applied)
+        return previous.with_conditions(
+            conditions(observed, actions, applied, self.project.policy, now),
+            ts=now, owner=self.owner, actions=tuple(a.line() for a in applied),
+            analysis=analysis, pruned_at=now if pruned else previous.pruned_at, retry_in=None)
+
+    def _save(self, previous: ControllerStatus, status: ControllerStatus, now: float) -> None:
+        """Persist the status; a change of an error condition is one event (and one log
+        line), never one per pass."""
+        self._status = status
+        for kind in st.ERROR_CONDITIONS:
+            before, after = previous.condition(kind), status.condition(kind)
+            if after is None:
+                continue
+            if after.status == st.FALSE and (before is None or before.status != st.FALSE
+                                             or before.message != after.message):
+                log.warning("controller: %s is False: %s", kind, after.message)
+                self._record_safely(EventKind.CONTROLLER_ERROR, f"{kind}: {after.message}",
+                                    now, {"condition": after.as_dict()})
+            elif after.status == st.TRUE and before is not None and before.status == st.FALSE:
+                log.info("controller: %s is True again", kind)
+                self._record_safely(EventKind.CONTROLLER_RECOVERED,
+                                    f"{kind}: {after.message}", now,
+                                    {"condition": after.as_dict(), "was": before.as_dict(),
+                                     "seconds": round(now - before.since, 3)})
+        self.project.store.save_status(self.project.model_name, status.as_dict(), ts=now,
+                                       owner=self.owner)
+
+    # running -----------------------------------------------------------------------
 
     def run(self, stop: threading.Event, interval: float | None = None) -> None:
-        """Tick until `stop` is set; errors are logged as events, never fatal."""
+        """Pass after pass until `stop` is set; a failed pass backs off, never stops it."""
         pause = interval or self.project.policy.monitoring.interval_seconds
         heartbeat = threading.Thread(target=self._hold_lease, args=(stop,), daemon=True,
                                      name="tether-controller-lease")
         heartbeat.start()
         try:
             while not stop.is_set():
+                delay = pause
                 try:
                     self.tick()
-                except TetherError as exc:
-                    log.warning("controller pass failed: %s", exc)
-                    self._record_safely("controller_error", str(exc))
-                stop.wait(pause)
+                    self._failures = 0
+                except Exception as exc:  # a pass must never end the loop
+                    self._failures += 1
+                    delay = backoff(pause, self._failures)
+                    self._failed(exc, delay)
+                stop.wait(delay)
         finally:
             with contextlib.suppress(TetherError):
                 self.project.store.release_lock(self.lock_name, self.owner)
 
+    def once(self, timeout: float | None = None) -> Pass:
+        """One pass, then wait for a retrain it started; the lease is released after."""
+        try:
+            result = self.tick()
+            self.worker.join(timeout)
+            return result
+        finally:
+            with contextlib.suppress(TetherError):
+                self.project.store.release_lock(self.lock_name, self.owner)
+
+    def _failed(self, exc: Exception, retry_in: float) -> None:
+        message = str(exc) if isinstance(exc, TetherError) else \
+            f"unexpected {type(exc).__name__}: {exc}"
+        now = self.clock()
+        previous = self._status or ControllerStatus.empty(self.project.model_name,
+                                                          self.owner, now)
+        status = failed_pass(previous, message, now, retry_in)
+        before = previous.condition(st.HEALTHY)
+        changed = before is None or before.status != st.FALSE or before.message != message
+        if changed and not isinstance(exc, TetherError):
+            log.error("controller pass failed", exc_info=exc)
+        try:
+            self._save(previous, status, now)  # logs and records the change, once
+        except TetherError as error:  # the store itself is down: only the log can say it
+            self._status = status
+            if changed:
+                log.warning("controller pass failed (next in %.0f s): %s; the status cannot "
+                            "be saved: %s", retry_in, message, error)
+
+    def _record_safely(self, kind: EventKind, reason: str, now: float,
+                       data: dict[str, object]) -> None:
+        try:
+            self.project.record(kind, reason, data=data, ts=now)
+        except TetherError:
+            log.exception("cannot write event %s", kind)
+
     @asynccontextmanager
     async def running(self, interval: float | None = None) -> AsyncIterator[None]:
-        """The reconcile loop in a thread for the duration of the block (an app lifespan)."""
+        """The loop in a thread for the duration of the block (an app lifespan)."""
         stop = threading.Event()
         worker = threading.Thread(target=self.run, args=(stop, interval),
                                   name="tether-controller", daemon=True)
@@ -152,274 +318,10 @@ class Controller:
             await asyncio.to_thread(worker.join, 60)
 
     def _hold_lease(self, stop: threading.Event) -> None:
-        """Renew the lease while a long pass (a retrain) runs; never take it from another."""
+        """Renew the lease between passes; never take it from another."""
         while not stop.wait(self.lock_ttl / 3):
             try:
                 if self.project.store.lock_owner(self.lock_name) == self.owner:
                     self.project.store.acquire_lock(self.lock_name, self.owner, self.lock_ttl)
             except TetherError as exc:
                 log.warning("lease renewal failed: %s", exc)
-
-    # steps -------------------------------------------------------------------------
-
-    def _repaired(self, state: RegistryState, done: list[str]) -> RegistryState:
-        if not state.problems:
-            return state
-        fixed = lifecycle.repair(self.project, expected=state)
-        if fixed:
-            done.append("repaired: " + "; ".join(fixed))
-            self._push()
-        return self.project.registry.state()
-
-    def _drain(self) -> list[Trigger]:
-        found = []
-        while True:
-            try:
-                found.append(self.inbox.get_nowait())
-            except queue.Empty:
-                return found
-
-    def _scheduled(self, now: float) -> list[Trigger]:
-        cron = self.project.policy.triggers.schedule
-        if not cron:
-            return []
-        last = self.project.store.events(self.project.model_name, kinds=["schedule_fired"],
-                                         limit=1)
-        last_run = last[0].ts if last else None
-        if not schedule_due(cron, last_run, now):
-            return []
-        self.project.record("schedule_fired", f"cron {cron!r}")
-        return [Trigger(TriggerKind.SCHEDULE, f"schedule {cron!r}", ts=now)]
-
-    def _handle(self, trigger: Trigger, state: RegistryState, now: float,
-                done: list[str]) -> RegistryState:
-        if trigger.action is Action.ROLLBACK:
-            return self._rollback(state, f"{trigger.kind.value}: {trigger.reason}", done)
-        retrains = [e.ts for e in self.project.store.events(
-            self.project.model_name, kinds=list(RETRAIN_EVENTS), since=now - 86_400)]
-        admitted, why = admit(trigger, retrains, self.project.policy.triggers, now)
-        if not admitted:
-            self.project.record("trigger_skipped", why, data=trigger.as_dict())
-            done.append(f"skipped {trigger.kind.value}: {why}")
-            return state
-        if state.rollout is not None:
-            why = f"version {state.rollout.version} is rolling out; one rollout at a time"
-            self.project.record("trigger_skipped", why, data=trigger.as_dict())
-            done.append(f"skipped {trigger.kind.value}: {why}")
-            return state
-        repo = self.project.policy.triggers.github_repo
-        if repo is not None:
-            return self._dispatch(repo, trigger, state, done)
-        self.project.record("retrain_started", f"{trigger.kind.value}: {trigger.reason}",
-                            data=trigger.as_dict())
-        if self.metrics is not None:
-            self.metrics.retrains.labels(self.project.model_name, trigger.kind.value).inc()
-        try:
-            result = lifecycle.train(self.project, reason=f"{trigger.kind.value}: "
-                                                          f"{trigger.reason}")
-            verdict = lifecycle.gate(self.project, result.version)
-        except TetherError as exc:
-            done.append(f"retrain failed: {exc}")
-            return self.project.registry.state()
-        done.append(f"trained version {result.version}; gate "
-                    f"{'passed' if verdict.passed else 'failed'}")
-        return self.project.registry.state()
-
-    def _dispatch(self, repo: str, trigger: Trigger, state: RegistryState,
-                  done: list[str]) -> RegistryState:
-        """Hand the retrain to CI: GitHub's repository_dispatch, as seed 000 wires it."""
-        payload = {"model_name": self.project.model_name,
-                   "trigger_reason": f"{trigger.kind.value}: {trigger.reason}"}
-        try:
-            dispatch(repo, os.environ.get("TETHER_GITHUB_TOKEN"), "model-performance-drop",
-                     payload, api_url=os.environ.get("TETHER_GITHUB_API_URL", DEFAULT_API_URL))
-        except TetherError as exc:
-            self.project.record("dispatch_failed", str(exc), data=trigger.as_dict())
-            done.append(f"dispatch failed: {exc}")
-            return state
-        # counts against the budget and cool-down like a local retrain
-        self.project.record("retrain_started", f"dispatched to {repo}: {trigger.reason}",
-                            data={**trigger.as_dict(), "github_repo": repo})
-        done.append(f"dispatched model-performance-drop to {repo}")
-        return state
-
-    def _ready_candidate(self, state: RegistryState) -> int | None:
-        """The newest candidate that passed its gate after the champion was made."""
-        champion = state.version(state.champion) if state.champion is not None else None
-        for info in sorted(state.versions, key=lambda v: v.version, reverse=True):
-            if info.state != State.CANDIDATE or not (info.gate and info.gate.get("passed")):
-                continue
-            if champion is not None and info.version < champion.version:
-                return None
-            return info.version
-        return None
-
-    def _start_rollout(self, state: RegistryState, version: int, now: float,
-                       done: list[str]) -> None:
-        policy = self.project.policy.rollout
-        if state.champion is None:
-            lifecycle.promote(self.project, version, "first champion: gate passed")
-            done.append(f"promoted version {version} (no champion before)")
-            self._push()
-            return
-        if policy.shadow:
-            spec = RolloutSpec(version=version, mode="shadow", weight=0.0, step=0, started_at=now)
-        else:
-            spec = RolloutSpec(version=version, mode="canary", weight=policy.steps[0], step=0,
-                               started_at=now)
-        reason = _describe(spec)
-        lifecycle.start_rollout(self.project, spec, reason, expected=state)
-        done.append(f"rollout started: {reason}")
-        self._push()
-
-    def _advance(self, state: RegistryState, spec: RolloutSpec, now: float,
-                 done: list[str]) -> None:
-        if state.champion is None:
-            lifecycle.stop_rollout(self.project, State.CANDIDATE, "no champion to compare with",
-                                   expected=state)
-            return
-        analysis = self._analyse(state, spec)
-        self.last_analysis = {"rollout": _spec_dict(spec), **analysis.as_dict()}
-        steps = self.project.policy.rollout.steps
-        if analysis.verdict is Verdict.PASS:
-            if spec.mode == "shadow" or spec.step + 1 < len(steps):
-                step = 0 if spec.mode == "shadow" else spec.step + 1
-                following = replace(spec, mode="canary", weight=steps[step], step=step,
-                                    started_at=now)
-                lifecycle.update_rollout(
-                    self.project, following, _describe(following), expected=state,
-                    message=analysis.message,
-                    data={"rollout": _spec_dict(spec), **analysis.as_dict(),
-                          "next_rollout": _spec_dict(following)})
-                done.append(f"step passed: {analysis.message}; now {_describe(following)}")
-            else:
-                self._record_analysis("rollout_step", spec, analysis)
-                lifecycle.promote(self.project, spec.version,
-                                  f"canary passed all {len(steps)} steps: {analysis.message}")
-                done.append(f"promoted version {spec.version}")
-            self._push()
-            return
-        deadline = spec.started_at + self.project.policy.rollout.step_timeout_seconds
-        if analysis.verdict is Verdict.FAIL or now >= deadline:
-            why = analysis.message if analysis.verdict is Verdict.FAIL else (
-                f"inconclusive until the step deadline: {analysis.message}")
-            lifecycle.stop_rollout(
-                self.project, State.REJECTED, f"{spec.mode} step {spec.step}: {why}",
-                expected=state, message=analysis.message,
-                data={"rollout": _spec_dict(spec), **analysis.as_dict(), "reason": why})
-            done.append(f"rollout of version {spec.version} aborted: {why}")
-            self._push()
-
-    def _analyse(self, state: RegistryState, spec: RolloutSpec) -> Analysis:
-        policy = self.project.policy
-        assert state.champion is not None
-        route = "shadow" if spec.mode == "shadow" else "canary"
-        challenger = arm_stats(self.project, spec.version, route, since=spec.started_at,
-                               estimator=self.estimator)
-        champion = arm_stats(self.project, state.champion, "champion", since=spec.started_at,
-                             estimator=self.estimator)
-        minimum = policy.rollout.shadow_min_predictions if spec.mode == "shadow" else None
-        return assess(challenger, champion, policy.rollout, primary=policy.metric.primary,
-                      task=policy.model.task.value, min_predictions=minimum)
-
-    def _probation(self, state: RegistryState, now: float, done: list[str]) -> RegistryState:
-        """After a promotion: roll back when the new champion is worse than the old one."""
-        assert state.champion is not None
-        if state.previous is None:
-            return state
-        store = self.project.store
-        promoted = [e for e in store.events(self.project.model_name,
-                                            kinds=["promoted", "probation_passed",
-                                                   "rolled_back"], limit=5)]
-        if not promoted or promoted[-1].kind != "promoted" \
-                or promoted[-1].version != state.champion:
-            return state
-        started = promoted[-1].ts
-        rollback_policy = self.project.policy.rollback
-        policy = RolloutPolicy(
-            min_predictions=rollback_policy.probation_min_predictions,
-            min_labels=self.project.policy.rollout.min_labels,
-            max_error_rate=rollback_policy.max_error_rate,
-            max_metric_drop=rollback_policy.max_metric_drop,
-            max_p99_latency_ms=self.project.policy.rollout.max_p99_latency_ms,
-            max_latency_ratio=self.project.policy.rollout.max_latency_ratio,
-            alpha=self.project.policy.rollout.alpha,
-        )
-        current = arm_stats(self.project, state.champion, "champion", since=started,
-                            estimator=self.estimator)
-        # the old champion's last window before the promotion: the same world, recently
-        baseline = arm_stats(self.project, state.previous, "champion", since=None,
-                             until=started, estimator=self.estimator,
-                             limit=self.project.policy.monitoring.window_size)
-        analysis = assess(current, baseline, policy, primary=self.project.policy.metric.primary,
-                          task=self.project.policy.model.task.value, estimate_rejects=True,
-                          same_window=False)
-        self.last_analysis = {"probation": state.champion, **analysis.as_dict()}
-        if analysis.verdict is Verdict.FAIL:
-            return self._rollback(state, f"probation: version {state.champion} is worse "
-                                         f"than version {state.previous}: {analysis.message}",
-                                  done, numbers=analysis.as_dict())
-        if now - started >= rollback_policy.probation_seconds:
-            self.project.record("probation_passed", analysis.message, version=state.champion,
-                                data=analysis.as_dict())
-            done.append(f"probation of version {state.champion} passed")
-        return state
-
-    def _rollback(self, state: RegistryState, reason: str, done: list[str],
-                  numbers: dict[str, Any] | None = None) -> RegistryState:
-        if state.rollout is not None:
-            lifecycle.stop_rollout(self.project, State.REJECTED, reason, expected=state,
-                                   data=numbers or {})
-            done.append(f"rollout of version {state.rollout.version} aborted: {reason}")
-        else:
-            try:
-                bad, target = lifecycle.rollback(self.project, reason, numbers=numbers,
-                                                 on_switch=self._switch, current=state)
-            except TetherError as exc:
-                self.project.record("rollback_skipped", str(exc), data=numbers or {})
-                done.append(f"rollback skipped: {exc}")
-                return state
-            done.append(f"rolled back version {bad} to {target}: {reason}")
-        self._push()
-        return self.project.registry.state()
-
-    # plumbing ----------------------------------------------------------------------
-
-    def _record_analysis(self, kind: str, spec: RolloutSpec, analysis: Analysis,
-                         **extra: Any) -> None:
-        self.project.record(kind, analysis.message, version=spec.version,
-                            data={"rollout": _spec_dict(spec), **analysis.as_dict(), **extra})
-
-    def _switch(self, version: int) -> None:
-        if self.switch is None:
-            return
-        try:
-            self.switch(version)
-        except Exception as exc:  # the push after the registry writes still reloads
-            log.warning("fast switch to version %s failed: %s", version, exc)
-
-    def _push(self) -> None:
-        if self.push is None:
-            return
-        try:
-            self.push()
-        except Exception as exc:  # servers also poll; a failed push only costs latency
-            log.warning("push to servers failed: %s", exc)
-            self._record_safely("push_failed", f"{type(exc).__name__}: {exc}")
-
-    def _record_safely(self, kind: str, reason: str) -> None:
-        try:
-            self.project.record(kind, reason)
-        except TetherError:
-            log.exception("cannot write event %s", kind)
-
-
-def _describe(spec: RolloutSpec) -> str:
-    if spec.mode == "shadow":
-        return f"shadow: version {spec.version} scores a copy of live traffic"
-    return f"canary step {spec.step}: {spec.weight:.0%} of traffic to version {spec.version}"
-
-
-def _spec_dict(spec: RolloutSpec) -> dict[str, Any]:
-    return {"version": spec.version, "mode": spec.mode, "weight": spec.weight,
-            "step": spec.step, "started_at": spec.started_at}

@@ -18,16 +18,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from tether.control.triggers import Action, Trigger, TriggerKind
+from tether.control.triggers import Trigger, TriggerAction, TriggerKind
 from tether.errors import InputError, ModelNotFound
+from tether.events import EventKind
 from tether.project import Project
 from tether.serving.auth import ALERTMANAGER, grants_of, requires
 from tether.serving.http import json_response, load_json, read_body, shown
 
 __all__ = ["GITHUB_EVENT_ACTIONS", "MAX_BODY", "hook_routes"]
 
-GITHUB_EVENT_ACTIONS = {"model-performance-drop": Action.RETRAIN,
-                        "performance-alert": Action.ROLLBACK}
+GITHUB_EVENT_ACTIONS = {"model-performance-drop": TriggerAction.RETRAIN,
+                        "performance-alert": TriggerAction.ROLLBACK}
 MAX_BODY = 1_000_000
 HOOK_LIMIT = "webhook bodies"
 
@@ -83,17 +84,17 @@ def hook_routes(project: Project, submit: Callable[[Trigger], None]) -> list[Bas
             elif target != model:
                 ignored.append({"alert": name, "why": f"unknown model {target!r}; this "
                                                       f"controller runs {model!r}"})
-            elif action not in (Action.RETRAIN, Action.ROLLBACK):
+            elif action not in (TriggerAction.RETRAIN, TriggerAction.ROLLBACK):
                 ignored.append({"alert": name, "why": f"label action={action!r} is not "
                                                       "retrain or rollback"})
             else:
                 summary = alert.annotations.get("summary", "")
                 submit(Trigger(TriggerKind.ALERTMANAGER, f"{name}: {summary}".rstrip(": "),
-                               action=Action(action),
+                               action=TriggerAction(action),
                                data={"labels": alert.labels, "annotations": alert.annotations}))
                 accepted.append({"alert": name, "action": action})
         if ignored:
-            project.record("hook_ignored", f"alertmanager: {len(ignored)} alert(s) ignored",
+            project.record(EventKind.HOOK_IGNORED, f"alertmanager: {len(ignored)} alert(s) ignored",
                            data={"ignored": ignored})
         return json_response({"accepted": accepted, "ignored": ignored}, 202)
 
@@ -117,7 +118,7 @@ def hook_routes(project: Project, submit: Callable[[Trigger], None]) -> list[Bas
         if not isinstance(target, str):
             raise InputError(f"client_payload.model_name: expected text, got {shown(target)}")
         if target != model:
-            project.record("hook_ignored", f"github: unknown model {target!r}")
+            project.record(EventKind.HOOK_IGNORED, f"github: unknown model {target!r}")
             raise ModelNotFound(f"unknown model {target!r}; this controller runs {model!r}")
         given = [payload.client_payload.get(key) for key in ("trigger_reason", "reason")]
         reason = next((text for text in given if isinstance(text, str) and text),

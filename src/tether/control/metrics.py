@@ -1,9 +1,16 @@
-"""The controller's Prometheus metrics (names from `tether.metric_names`)."""
+"""The controller's Prometheus metrics (names from `tether.metric_names`), read from the
+typed actions a pass applied and the status it persisted."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
+from tether.control.actions import Dispatch, Fire, Promote, RollBack, StartRetrain
+from tether.control.apply import Applied
+from tether.control.status import STATUSES, ControllerStatus
+from tether.control.triggers import Trigger
 from tether.metric_names import METRICS
 from tether.registry import RegistryState
 
@@ -28,11 +35,39 @@ class ControllerMetrics:
                                  ["model"], registry=target)
         self.triggers = Counter("tether_triggers", _help("tether_triggers_total"),
                                 ["model", "kind"], registry=target)
+        self.conditions = Gauge("tether_controller_condition",
+                                _help("tether_controller_condition"),
+                                ["model", "condition", "status"], registry=target)
         self._step_versions: set[str] = set()
         for counter in (self.promotions, self.rollbacks):
             counter.labels(model)
 
-    def observe_state(self, state: RegistryState) -> None:
+    def received(self, trigger: Trigger) -> None:
+        self.triggers.labels(self.model, trigger.kind.value).inc()
+
+    def observe(self, state: RegistryState, applied: Sequence[Applied],
+                status: ControllerStatus | None) -> None:
+        """After a pass: the rollout as the registry has it, what the pass did, its status."""
+        for result in applied:
+            if not result.ok:
+                continue
+            match result.action:
+                case Promote():
+                    self.promotions.labels(self.model).inc()
+                case RollBack():
+                    self.rollbacks.labels(self.model).inc()
+                case StartRetrain(trigger=trigger) | Dispatch(trigger=trigger):
+                    self.retrains.labels(self.model, trigger.kind.value).inc()
+                case Fire(trigger=trigger):
+                    self.received(trigger)
+        self._rollout(state)
+        if status is not None:
+            for condition in status.conditions:
+                for value in STATUSES:
+                    self.conditions.labels(self.model, condition.type, value).set(
+                        float(condition.status == value))
+
+    def _rollout(self, state: RegistryState) -> None:
         for version in self._step_versions:
             self.rollout_step.remove(self.model, version)
         self._step_versions.clear()
@@ -40,10 +75,3 @@ class ControllerMetrics:
             version = str(state.rollout.version)
             self.rollout_step.labels(self.model, version).set(state.rollout.step)
             self._step_versions.add(version)
-
-    def observe_actions(self, actions: list[str]) -> None:
-        for line in actions:
-            if line.startswith("promoted version"):
-                self.promotions.labels(self.model).inc()
-            elif line.startswith("rolled back version"):
-                self.rollbacks.labels(self.model).inc()

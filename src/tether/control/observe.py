@@ -1,23 +1,183 @@
-"""What an arm (a version on a route) did, read from the prediction log."""
+"""Observe: everything a controller pass decides on, read once into one typed snapshot.
+
+`observe(...)` reads the registry (aliases, tags, rollout), what servers reported they
+could not load (the evidence a repair goes by), the store (what each arm served since
+its step began, what the champion served since its promotion, recent
+retrains, the last status) and the triggers waiting in the inbox. `plan` then decides
+on this snapshot alone, without I/O.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
+from tether import lifecycle
 from tether.control.analysis import ArmStats
+from tether.control.status import ControllerStatus
+from tether.control.triggers import DAY_SECONDS, Trigger
 from tether.errors import TetherError
+from tether.events import EventKind
+from tether.monitoring.estimation import Calibrator, estimate_performance
+from tether.monitoring.monitor import Monitor, Snapshot
 from tether.project import Project
+from tether.registry import Evidence, RegistryState, RolloutSpec, find_problems
 
-__all__ = ["MAX_WINDOW_ROWS", "Estimator", "arm_stats"]
+__all__ = [
+    "MAX_WINDOW_ROWS",
+    "Estimator",
+    "Observed",
+    "ProbationWindow",
+    "RetrainJob",
+    "RolloutWindow",
+    "arm_stats",
+    "label_free_estimator",
+    "observe",
+]
 
 MAX_WINDOW_ROWS = 50_000
-
+PROBATION_EVENTS = (EventKind.PROMOTED, EventKind.PROBATION_PASSED, EventKind.ROLLED_BACK)
 
 # Label-free estimates of a version's served rows, None where undefined.
 Estimator = Callable[[int, pd.DataFrame], Mapping[str, float | None]]
+
+
+@dataclass(frozen=True)
+class RolloutWindow:
+    """Both arms of a rollout since its current step began."""
+
+    spec: RolloutSpec
+    challenger: ArmStats
+    champion: ArmStats
+
+
+@dataclass(frozen=True)
+class ProbationWindow:
+    """A champion since its promotion, and the version it replaced just before it."""
+
+    version: int
+    previous: int
+    started: float  # when it was promoted
+    current: ArmStats
+    baseline: ArmStats
+
+
+@dataclass(frozen=True)
+class RetrainJob:
+    """A retrain the worker runs, or the last one it finished (`error` set if it failed)."""
+
+    trigger: Trigger
+    started: float
+    finished: float | None = None
+    version: int | None = None
+    gate_passed: bool | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What one pass sees. Fields a pass does not need are left empty (a registry with
+    problems a repair fixes is repaired before anything else is read)."""
+
+    registry: RegistryState
+    evidence: Evidence = field(default_factory=Evidence)  # versions servers could not load
+    triggers: tuple[Trigger, ...] = ()  # from hooks and people, already recorded
+    retrains: tuple[float, ...] = ()  # when retrains started in the last 24 h
+    last_schedule: float | None = None  # when the schedule last fired
+    retraining: RetrainJob | None = None  # running now
+    last_retrain: RetrainJob | None = None  # the last one this controller finished
+    rollout: RolloutWindow | None = None
+    probation: ProbationWindow | None = None
+    champion: Snapshot | None = None  # the champion's live picture, for the watchers
+    monitoring_error: str | None = None  # why there is no live picture
+    previous: ControllerStatus | None = None  # the status the last pass left
+    watching: bool = False  # whether this controller watches the champion at all
+
+    @cached_property
+    def problems(self) -> tuple[str, ...]:
+        """What breaks the registry's invariants and a repair fixes, given the evidence
+        (empty when none: see `tether.registry.invariants`)."""
+        found = find_problems(self.registry, self.evidence)
+        return tuple(p.message for p in found) if any(p.fixes for p in found) else ()
+
+    @cached_property
+    def unrepairable(self) -> tuple[str, ...]:
+        """Problems no repair fixes: a person decides (e.g. which version to promote)."""
+        return tuple(p.message for p in find_problems(self.registry, self.evidence)
+                     if not p.fixes)
+
+
+def observe(project: Project, *, now: float, inbox: Sequence[Trigger] = (),
+            previous: ControllerStatus | None = None, monitor: Monitor | None = None,
+            retraining: RetrainJob | None = None,
+            last_retrain: RetrainJob | None = None) -> Observed:
+    """Read what the pass needs; only the registry and the store are asked."""
+    state = project.registry.state()
+    evidence = Evidence(unloadable=lifecycle.load_failures(project))
+    repairing = Observed(registry=state, evidence=evidence, triggers=tuple(inbox),
+                         previous=previous, retraining=retraining, last_retrain=last_retrain,
+                         watching=monitor is not None)
+    if repairing.problems:
+        return repairing
+    store, name = project.store, project.model_name
+    retrains = tuple(e.ts for e in store.events(name, kinds=[EventKind.RETRAIN_STARTED],
+                                                 since=now - DAY_SECONDS))
+    last_schedule = None
+    if project.policy.triggers.schedule:
+        fired = store.events(name, kinds=[EventKind.SCHEDULE_FIRED], limit=1)
+        last_schedule = fired[0].ts if fired else None
+    estimator = label_free_estimator(monitor) if monitor is not None else None
+    rollout = probation = champion = None
+    monitoring_error = None
+    if state.rollout is not None and state.champion is not None:
+        rollout = _rollout_window(project, state.rollout, state.champion, estimator)
+    if state.rollout is None and state.champion is not None:
+        probation = _probation_window(project, state, estimator)
+        if monitor is not None:
+            try:
+                champion = monitor.snapshot(state.champion, "champion")
+            except TetherError as exc:
+                monitoring_error = str(exc)
+    return Observed(registry=state, evidence=evidence, triggers=tuple(inbox),
+                    retrains=retrains,
+                    last_schedule=last_schedule, retraining=retraining,
+                    last_retrain=last_retrain, rollout=rollout, probation=probation,
+                    champion=champion, monitoring_error=monitoring_error, previous=previous,
+                    watching=monitor is not None)
+
+
+def _rollout_window(project: Project, spec: RolloutSpec, champion: int,
+                    estimator: Estimator | None) -> RolloutWindow:
+    route = "shadow" if spec.mode == "shadow" else "canary"
+    return RolloutWindow(
+        spec=spec,
+        challenger=arm_stats(project, spec.version, route, since=spec.started_at,
+                             estimator=estimator),
+        champion=arm_stats(project, champion, "champion", since=spec.started_at,
+                           estimator=estimator))
+
+
+def _probation_window(project: Project, state: RegistryState,
+                      estimator: Estimator | None) -> ProbationWindow | None:
+    """Open from a promotion until probation passes or the champion is rolled back."""
+    assert state.champion is not None
+    if state.previous is None:
+        return None
+    found = project.store.events(project.model_name, kinds=list(PROBATION_EVENTS), limit=5)
+    if not found or found[-1].kind != EventKind.PROMOTED or found[-1].version != state.champion:
+        return None
+    started = found[-1].ts
+    current = arm_stats(project, state.champion, "champion", since=started,
+                        estimator=estimator)
+    # the old champion's last window before the promotion: the same world, recently
+    baseline = arm_stats(project, state.previous, "champion", since=None, until=started,
+                         estimator=estimator, limit=project.policy.monitoring.window_size)
+    return ProbationWindow(version=state.champion, previous=state.previous, started=started,
+                           current=current, baseline=baseline)
 
 
 def arm_stats(project: Project, version: int, route: str, since: float | None,
@@ -47,6 +207,21 @@ def arm_stats(project: Project, version: int, route: str, since: float | None,
         y_score=scores.to_numpy(dtype=float) if len(scores) and scores.notna().all() else None,
         estimated=_estimate(estimator, version, served),
     )
+
+
+def label_free_estimator(monitor: Monitor) -> Estimator:
+    """Estimated metrics of a window of served rows, from the version's calibration."""
+
+    def estimate(version: int, served: pd.DataFrame) -> dict[str, float]:
+        profile = monitor.profile(version)
+        if not profile.calibration or served.empty or served["score"].isna().all():
+            return {}
+        rows = served[served["score"].notna() & served["prediction"].notna()]
+        return estimate_performance(Calibrator.from_dict(profile.calibration),
+                                    rows["score"].to_numpy(float),
+                                    rows["prediction"].to_numpy(float))
+
+    return estimate
 
 
 def _estimate(estimator: Estimator | None, version: int,

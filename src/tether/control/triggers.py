@@ -28,7 +28,7 @@ from croniter import croniter
 
 from tether.config import TriggerPolicy
 
-__all__ = ["Action", "Trigger", "TriggerKind", "admit", "schedule_due"]
+__all__ = ["Trigger", "TriggerAction", "TriggerKind", "admit", "schedule_due"]
 
 DAY_SECONDS = 86_400.0
 
@@ -43,7 +43,7 @@ class TriggerKind(StrEnum):
     MANUAL = "manual"
 
 
-class Action(StrEnum):
+class TriggerAction(StrEnum):
     RETRAIN = "retrain"
     ROLLBACK = "rollback"
 
@@ -52,7 +52,7 @@ class Action(StrEnum):
 class Trigger:
     kind: TriggerKind
     reason: str
-    action: Action = Action.RETRAIN
+    action: TriggerAction = TriggerAction.RETRAIN
     data: dict[str, Any] = field(default_factory=dict)
     ts: float = field(default_factory=time.time)
 
@@ -67,7 +67,7 @@ def admit(trigger: Trigger, retrains: Sequence[float], policy: TriggerPolicy,
 
     A manual trigger skips the cool-down (a person asked) but not the budget.
     """
-    if trigger.action is Action.ROLLBACK:
+    if trigger.action is TriggerAction.ROLLBACK:
         return True, "admitted"
     recent = [ts for ts in retrains if now - ts < DAY_SECONDS]
     if len(recent) >= policy.max_retrains_per_day:
@@ -92,15 +92,3 @@ def schedule_due(cron: str, last_run: float | None, now: float) -> bool:
     start = last_run if last_run is not None else now - 60.0
     upcoming = croniter(cron, start).get_next(float)
     return bool(upcoming <= now)
-
-
-def dedupe(triggers: Sequence[Trigger]) -> list[Trigger]:
-    """One trigger per action: the first of each, the others folded into its data."""
-    kept: dict[Action, Trigger] = {}
-    for trigger in triggers:
-        first = kept.get(trigger.action)
-        if first is None:
-            kept[trigger.action] = trigger
-        else:
-            first.data.setdefault("also", []).append(trigger.as_dict())
-    return list(kept.values())

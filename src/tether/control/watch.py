@@ -1,103 +1,158 @@
-"""Threshold triggers from the champion's live picture: drift, metric drop, change.
+"""The controller's own triggers, from the champion's live picture: drift, a metric below
+its floor (or dropped from the champion's gate baseline), a change detector.
 
-Each condition fires on its rising edge (drift after K consecutive checks), so a model
-that stays degraded asks for one retrain, not one per pass; the cool-down and the
-budget in `triggers.admit` bound the rest.
+Pure: a snapshot and the last status in, conditions and fired triggers out. Each watcher
+is a condition (DriftDetected, MetricDegraded, ChangeDetected) persisted with the status,
+and fires on its rising edge only (drift after `triggers.drift_consecutive` checks in a
+row), so a model that stays degraded asks for one retrain, not one per pass, and a
+restarted controller does not ask again; the cool-down and the budget in
+`triggers.admit` bound the rest. While a rollout runs (or nothing is champion) the
+watchers stand still: their conditions keep their status and count.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass
 
 from tether.config import Policy
+from tether.control import status as st
+from tether.control.observe import Observed
+from tether.control.status import Condition, ControllerStatus, merge
 from tether.control.triggers import Trigger, TriggerKind
 from tether.monitoring.monitor import Snapshot
 from tether.registry import RegistryState
-from tether.scoring import metric
+from tether.scoring import LOWER_IS_BETTER, improvement
 
-__all__ = ["Watcher"]
+__all__ = ["Watch", "gate_baseline", "watch"]
 
 
-@dataclass
-class Watcher:
-    """Turns snapshots of the champion into triggers; call it once per controller pass."""
+@dataclass(frozen=True)
+class Watch:
+    conditions: tuple[Condition, ...]  # to merge into the status
+    fired: tuple[Trigger, ...]  # rising edges on this check
 
-    policy: Policy
-    snapshot: Callable[[int], Snapshot]
-    baseline: Callable[[RegistryState], float | None]
-    _drift_streak: int = 0
-    _firing: dict[str, bool] = field(default_factory=dict)
-    last: Snapshot | None = None
 
-    def __call__(self, state: RegistryState, now: float) -> list[Trigger]:
-        if state.champion is None or state.rollout is not None:
-            return []
-        snap = self.snapshot(state.champion)
-        self.last = snap
-        found: list[Trigger] = []
-        found += self._drift(snap, now)
-        found += self._metric(snap, self.baseline(state), now)
-        found += self._change(snap, now)
-        return found
+def watch(observed: Observed, policy: Policy, now: float) -> Watch:
+    """The watchers' conditions on this check, and the triggers that fire on it."""
+    state = observed.registry
+    if not observed.watching:
+        return Watch((), ())
+    if state.champion is None or state.rollout is not None or observed.problems:
+        why = ("the registry is being repaired" if observed.problems
+               else "a rollout is in progress" if state.rollout is not None
+               else "nothing is champion")
+        return Watch((Condition(st.MONITORING, st.UNKNOWN, st.NOT_WATCHING,
+                                f"the watchers wait: {why}", now),), ())
+    if observed.champion is None:
+        message = observed.monitoring_error or "no live picture of the champion"
+        return Watch(tuple(Condition(kind, status, st.UNAVAILABLE, message, now)
+                           for kind, status in ((st.MONITORING, st.FALSE),
+                                                (st.DRIFT_DETECTED, st.UNKNOWN),
+                                                (st.METRIC_DEGRADED, st.UNKNOWN),
+                                                (st.CHANGE_DETECTED, st.UNKNOWN))), ())
+    snap = observed.champion
+    previous = observed.previous
+    monitoring = Condition(st.MONITORING, st.TRUE, st.MEASURED,
+                           f"version {snap.version}: {snap.n_predictions} predictions, "
+                           f"{snap.n_labels} labels in the window", now)
+    conditions = [monitoring]
+    fired: list[Trigger] = []
+    for check in (_drift, _metric, _change):
+        condition, trigger = check(snap, state, policy, previous, now)
+        conditions.append(condition)
+        if trigger is not None:
+            fired.append(trigger)
+    return Watch(tuple(conditions), tuple(fired))
 
-    def _edge(self, name: str, active: bool) -> bool:
-        fired = active and not self._firing.get(name, False)
-        self._firing[name] = active
-        return fired
 
-    def _drift(self, snap: Snapshot, now: float) -> list[Trigger]:
-        threshold = self.policy.monitoring.drift_share_threshold
-        share = snap.drift.share_drifted if snap.drift is not None else None
-        self._drift_streak = self._drift_streak + 1 if share is not None and \
-            share > threshold else 0
-        needed = self.policy.triggers.drift_consecutive
-        if self._edge("drift", self._drift_streak >= needed) and share is not None:
-            return [Trigger(TriggerKind.DRIFT,
-                            f"drift share {share:.2f} > {threshold:.2f} for {needed} "
-                            "consecutive checks", data={"share_drifted": share}, ts=now)]
-        return []
+def _was(previous: ControllerStatus | None, kind: str) -> Condition | None:
+    return previous.condition(kind) if previous is not None else None
 
-    def _metric(self, snap: Snapshot, baseline: float | None, now: float) -> list[Trigger]:
-        triggers = self.policy.triggers
-        chosen = metric(self.policy.model.task, self.policy.metric.primary)
-        primary = chosen.name
-        estimate = snap.live.get(primary) if snap.live else None
-        enough = snap.n_labels >= self.policy.monitoring.min_labels
-        # Judge by the interval's optimistic end: a drop must be clear on these labels,
-        # not noise of a small window.
-        best = None if estimate is None else (estimate.upper if chosen.bigger_is_better
-                                              else estimate.lower)
-        if estimate is None or estimate.value is None or best is None or not enough:
-            self._edge("metric", False)
-            return []
-        shown = (f"live {primary} {chosen.format(estimate.value)} (CI "
-                 f"{chosen.format(estimate.lower)}-{chosen.format(estimate.upper)}, "
-                 f"{estimate.n} labels)")
-        reasons = []
-        if triggers.metric_floor is not None and chosen.worse(best, triggers.metric_floor):
-            reasons.append(f"{shown} worse than {chosen.limit_name} "
-                           f"{chosen.format(triggers.metric_floor)}")
-        if triggers.metric_drop is not None and baseline is not None and \
-                chosen.improvement(best, baseline) < -triggers.metric_drop:
-            reasons.append(f"{shown} is more than metric_drop "
-                           f"{chosen.format(triggers.metric_drop)} worse than the champion's "
-                           f"baseline {chosen.format(baseline)}")
-        if self._edge("metric", bool(reasons)):
-            return [Trigger(TriggerKind.METRIC, "; ".join(reasons),
-                            data={"metric": primary, "direction": chosen.direction.value,
-                                  "value": estimate.value, "baseline": baseline,
-                                  "labels": snap.n_labels}, ts=now)]
-        return []
 
-    def _change(self, snap: Snapshot, now: float) -> list[Trigger]:
-        if not self.policy.triggers.on_change_detected:
-            return []
-        fired = [stream for stream, detected in sorted(snap.change.items()) if detected]
-        if self._edge("change", bool(fired)):
-            return [Trigger(TriggerKind.CHANGE, f"change detected on the {', '.join(fired)} "
-                            "stream", data={"streams": fired}, ts=now)]
-        return []
+def _rising(previous: ControllerStatus | None, condition: Condition) -> bool:
+    before = _was(previous, condition.type)
+    return condition.status == st.TRUE and (before is None or before.status != st.TRUE)
+
+
+def _drift(snap: Snapshot, state: RegistryState, policy: Policy,
+           previous: ControllerStatus | None, now: float) -> tuple[Condition, Trigger | None]:
+    threshold = policy.monitoring.drift_share_threshold
+    needed = policy.triggers.drift_consecutive
+    share = snap.drift.share_drifted if snap.drift is not None and snap.drift.enough_data \
+        else None
+    if share is None:
+        reason = snap.reasons.get("drift", "not enough data for a drift verdict")
+        return Condition(st.DRIFT_DETECTED, st.UNKNOWN, st.NOT_ENOUGH_DATA, reason, now), None
+    if share <= threshold:
+        return Condition(st.DRIFT_DETECTED, st.FALSE, st.BELOW_THRESHOLD,
+                         f"drift share {share:.2f} <= {threshold:.2f}", now), None
+    condition = merge(_was(previous, st.DRIFT_DETECTED),
+                      Condition(st.DRIFT_DETECTED, st.TRUE, st.ABOVE_THRESHOLD,
+                                f"drift share {share:.2f} > {threshold:.2f}", now))
+    if condition.checks != needed:
+        return condition, None
+    return condition, Trigger(TriggerKind.DRIFT,
+                              f"drift share {share:.2f} > {threshold:.2f} for {needed} "
+                              "consecutive checks", data={"share_drifted": share}, ts=now)
+
+
+def _metric(snap: Snapshot, state: RegistryState, policy: Policy,
+            previous: ControllerStatus | None, now: float) -> tuple[Condition, Trigger | None]:
+    triggers = policy.triggers
+    primary = policy.metric.primary
+    if triggers.metric_floor is None and triggers.metric_drop is None:
+        return Condition(st.METRIC_DEGRADED, st.FALSE, st.NOT_CONFIGURED,
+                         "neither triggers.metric_floor nor triggers.metric_drop is set",
+                         now), None
+    estimate = snap.live.get(primary) if snap.live else None
+    value = getattr(estimate, "value", None)
+    if estimate is None or value is None or not math.isfinite(value) \
+            or snap.n_labels < policy.monitoring.min_labels:
+        return Condition(st.METRIC_DEGRADED, st.UNKNOWN, st.NOT_ENOUGH_DATA,
+                         f"live {primary} needs {policy.monitoring.min_labels} labels "
+                         f"(monitoring.min_labels); the window has {snap.n_labels}", now), None
+    # Judge by the interval's optimistic end: a drop must be clear on these labels,
+    # not noise of a small window.
+    best = estimate.lower if primary in LOWER_IS_BETTER else estimate.upper
+    live = (f"live {primary} {value:.4f} (CI {estimate.lower:.4f}-{estimate.upper:.4f}, "
+            f"{estimate.n} labels)")
+    baseline = gate_baseline(state, primary)
+    reasons, why = [], st.WITHIN_LIMITS
+    if triggers.metric_drop is not None and baseline is not None and \
+            improvement(primary, best, baseline) < -triggers.metric_drop:
+        reasons.append(f"{live} is more than metric_drop {triggers.metric_drop} below the "
+                       f"champion's baseline {baseline:.4f}")
+        why = st.DROPPED
+    if triggers.metric_floor is not None and improvement(primary, best,
+                                                         triggers.metric_floor) < 0:
+        reasons.insert(0, f"{live} below floor {triggers.metric_floor}")
+        why = st.BELOW_FLOOR
+    if not reasons:
+        return Condition(st.METRIC_DEGRADED, st.FALSE, st.WITHIN_LIMITS, live, now), None
+    condition = Condition(st.METRIC_DEGRADED, st.TRUE, why, "; ".join(reasons), now)
+    if not _rising(previous, condition):
+        return condition, None
+    return condition, Trigger(TriggerKind.METRIC, condition.message,
+                              data={"metric": primary, "value": value, "baseline": baseline,
+                                    "labels": snap.n_labels}, ts=now)
+
+
+def _change(snap: Snapshot, state: RegistryState, policy: Policy,
+            previous: ControllerStatus | None, now: float) -> tuple[Condition, Trigger | None]:
+    if not policy.triggers.on_change_detected:
+        return Condition(st.CHANGE_DETECTED, st.FALSE, st.NOT_CONFIGURED,
+                         "triggers.on_change_detected is off", now), None
+    streams = [stream for stream, detected in sorted(snap.change.items()) if detected]
+    if not streams:
+        return Condition(st.CHANGE_DETECTED, st.FALSE, st.QUIET,
+                         "no change detector fired in the window", now), None
+    condition = Condition(st.CHANGE_DETECTED, st.TRUE, st.FIRED,
+                          f"change detected on the {', '.join(streams)} stream", now)
+    if not _rising(previous, condition):
+        return condition, None
+    return condition, Trigger(TriggerKind.CHANGE, condition.message, data={"streams": streams},
+                              ts=now)
 
 
 def gate_baseline(state: RegistryState, primary: str) -> float | None:

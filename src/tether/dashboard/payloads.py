@@ -118,6 +118,8 @@ def state_payload(project: Project) -> dict[str, Any]:
         "versions": [v.as_dict() for v in state.versions],
         "problems": state.problems,
         "message": None,
+        # what the controller's last pass concluded (None until a controller ran)
+        "controller": project.store.load_status(project.model_name),
     }
     if not state.versions:
         payload["message"] = (f"model {project.model_name!r} has no version yet: run "

@@ -96,7 +96,8 @@ def dashboard_routes(
              description: must be the project's model when given}
         responses:
           200: {description: "champion, challenger (mode, weight, step, steps, analysis),
-                previous, versions, problems; `message` says when there is no version yet"}
+                previous, versions, problems, controller (the conditions its last pass
+                persisted, or null); `message` says when there is no version yet"}
           404: {description: unknown model}
         """
         check_model(request)

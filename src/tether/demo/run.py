@@ -128,7 +128,7 @@ def run_demo(folder: Path, *, show: Callable[[str, dict[str, Any]], None] | None
     """Run the whole loop; `show(phase, status)` is called as it goes."""
     import uvicorn
 
-    from tether.control.embedded import build
+    from tether import apps
     from tether.demo.traffic import Replayer
 
     stage = _Stage(show or (lambda phase, status: None))
@@ -140,9 +140,9 @@ def run_demo(folder: Path, *, show: Callable[[str, dict[str, Any]], None] | None
     lifecycle.promote(project, 1, "demo: first champion")
 
     stage.enter("starting server and controller")
-    embedded = build(project, interval=project.policy.monitoring.interval_seconds, lock_ttl=5)
+    process = apps.up(project, interval=project.policy.monitoring.interval_seconds, lock_ttl=5)
     sock = bound_socket()
-    server = uvicorn.Server(uvicorn.Config(embedded.app, log_level="error", access_log=False,
+    server = uvicorn.Server(uvicorn.Config(process.app, log_level="error", access_log=False,
                                            lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -186,8 +186,9 @@ def run_demo(folder: Path, *, show: Callable[[str, dict[str, Any]], None] | None
                 "trainer": "tether.demo.sabotage:train"})}))
         bad = lifecycle.train(sabotaged, reason="demo: hot fix, labels flipped by mistake")
         lifecycle.promote(project, bad.version, "demo: promoted by hand, skipping the canary")
-        if embedded.controller.push is not None:
-            embedded.controller.push()
+        push = process.controller.push if process.controller is not None else None
+        if push is not None:
+            push()
         wait("probation watches the new champion",
              lambda: project.registry.state().champion != bad.version)
         stage.enter("done")

@@ -2,12 +2,16 @@
 
 `MonitoringCollector(monitor, versions)` computes a snapshot per served (version, route)
 at most once per `monitoring.interval_seconds` (the monitor's clock), so a scrape every
-second costs a dictionary lookup. Names and labels come from `tether.metric_names`.
-Metrics with no value (not enough data) are left out rather than exported as 0.
+second costs a dictionary lookup. A server runs `run(stop)` in a thread of its own and
+builds the collector with `background=True`: snapshots are then computed only there, and
+a scrape never holds up the event loop that answers predictions. Names and labels come
+from `tether.metric_names`. Metrics with no value (not enough data) are left out rather
+than exported as 0.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections.abc import Callable, Iterator
@@ -21,6 +25,8 @@ from tether.metric_names import METRICS
 from tether.monitoring.monitor import STREAMS, Monitor, Snapshot
 
 __all__ = ["MonitoringCollector"]
+
+log = logging.getLogger("tether.monitoring")
 
 NAMES = ("tether_live_metric", "tether_live_metric_ci_lower", "tether_live_metric_ci_upper",
          "tether_live_metric_samples", "tether_label_coverage_ratio", "tether_estimated_metric",
@@ -41,11 +47,12 @@ class MonitoringCollector(Collector):
     """Exports the snapshots of the versions `versions()` lists, as (version, route)."""
 
     def __init__(self, monitor: Monitor, versions: Callable[[], list[tuple[int, str]]],
-                 ttl_seconds: float | None = None) -> None:
+                 ttl_seconds: float | None = None, *, background: bool = False) -> None:
         self.monitor = monitor
         self.versions = versions
         self.ttl_seconds = (monitor.project.policy.monitoring.interval_seconds
                             if ttl_seconds is None else ttl_seconds)
+        self.background = background
         self._cache: dict[tuple[int, str], tuple[float, Snapshot]] = {}
         self._lock = threading.Lock()
 
@@ -54,30 +61,45 @@ class MonitoringCollector(Collector):
         for name in NAMES:
             yield _family(name)
 
-    def snapshots(self) -> list[Snapshot]:
-        """One fresh-enough snapshot per served (version, route); failures are skipped."""
+    def snapshots(self, compute: bool = True) -> list[Snapshot]:
+        """One fresh-enough snapshot per served (version, route); failures are skipped.
+        Without `compute`, the cached ones, however old: nothing is computed, and the
+        lock is never held while a snapshot is."""
         now = self.monitor.clock()
-        result = []
+        served = list(dict.fromkeys(self.versions()))
         with self._lock:
-            served = list(dict.fromkeys(self.versions()))
             self._cache = {key: self._cache[key] for key in served if key in self._cache}
-            for key in served:
-                cached = self._cache.get(key)
-                if cached is None or now - cached[0] >= self.ttl_seconds:
-                    try:
-                        snapshot = self.monitor.snapshot(key[0], key[1])
-                    except TetherError:
-                        continue
-                    cached = (now, snapshot)
+            cache = dict(self._cache)
+        result = []
+        for key in served:
+            cached = cache.get(key)
+            if compute and (cached is None or now - cached[0] >= self.ttl_seconds):
+                try:
+                    snapshot = self.monitor.snapshot(key[0], key[1])
+                except TetherError:
+                    continue
+                cached = (now, snapshot)
+                with self._lock:
                     self._cache[key] = cached
+            if cached is not None:
                 result.append(cached[1])
         return result
+
+    def run(self, stop: threading.Event) -> None:
+        """Keep the snapshots fresh until `stop` is set (a server's monitoring thread)."""
+        while True:
+            try:
+                self.snapshots()
+            except Exception:  # the next round tries again; scrapes keep the last values
+                log.exception("monitoring: computing snapshots failed")
+            if stop.wait(self.ttl_seconds):
+                return
 
     def collect(self) -> Iterator[Metric]:
         families = {name: _family(name) for name in NAMES}
         model = self.monitor.project.model_name
         drift_done: set[int] = set()
-        for snap in self.snapshots():
+        for snap in self.snapshots(compute=not self.background):
             labels = [model, str(snap.version), snap.route or "all"]
             for metric, estimate in snap.live.items():
                 if _finite(estimate.value):

@@ -35,6 +35,7 @@ from tether.errors import (
     RegistryUnavailable,
     TetherError,
 )
+from tether.events import EventKind
 from tether.project import Project
 from tether.registry import (
     LoadedModel,
@@ -351,7 +352,7 @@ class ModelServer:
             self.metrics.load_failures.labels(self.model_name, str(version)).inc()
             log.warning("model server: version %s failed to load or warm: %s", version, reason)
             try:
-                await asyncio.to_thread(self.project.record, "model_load_failed",
+                await asyncio.to_thread(self.project.record, EventKind.MODEL_LOAD_FAILED,
                                         f"version {version} failed to load or warm: {reason}",
                                         version, {"error": reason})
             except TetherError as error:

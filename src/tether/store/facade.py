@@ -9,6 +9,7 @@ events.py      the event log
 locks.py       named leases
 retention.py   pruning what the retention policy no longer keeps
 sites.py       federated sites' data summaries
+status.py      the controller's status, one document per model
 ```
 """
 
@@ -17,15 +18,16 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from typing import Any
 
 import pandas as pd
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from tether.errors import StoreError
-from tether.store import aggregates, locks, retention
+from tether.store import aggregates, locks, retention, status
 from tether.store import events as event_log
 from tether.store import windows as reads
 from tether.store.connection import Database, first_line, safe_url
@@ -47,9 +49,9 @@ __all__ = ["Store"]
 
 
 class Store:
-    """Predictions, labels, totals, events and leases in one database (SQLAlchemy Core on
-    any URL: a SQLite file by default, PostgreSQL at scale). Raises StoreError when the
-    database fails."""
+    """Predictions, labels, totals, events, leases and the controller's status in one
+    database (SQLAlchemy Core on any URL: a SQLite file by default, PostgreSQL at scale).
+    Raises StoreError when the database fails."""
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
@@ -193,6 +195,17 @@ class Store:
         owner kept it for `wait_seconds`."""
         return locks.lease(self.db, name, owner, ttl_seconds=ttl_seconds,
                            wait_seconds=wait_seconds)
+
+    # the controller's status -------------------------------------------------------
+
+    def save_status(self, model_name: str, document: Mapping[str, Any], *, ts: float,
+                    owner: str) -> None:
+        """Replace the controller's status of `model_name` (see `store.status`)."""
+        status.write_status(self.db, model_name, document, ts=ts, owner=owner)
+
+    def load_status(self, model_name: str) -> dict[str, Any] | None:
+        """The controller's last status of `model_name`, or None before its first pass."""
+        return status.read_status(self.db, model_name)
 
     # retention ---------------------------------------------------------------------
 

@@ -211,6 +211,7 @@
     } else {
       challenger.append(el("p", { class: "muted" }, "no rollout in progress"));
     }
+    renderController(state.controller);
     if (state.message) banner(state.message, false); else banner("");
     if (!metricChoices) {
       metricChoices = state.metrics;
@@ -222,6 +223,21 @@
       }
     }
     renderAdminButtons();
+  }
+
+  // The conditions the controller's last pass persisted; each keeps the time it began.
+  function renderController(status) {
+    const card = $("controller-card").querySelector(".body");
+    card.replaceChildren();
+    if (!status || !status.conditions) {
+      card.append(el("p", { class: "muted" }, "no controller pass recorded yet"));
+      return;
+    }
+    const pairs = status.conditions.map((c) => [c.type,
+      el("span", { title: c.message, "data-condition": c.type, "data-status": c.status },
+        c.status + " · " + c.reason + " since " + clock(c.since))]);
+    card.append(dl(pairs), el("p", { class: "muted small" }, "last pass " + stamp(status.ts) +
+      (status.retry_in ? "; failed, next attempt in " + Math.round(status.retry_in) + " s" : "")));
   }
 
   function renderTimeseries(ts) {

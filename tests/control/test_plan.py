@@ -1,0 +1,403 @@
+"""plan(observed, policy, now) -> actions: every decision of the controller, without a
+registry, a store or a clock. Each test is an observed snapshot, one plan, the actions."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from tests.control.observed import (
+    NOW,
+    arm,
+    canary,
+    on_probation,
+    policy,
+    registry,
+    rolling,
+    serving,
+    snapshot,
+    status,
+    version,
+)
+from tether.config import Policy
+from tether.control import status as st
+from tether.control.actions import (
+    AbortRollout,
+    Action,
+    Dispatch,
+    Fire,
+    PassProbation,
+    Promote,
+    Prune,
+    Repair,
+    RollBack,
+    SetStep,
+    SkipTrigger,
+    StartRetrain,
+    StartRollout,
+    Wait,
+)
+from tether.control.apply import Applied
+from tether.control.conditions import conditions
+from tether.control.observe import Observed, RetrainJob
+from tether.control.plan import plan
+from tether.control.status import ControllerStatus
+from tether.control.triggers import Trigger, TriggerAction, TriggerKind
+
+POLICY = policy(**{
+    "rollout.steps": [0.1, 0.5], "rollout.min_predictions": 150, "rollout.min_labels": 100,
+    "rollout.step_timeout_seconds": 300, "rollback.probation_seconds": 300,
+    "rollback.probation_min_predictions": 150, "triggers.cooldown_seconds": 600,
+    "triggers.max_retrains_per_day": 3, "triggers.metric_floor": 0.7,
+    "triggers.drift_consecutive": 3,
+})
+
+
+def decide(observed: Observed, chosen: Policy = POLICY, now: float = NOW) -> list[Action]:
+    """The plan, without the retention policy's hourly prune."""
+    return [a for a in plan(observed, chosen, now) if not isinstance(a, Prune)]
+
+
+def only(actions: list[Action], kind: type) -> Action:
+    found = [a for a in actions if isinstance(a, kind)]
+    assert len(found) == 1, actions
+    return found[0]
+
+
+# rollout --------------------------------------------------------------------------------
+
+def test_a_canary_without_enough_predictions_waits_for_them() -> None:
+    observed = rolling(canary(0), arm(2, "canary", 40), arm(1, "champion", 400))
+    (wait,) = decide(observed)
+    assert isinstance(wait, Wait)
+    assert (wait.subject, wait.why) == (st.ROLLOUT, st.WAITING_FOR_PREDICTIONS)
+    assert "predictions 40 < min_predictions 150" in wait.reason
+
+
+def test_a_canary_with_predictions_but_too_few_labels_waits_for_labels() -> None:
+    observed = rolling(canary(0), arm(2, "canary", 300, labels=20), arm(1, "champion", 600))
+    (wait,) = decide(observed)
+    assert isinstance(wait, Wait) and wait.why == st.WAITING_FOR_LABELS
+    assert "labels 20 < min_labels 100" in wait.reason
+
+
+def test_a_healthy_canary_step_moves_to_the_next_weight() -> None:
+    spec = canary(0)
+    observed = rolling(spec, arm(2, "canary", 300, seed=2), arm(1, "champion", 600, seed=1))
+    (step,) = decide(observed)
+    assert isinstance(step, SetStep)
+    assert step.current == spec
+    assert (step.following.step, step.following.weight, step.following.started_at) == (
+        1, 0.5, NOW)
+    assert step.numbers["verdict"] == "pass" and step.numbers["rollout"]["step"] == 0
+
+
+def test_the_last_canary_step_promotes() -> None:
+    observed = rolling(canary(1), arm(2, "canary", 300, seed=2), arm(1, "champion", 600, seed=1))
+    (promote,) = decide(observed)
+    assert isinstance(promote, Promote) and promote.version == 2
+    assert promote.reason.startswith("canary passed all 2 steps: ")
+    assert promote.rollout == canary(1)
+
+
+def test_a_canary_worse_on_labels_is_aborted_with_its_numbers() -> None:
+    observed = rolling(canary(0), arm(2, "canary", 300, quality=-1.0, seed=2),
+                       arm(1, "champion", 600, seed=1))
+    (abort,) = decide(observed)
+    assert isinstance(abort, AbortRollout) and abort.reject
+    assert "worse by more than max_metric_drop 0.02" in abort.reason
+    assert abort.numbers["ci_upper"] < -0.02
+
+
+def test_a_canary_that_fails_its_calls_is_aborted_on_error_rate() -> None:
+    observed = rolling(canary(0), arm(2, "canary", 300, errors=60, seed=2),
+                       arm(1, "champion", 600, seed=1))
+    (abort,) = decide(observed)
+    assert isinstance(abort, AbortRollout)
+    assert abort.reason.startswith("error rate 0.2000 > max_error_rate 0.0100")
+
+
+def test_an_inconclusive_step_aborts_at_its_deadline_not_before() -> None:
+    spec = canary(0, started=NOW - 299)
+    observed = rolling(spec, arm(2, "canary", 20), arm(1, "champion", 400))
+    assert isinstance(decide(observed)[0], Wait)
+    (abort,) = decide(observed, now=NOW + 1)
+    assert isinstance(abort, AbortRollout)
+    assert abort.reason.startswith("inconclusive until the step deadline: predictions 20")
+
+
+def test_a_passing_shadow_hands_over_to_the_first_canary_step() -> None:
+    chosen = policy(**{"rollout.shadow": True, "rollout.shadow_min_predictions": 150,
+                       "rollout.steps": [0.1, 0.5], "rollout.min_labels": 100})
+    observed = rolling(canary(0, mode="shadow"), arm(2, "shadow", 200, seed=2),
+                       arm(1, "champion", 300, seed=1))
+    (step,) = decide(observed, chosen)
+    assert isinstance(step, SetStep)
+    assert (step.following.mode, step.following.weight, step.following.step) == (
+        "canary", 0.1, 0)
+
+
+def test_the_newest_gated_candidate_starts_a_canary() -> None:
+    state = registry(version(1, "champion", passed=True, aliases=("champion",)),
+                     version(2, "candidate", passed=True), version(3, "candidate", passed=True),
+                     version(4, "candidate", passed=None), champion=1)
+    (start,) = decide(Observed(registry=state))
+    assert isinstance(start, StartRollout)
+    assert (start.rollout.version, start.rollout.mode, start.rollout.weight,
+            start.rollout.started_at) == (3, "canary", 0.1, NOW)
+
+
+def test_the_first_gated_candidate_becomes_champion() -> None:
+    state = registry(version(1, "candidate", passed=True))
+    (promote,) = decide(Observed(registry=state))
+    assert promote == Promote(1, "first champion: gate passed")
+
+
+def test_a_rejected_or_ungated_candidate_never_rolls_out() -> None:
+    state = registry(version(1, "champion", passed=True, aliases=("champion",)),
+                     version(2, "rejected", passed=False), version(3, "candidate"),
+                     champion=1)
+    assert decide(Observed(registry=state)) == []
+
+
+# probation ------------------------------------------------------------------------------
+
+def test_a_champion_worse_than_the_previous_one_is_rolled_back_first() -> None:
+    waiting = Trigger(TriggerKind.MANUAL, "retrain please", ts=NOW - 5)
+    observed = on_probation(arm(2, "champion", 300, quality=-1.0, seed=2),
+                            arm(1, "champion", 400, seed=1), started=NOW - 60,
+                            triggers=(waiting,))
+    (rollback,) = decide(observed)
+    assert isinstance(rollback, RollBack) and (rollback.version, rollback.target) == (2, 1)
+    assert rollback.reason.startswith("probation: version 2 is worse than version 1: roc_auc")
+    assert rollback.numbers["ci_upper"] < -0.02
+    assert rollback.trigger is None  # the manual trigger waits for the next pass
+
+
+def test_probation_never_passes_a_champion_nobody_measured() -> None:
+    """Promoted, then no traffic at all: long after probation_seconds it is still open,
+    waiting for predictions; `probation_passed` is never recorded for it."""
+    observed = on_probation(arm(2, "champion", 0), arm(1, "champion", 400, seed=1),
+                            started=NOW - 3600)
+    (wait,) = decide(observed)
+    assert isinstance(wait, Wait)
+    assert (wait.subject, wait.why) == (st.PROBATION, st.WAITING_FOR_PREDICTIONS)
+    assert "predictions 0 < min_predictions 150" in wait.reason
+    found = conditions(observed, [wait], [Applied(wait)], POLICY, NOW)
+    (probation,) = [c for c in found if c.type == st.PROBATION]
+    assert (probation.status, probation.reason) == (st.TRUE, st.WAITING_FOR_PREDICTIONS)
+
+
+def test_probation_passes_a_measured_champion_once_its_time_is_up() -> None:
+    current, baseline = arm(2, "champion", 300, seed=2), arm(1, "champion", 400, seed=1)
+    (early,) = decide(on_probation(current, baseline, started=NOW - 100))
+    assert isinstance(early, Wait) and early.why == st.OBSERVING
+    assert "200 s of rollback.probation_seconds left" in early.reason
+    (passed,) = decide(on_probation(current, baseline, started=NOW - 301))
+    assert isinstance(passed, PassProbation) and passed.version == 2
+    assert passed.numbers["verdict"] == "pass"
+
+
+def test_probation_waits_for_labels_when_predictions_have_none() -> None:
+    observed = on_probation(arm(2, "champion", 300, labels=0), arm(1, "champion", 400),
+                            started=NOW - 3600)
+    (wait,) = decide(observed)
+    assert isinstance(wait, Wait) and wait.why == st.WAITING_FOR_LABELS
+
+
+# triggers -------------------------------------------------------------------------------
+
+def asked(kind: TriggerKind = TriggerKind.ALERTMANAGER, reason: str = "ModelMetricBelowFloor",
+          action: TriggerAction = TriggerAction.RETRAIN) -> Trigger:
+    return Trigger(kind, reason, action=action, ts=NOW - 1)
+
+
+def test_an_admitted_trigger_starts_a_retrain_outside_the_pass() -> None:
+    trigger = asked()
+    (start,) = decide(serving(triggers=(trigger,)))
+    assert start == StartRetrain(trigger)
+
+
+def test_duplicate_triggers_fold_into_the_first() -> None:
+    first, second = asked(), asked(TriggerKind.GITHUB, "accuracy dropped")
+    (start,) = decide(serving(triggers=(first, second)))
+    assert isinstance(start, StartRetrain) and start.trigger is first
+    assert start.also == (second,)
+
+
+@pytest.mark.parametrize(("observed", "why"), [
+    (serving(triggers=(asked(),), retrains=(NOW - 200,)),
+     "cool-down: last retrain 200 s ago < cooldown_seconds 600"),
+    (serving(triggers=(asked(TriggerKind.MANUAL),), retrains=(NOW - 9e3, NOW - 8e3, NOW - 7e3)),
+     "budget: 3 retrains in the last 24 h >= max_retrains_per_day 3"),
+    (serving(triggers=(asked(),), retraining=RetrainJob(asked(TriggerKind.DRIFT, "drift"),
+                                                         started=NOW - 30)),
+     "a retrain is running (drift: drift); one at a time"),
+])
+def test_a_trigger_that_may_not_act_now_is_skipped_with_its_reason(observed: Observed,
+                                                                   why: str) -> None:
+    (skip,) = decide(observed)
+    assert isinstance(skip, SkipTrigger) and skip.reason == why
+
+
+def test_a_manual_trigger_skips_the_cool_down_but_not_the_budget() -> None:
+    (start,) = decide(serving(triggers=(asked(TriggerKind.MANUAL),), retrains=(NOW - 200,)))
+    assert isinstance(start, StartRetrain)
+
+
+def test_a_trigger_during_a_rollout_waits_for_it_to_end() -> None:
+    observed = replace(rolling(canary(0), arm(2, "canary", 40), arm(1, "champion", 400)),
+                       triggers=(asked(),))
+    skip, wait = decide(observed)
+    assert isinstance(skip, SkipTrigger) and isinstance(wait, Wait)
+    assert skip.reason == "version 2 is rolling out; one rollout at a time"
+
+
+def test_a_trigger_is_dispatched_to_ci_when_a_repository_retrains() -> None:
+    chosen = policy(**{"triggers.github_repo": "acme/models"})
+    (dispatch,) = decide(serving(triggers=(asked(),)), chosen)
+    assert isinstance(dispatch, Dispatch) and dispatch.repo == "acme/models"
+
+
+def test_an_asked_rollback_aborts_a_rollout_first() -> None:
+    trigger = asked(action=TriggerAction.ROLLBACK, reason="CanaryErrorRate")
+    observed = replace(rolling(canary(1), arm(2, "canary", 300), arm(1, "champion", 600)),
+                       triggers=(trigger,))
+    (abort,) = decide(observed)
+    assert isinstance(abort, AbortRollout) and abort.trigger is trigger
+    assert abort.reason == "alertmanager: CanaryErrorRate"
+
+
+def test_an_asked_rollback_puts_previous_back_or_says_why_it_cannot() -> None:
+    trigger = asked(action=TriggerAction.ROLLBACK, reason="HighErrorRate")
+    (skip,) = decide(serving(triggers=(trigger,)))
+    assert isinstance(skip, SkipTrigger)
+    assert skip.reason == ("version 1 is champion and there is no previous version to roll "
+                           "back to; pass --to VERSION to choose one")
+    state = registry(version(1, "retired", aliases=("previous",)),
+                     version(2, "champion", aliases=("champion",)), champion=2, previous=1)
+    (rollback,) = decide(Observed(registry=state, triggers=(trigger,)))
+    assert (type(rollback), rollback.version, rollback.target) == (RollBack, 2, 1)
+
+
+def test_the_schedule_fires_once_per_cron_tick() -> None:
+    chosen = policy(**{"triggers.schedule": "0 3 * * *"})
+    at_three = 1_700_020_800.0  # 2023-11-15 03:00 UTC
+    fire, start = decide(serving(last_schedule=at_three - 86_400), chosen, now=at_three + 30)
+    assert isinstance(fire, Fire) and fire.trigger.kind is TriggerKind.SCHEDULE
+    assert isinstance(start, StartRetrain) and start.trigger is fire.trigger
+    assert decide(serving(last_schedule=at_three + 30), chosen, now=at_three + 90) == []
+
+
+def test_a_registry_with_problems_is_repaired_before_anything_else() -> None:
+    state = registry(version(1, "champion", aliases=("champion",)),
+                     version(2, "canary", aliases=("challenger",)), champion=1, challenger=2)
+    actions = plan(Observed(registry=state, triggers=(asked(),)), POLICY, NOW)
+    assert actions == [Repair(("alias challenger -> 2 but no rollout routes to it",))]
+
+
+def test_the_retention_policy_runs_once_per_interval() -> None:
+    assert Prune(NOW) in plan(serving(previous=status(pruned_at=None)), POLICY, NOW)
+    assert Prune(NOW) in plan(serving(previous=status(pruned_at=NOW - 3600)), POLICY, NOW)
+    assert not any(isinstance(a, Prune)
+                   for a in plan(serving(previous=status(pruned_at=NOW - 60)), POLICY, NOW))
+
+
+def test_the_plan_is_pure() -> None:
+    observed = rolling(canary(0), arm(2, "canary", 300, seed=2), arm(1, "champion", 600, seed=1))
+    assert plan(observed, POLICY, NOW) == plan(observed, POLICY, NOW)
+
+
+# the watchers ---------------------------------------------------------------------------
+
+def passes(snapshots: list, chosen: Policy = POLICY) -> list[list[Action]]:  # type: ignore[type-arg]
+    """One pass per snapshot (None: the champion's picture is unavailable), each seeing
+    the status the one before it left, as a running controller does."""
+    previous = status()
+    planned = []
+    for index, snap in enumerate(snapshots):
+        now = NOW + 10 * index
+        observed = serving(champion=snap, watching=True, previous=previous,
+                           monitoring_error=None if snap is not None else "no profile.json")
+        actions = [a for a in plan(observed, chosen, now) if not isinstance(a, Prune)]
+        planned.append(actions)
+        previous = previous.with_conditions(
+            conditions(observed, actions, [Applied(a) for a in actions], chosen, now),
+            ts=now, pruned_at=now)
+    return planned
+
+
+def fired(actions: list[Action]) -> list[TriggerKind]:
+    return [a.trigger.kind for a in actions if isinstance(a, Fire)]
+
+
+def test_drift_fires_once_after_its_consecutive_checks() -> None:
+    shares = [0.2, 0.7, 0.7, 0.7, 0.7, 0.1, 0.7, 0.7, 0.7]
+    planned = passes([snapshot(share=s) for s in shares])
+    assert [fired(actions) for actions in planned] == [
+        [], [], [], [TriggerKind.DRIFT], [], [], [], [], [TriggerKind.DRIFT]]
+    fire = planned[3][0]
+    assert isinstance(fire, Fire)
+    assert fire.trigger.reason == "drift share 0.70 > 0.50 for 3 consecutive checks"
+    assert isinstance(planned[3][1], StartRetrain)
+
+
+def test_a_metric_below_its_floor_fires_on_its_rising_edge_only() -> None:
+    low, fine = (0.6, 0.55, 0.66), (0.8, 0.75, 0.85)
+    planned = passes([snapshot(roc_auc=fine), snapshot(roc_auc=low), snapshot(roc_auc=low),
+                      snapshot(roc_auc=low, labels=20), snapshot(roc_auc=low)])
+    assert [fired(actions) for actions in planned] == [
+        [], [TriggerKind.METRIC], [], [], [TriggerKind.METRIC]]
+    fire = planned[1][0]
+    assert isinstance(fire, Fire)
+    assert fire.trigger.reason == (
+        "live roc_auc 0.6000 (CI 0.5500-0.6600, 500 labels) below floor 0.7; live roc_auc "
+        "0.6000 (CI 0.5500-0.6600, 500 labels) is more than metric_drop 0.05 below the "
+        "champion's baseline 0.8000")
+
+
+def test_a_change_detector_fires_when_it_starts_firing() -> None:
+    planned = passes([snapshot(change=False), snapshot(change=True), snapshot(change=True)])
+    assert [fired(actions) for actions in planned] == [[], [TriggerKind.CHANGE], []]
+
+
+def test_the_watchers_hold_their_count_while_the_picture_is_missing() -> None:
+    planned = passes([snapshot(share=0.7), snapshot(share=0.7), None, snapshot(share=0.7),
+                      snapshot(share=0.7), snapshot(share=0.7)])
+    # an unavailable picture is Unknown: the run of checks starts again after it
+    assert [fired(actions) for actions in planned] == [[], [], [], [], [], [TriggerKind.DRIFT]]
+
+
+def test_an_unavailable_picture_is_a_condition_not_a_failed_pass() -> None:
+    observed = serving(champion=None, watching=True, monitoring_error="no profile.json")
+    found = {c.type: c for c in conditions(observed, [], [], POLICY, NOW)}
+    assert (found[st.MONITORING].status, found[st.MONITORING].message) == (
+        st.FALSE, "no profile.json")
+    assert found[st.HEALTHY].status == st.TRUE
+    assert found[st.DRIFT_DETECTED].status == st.UNKNOWN
+
+
+def test_the_watchers_stand_still_during_a_rollout() -> None:
+    held = st.Condition(st.DRIFT_DETECTED, st.TRUE, st.ABOVE_THRESHOLD, "drift", NOW - 50,
+                        checks=2)
+    observed = rolling(canary(0), arm(2, "canary", 40), arm(1, "champion", 400),
+                       watching=True, previous=status(held))
+    actions = decide(observed)
+    after = observed.previous.with_conditions(  # type: ignore[union-attr]
+        conditions(observed, actions, [Applied(a) for a in actions], POLICY, NOW))
+    assert after.condition(st.DRIFT_DETECTED) == held
+    assert after.condition(st.MONITORING).reason == st.NOT_WATCHING  # type: ignore[union-attr]
+
+
+def test_an_unchanged_condition_keeps_its_since_across_passes() -> None:
+    observed = rolling(canary(0, started=NOW - 100), arm(2, "canary", 300, labels=20),
+                       arm(1, "champion", 600))
+    first = ControllerStatus.empty("m", "test", NOW).with_conditions(
+        conditions(observed, decide(observed), [], POLICY, NOW))
+    later = first.with_conditions(conditions(observed, decide(observed, now=NOW + 30), [],
+                                             POLICY, NOW + 30))
+    rollout = later.condition(st.ROLLOUT)
+    assert rollout is not None and rollout.reason == st.WAITING_FOR_LABELS
+    assert (rollout.since, rollout.checks) == (NOW, 2)
+    assert "170 s to the step deadline" in rollout.message
