@@ -91,7 +91,7 @@ def serve(project: Project, *, poll: bool = True, model_path: str | None = None,
     from tether.serving import create_app
 
     registry = CollectorRegistry()
-    monitor = Monitor(project)
+    monitor = Monitor(project, clock=project.clock)
     server = _ServerRef()
     collector = MonitoringCollector(monitor, server.versions, background=True)
     routes = _dashboard(project, monitor, on_registry_change=server.reload)
@@ -118,7 +118,7 @@ def controller(project: Project, *, servers: Sequence[str] = (), interval: float
     """The controller alone (`tether controller`): servers follow it through the registry
     and a push to their `/admin/reload`."""
     registry = CollectorRegistry()
-    monitor = Monitor(project)
+    monitor = Monitor(project, clock=project.clock)
     push = http_push(list(servers), project.settings.admin_token) if servers else None
     loop = _controller(project, monitor, registry, lock_ttl=lock_ttl, push=push)
     return Process("controller", project, controller_app(loop, registry, interval),
@@ -132,7 +132,7 @@ def up(project: Project, *, interval: float | None = None, poll: bool = True,
     from tether.serving import create_app
 
     registry = CollectorRegistry()
-    monitor = Monitor(project)
+    monitor = Monitor(project, clock=project.clock)
     loop = _controller(project, monitor, registry, lock_ttl=lock_ttl)
     server = _ServerRef()
 

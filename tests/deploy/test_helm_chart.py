@@ -170,6 +170,7 @@ def test_pinned_version_downloads_the_model_in_an_init_container(render_chart, f
                      "models:/loan-default/7", "--dst-path", "/shared-data/model"]
     assert env_of(init)["MLFLOW_TRACKING_URI"] == "http://mlflow.mlflow.svc:5000"
     assert env_of(main)["MODEL_PATH"] == "/shared-data/model"
+    assert env_of(main)["MODEL_VERSION"] == "7"  # predictions and gauges name the version
     mounts = {m["name"]: m["mountPath"] for m in main["volumeMounts"]}
     assert mounts["shared-data"] == "/shared-data"
     assert {m["name"] for m in init["volumeMounts"]} >= {"shared-data"}

@@ -28,6 +28,8 @@ __all__ = ["MonitoringCollector"]
 
 log = logging.getLogger("tether.monitoring")
 
+RETRY_SECONDS = 60.0  # after a version's snapshot failed
+
 NAMES = ("tether_live_metric", "tether_live_metric_ci_lower", "tether_live_metric_ci_upper",
          "tether_live_metric_samples", "tether_label_coverage_ratio", "tether_estimated_metric",
          "tether_feature_drift_score", "tether_drift_share_ratio",
@@ -53,6 +55,7 @@ class MonitoringCollector(Collector):
         self.ttl_seconds = (monitor.project.policy.monitoring.interval_seconds
                             if ttl_seconds is None else ttl_seconds)
         self.background = background
+        self._failed: dict[tuple[int, str], float] = {}
         self._cache: dict[tuple[int, str], tuple[float, Snapshot]] = {}
         self._lock = threading.Lock()
 
@@ -73,11 +76,17 @@ class MonitoringCollector(Collector):
         result = []
         for key in served:
             cached = cache.get(key)
-            if compute and (cached is None or now - cached[0] >= self.ttl_seconds):
+            if compute and (cached is None or now - cached[0] >= self.ttl_seconds) \
+                    and now >= self._failed.get(key, now):
                 try:
                     snapshot = self.monitor.snapshot(key[0], key[1])
-                except TetherError:
+                except TetherError as exc:
+                    # e.g. a version without a training profile: try again in a while,
+                    # not at every refresh
+                    log.info("monitoring: no snapshot of version %s on %s: %s", *key, exc)
+                    self._failed[key] = now + max(self.ttl_seconds, RETRY_SECONDS)
                     continue
+                self._failed.pop(key, None)
                 cached = (now, snapshot)
                 with self._lock:
                     self._cache[key] = cached
