@@ -10,6 +10,7 @@ from rich.live import Live
 from rich.table import Table
 
 from tether.cli._common import JSON_OPTION, console, emit, events_table
+from tether.events import EventKind
 
 __all__ = ["register"]
 
@@ -65,7 +66,7 @@ def demo(
 
     def render() -> None:
         decisions = [e for e in result.events
-                     if e.kind not in ("trigger_skipped", "hook_ignored")]
+                     if e.kind not in (EventKind.TRIGGER_SKIPPED, EventKind.HOOK_IGNORED)]
         console.print(events_table(decisions, title=(
             f"timeline ({result.seconds:.0f} s, {result.rows:,} rows, {result.labels:,} "
             f"labels, {result.failed_requests} failed requests)")))

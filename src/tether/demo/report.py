@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from tether.errors import TetherError
+from tether.events import EventKind
 from tether.monitoring.drift import detect_drift
 from tether.monitoring.estimation import Calibrator, estimate_performance
 from tether.monitoring.monitor import Monitor
@@ -23,9 +24,11 @@ from tether.store import Event
 
 __all__ = ["write_report"]
 
-MARKED = {"trigger": "grey", "retrain_started": "tab:orange", "gate_passed": "tab:green",
-          "rollout_started": "tab:purple", "rollout_step": "tab:purple",
-          "promoted": "tab:green", "rolled_back": "tab:red", "rollout_aborted": "tab:red"}
+MARKED: dict[str, str] = {
+    EventKind.TRIGGER: "grey", EventKind.RETRAIN_STARTED: "tab:orange",
+    EventKind.GATE_PASSED: "tab:green", EventKind.ROLLOUT_STARTED: "tab:purple",
+    EventKind.ROLLOUT_STEP: "tab:purple", EventKind.PROMOTED: "tab:green",
+    EventKind.ROLLED_BACK: "tab:red", EventKind.ROLLOUT_ABORTED: "tab:red"}
 MIN_ROWS = 40
 
 

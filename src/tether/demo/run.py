@@ -25,6 +25,7 @@ import yaml
 from tether import lifecycle
 from tether.config import load_config
 from tether.errors import TetherError
+from tether.events import EventKind
 from tether.net import bound_socket
 from tether.project import Project
 from tether.store import Event
@@ -75,7 +76,8 @@ class DemoResult:
     @property
     def champion_history(self) -> list[tuple[str, int | None]]:
         return [(e.kind, e.version) for e in self.events
-                if e.kind in ("promoted", "rolled_back", "rollout_aborted")]
+                if e.kind in (EventKind.PROMOTED, EventKind.ROLLED_BACK,
+                              EventKind.ROLLOUT_ABORTED)]
 
 
 def write_demo_project(folder: Path) -> Path:
@@ -212,9 +214,8 @@ def run_demo(folder: Path, *, show: Callable[[str, dict[str, Any]], None] | None
 
 
 def _aborted(project: Project) -> bool:
-    return bool(project.store.events(project.model_name, kinds=["rollout_aborted",
-                                                                 "gate_failed",
-                                                                 "retrain_failed"]))
+    return bool(project.store.events(project.model_name, kinds=[
+        EventKind.ROLLOUT_ABORTED, EventKind.GATE_FAILED, EventKind.RETRAIN_FAILED]))
 
 
 def _last_reason(project: Project) -> str:
