@@ -316,6 +316,8 @@ class Controller:
         finally:
             stop.set()
             await asyncio.to_thread(worker.join, 60)
+            # a retrain still running gets the same grace; after it the process may end
+            await asyncio.to_thread(self.worker.join, 60)
 
     def _hold_lease(self, stop: threading.Event) -> None:
         """Renew the lease between passes; never take it from another."""
