@@ -102,14 +102,15 @@ def serving(**extra: Any) -> Observed:
 
 
 def snapshot(*, share: float | None = 0.1, roc_auc: tuple[float, float, float] | None = None,
-             labels: int = 500, change: bool = False) -> Snapshot:
+             labels: int = 500, change: bool = False, number: int = 1) -> Snapshot:
     """The champion's live picture: drift share, live ROC AUC (value, lower, upper)."""
     drift = DriftReport(rows_reference=1000, rows_current=800, features=[],
                         share_drifted=share, drifted=bool(share and share > 0.5),
                         share_threshold=0.5, alpha=0.05, enough_data=share is not None,
                         reason=None if share is not None else "not enough data")
     live = {} if roc_auc is None else {"roc_auc": MetricEstimate(*roc_auc, n=labels)}
-    return Snapshot(model=MODEL, version=1, route="champion", ts=NOW, window_start=NOW - 600,
+    return Snapshot(model=MODEL, version=number, route="champion", ts=NOW,
+                    window_start=NOW - 600,
                     window_end=NOW, n_predictions=800, n_labels=labels, label_coverage=0.6,
                     error_rate=0.0, latency_p99_ms=5.0, live=live, estimated={}, drift=drift,
                     change={"error": change, "estimate": False},

@@ -357,6 +357,29 @@ def test_a_metric_below_its_floor_fires_on_its_rising_edge_only() -> None:
         "champion's baseline 0.8000")
 
 
+def test_a_metric_hovering_at_its_limit_does_not_fire_at_every_crossing() -> None:
+    """Past the limit on the interval's optimistic end: True. Back to False only when
+    the point value is within the limits again; in between, the last status holds."""
+    fine, low, hover = (0.8, 0.75, 0.85), (0.6, 0.55, 0.66), (0.74, 0.70, 0.78)
+    planned = passes([snapshot(roc_auc=m) for m in (fine, low, hover, low, hover, fine, hover,
+                                                    low)])
+    assert [fired(actions) for actions in planned] == [
+        [], [TriggerKind.METRIC], [], [], [], [], [], [TriggerKind.METRIC]]
+
+
+def test_a_new_champion_starts_with_fresh_edges() -> None:
+    degraded = st.Condition(st.METRIC_DEGRADED, st.TRUE, st.BELOW_FLOOR, "v1 below", NOW - 60,
+                            version=1)
+    state = registry(version(1, "retired", aliases=("previous",)),
+                     version(2, "champion", passed=True, aliases=("champion",)),
+                     champion=2, previous=1)
+    observed = Observed(registry=state, watching=True, previous=status(degraded),
+                        champion=snapshot(roc_auc=(0.6, 0.55, 0.66), number=2))
+    assert fired(decide(observed)) == [TriggerKind.METRIC]
+    same = replace(observed, previous=status(replace(degraded, version=2)))
+    assert fired(decide(same)) == []
+
+
 def test_a_change_detector_fires_when_it_starts_firing() -> None:
     planned = passes([snapshot(change=False), snapshot(change=True), snapshot(change=True)])
     assert [fired(actions) for actions in planned] == [[], [TriggerKind.CHANGE], []]

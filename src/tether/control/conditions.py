@@ -80,15 +80,21 @@ def _rollout(observed: Observed, actions: Sequence[Action], now: float) -> Condi
     for action in actions:
         match action:
             case StartRollout():
-                return Condition(st.ROLLOUT, st.TRUE, st.STARTED, action.reason, now)
+                return Condition(st.ROLLOUT, st.TRUE, st.STARTED, action.reason, now,
+                                 version=action.version)
             case SetStep():
-                return Condition(st.ROLLOUT, st.TRUE, st.STEP_PASSED, action.describe(), now)
+                return Condition(st.ROLLOUT, st.TRUE, st.STEP_PASSED, action.describe(), now,
+                                 version=action.version)
             case Wait(subject=st.ROLLOUT):
-                return Condition(st.ROLLOUT, st.TRUE, action.why, action.reason, now)
+                rollout = observed.registry.rollout
+                return Condition(st.ROLLOUT, st.TRUE, action.why, action.reason, now,
+                                 version=rollout.version if rollout else None)
             case Promote(rollout=spec) if spec is not None:
-                return Condition(st.ROLLOUT, st.FALSE, st.PROMOTED, action.describe(), now)
+                return Condition(st.ROLLOUT, st.FALSE, st.PROMOTED, action.describe(), now,
+                                 version=action.version)
             case AbortRollout():
-                return Condition(st.ROLLOUT, st.FALSE, st.ABORTED, action.describe(), now)
+                return Condition(st.ROLLOUT, st.FALSE, st.ABORTED, action.describe(), now,
+                                 version=action.version)
     if observed.registry.rollout is None:
         previous = observed.previous.condition(st.ROLLOUT) if observed.previous else None
         if previous is not None and previous.status == st.FALSE:
@@ -101,12 +107,15 @@ def _probation(observed: Observed, actions: Sequence[Action], now: float) -> Con
     for action in actions:
         match action:
             case Wait(subject=st.PROBATION):
-                return Condition(st.PROBATION, st.TRUE, action.why, action.reason, now)
+                window = observed.probation
+                return Condition(st.PROBATION, st.TRUE, action.why, action.reason, now,
+                                 version=window.version if window else None)
             case PassProbation():
-                return Condition(st.PROBATION, st.FALSE, st.PASSED, action.describe(), now)
+                return Condition(st.PROBATION, st.FALSE, st.PASSED, action.describe(), now,
+                                 version=action.version)
             case RollBack():
                 return Condition(st.PROBATION, st.FALSE, st.ROLLED_BACK, action.describe(),
-                                 now)
+                                 now, version=action.version)
     state = observed.registry
     if state.rollout is not None:
         return None  # probation waits while a challenger rolls out
@@ -116,7 +125,7 @@ def _probation(observed: Observed, actions: Sequence[Action], now: float) -> Con
     if state.champion is not None and state.previous is None:
         return Condition(st.PROBATION, st.FALSE, st.NO_PREVIOUS,
                          f"version {state.champion} replaced no version: nothing to compare "
-                         "it with", now)
+                         "it with", now, version=state.champion)
     return Condition(st.PROBATION, st.FALSE, st.IDLE, "no champion on probation", now)
 
 

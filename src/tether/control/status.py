@@ -1,10 +1,11 @@
 """What the controller last saw and decided, as conditions, persisted once per pass.
 
 A condition is a statement about the model's loop with a status (True, False, Unknown),
-a reason (one CamelCase word from the constants below), a message with the numbers and
-`since`, when it took its present status and reason. Setting a condition that did not
-change keeps its `since` (and counts one more check), as Kubernetes and Argo Rollouts
-do, so "waiting for labels since 10:02" survives any number of passes and a restart:
+a reason (one CamelCase word from the constants below), a message with the numbers,
+the model version it speaks of (if any: like Kubernetes' observedGeneration) and `since`,
+when it took its present status and reason. Setting a condition that did not change
+keeps its `since` (and counts one more check), as Kubernetes and Argo Rollouts do, so
+"waiting for labels since 10:02" survives any number of passes and a restart:
 the status lives in the store, where the dashboard, `tether status` and the
 controller's metrics read it.
 
@@ -94,6 +95,7 @@ class Condition:
     message: str
     since: float
     checks: int = 1  # consecutive passes with this status and reason
+    version: int | None = None  # the model version it is about
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -102,19 +104,22 @@ class Condition:
 
     def as_dict(self) -> dict[str, Any]:
         return {"type": self.type, "status": self.status, "reason": self.reason,
-                "message": self.message, "since": self.since, "checks": self.checks}
+                "message": self.message, "since": self.since, "checks": self.checks,
+                "version": self.version}
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Condition:
         return cls(type=str(raw["type"]), status=str(raw["status"]), reason=str(raw["reason"]),
                    message=str(raw.get("message", "")), since=float(raw["since"]),
-                   checks=int(raw.get("checks", 1)))
+                   checks=int(raw.get("checks", 1)),
+                   version=None if raw.get("version") is None else int(raw["version"]))
 
 
 def merge(previous: Condition | None, new: Condition) -> Condition:
     """`new`, keeping `previous`'s `since` (and counting one more check) when neither its
-    status nor its reason changed."""
-    if previous is None or (previous.status, previous.reason) != (new.status, new.reason):
+    status, its reason nor the version it is about changed."""
+    if previous is None or (previous.status, previous.reason, previous.version) != (
+            new.status, new.reason, new.version):
         return new
     return replace(new, since=previous.since, checks=previous.checks + 1)
 

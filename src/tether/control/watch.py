@@ -2,12 +2,16 @@
 its floor (or dropped from the champion's gate baseline), a change detector.
 
 Pure: a snapshot and the last status in, conditions and fired triggers out. Each watcher
-is a condition (DriftDetected, MetricDegraded, ChangeDetected) persisted with the status,
-and fires on its rising edge only (drift after `triggers.drift_consecutive` checks in a
-row), so a model that stays degraded asks for one retrain, not one per pass, and a
-restarted controller does not ask again; the cool-down and the budget in
-`triggers.admit` bound the rest. While a rollout runs (or nothing is champion) the
-watchers stand still: their conditions keep their status and count.
+is a condition (DriftDetected, MetricDegraded, ChangeDetected) about the champion's
+version, persisted with the status, and fires on its rising edge only (drift after
+`triggers.drift_consecutive` checks in a row), so a model that stays degraded asks for
+one retrain, not one per pass, and a restarted controller does not ask again; a new
+champion starts with fresh edges. The metric watcher has hysteresis: it turns True when
+the optimistic end of the live metric's interval is past the limit and back to False
+only when the point value is within it again, so a metric hovering at its limit does not
+fire at every crossing. The cool-down and the budget in `triggers.admit` bound the rest.
+While a rollout runs (or nothing is champion) the watchers stand still: their
+conditions keep their status and count.
 """
 
 from __future__ import annotations
@@ -46,7 +50,8 @@ def watch(observed: Observed, policy: Policy, now: float) -> Watch:
                                 f"the watchers wait: {why}", now),), ())
     if observed.champion is None:
         message = observed.monitoring_error or "no live picture of the champion"
-        return Watch(tuple(Condition(kind, status, st.UNAVAILABLE, message, now)
+        return Watch(tuple(Condition(kind, status, st.UNAVAILABLE, message, now,
+                                     version=state.champion)
                            for kind, status in ((st.MONITORING, st.FALSE),
                                                 (st.DRIFT_DETECTED, st.UNKNOWN),
                                                 (st.METRIC_DEGRADED, st.UNKNOWN),
@@ -55,7 +60,7 @@ def watch(observed: Observed, policy: Policy, now: float) -> Watch:
     previous = observed.previous
     monitoring = Condition(st.MONITORING, st.TRUE, st.MEASURED,
                            f"version {snap.version}: {snap.n_predictions} predictions, "
-                           f"{snap.n_labels} labels in the window", now)
+                           f"{snap.n_labels} labels in the window", now, version=snap.version)
     conditions = [monitoring]
     fired: list[Trigger] = []
     for check in (_drift, _metric, _change):
@@ -66,12 +71,15 @@ def watch(observed: Observed, policy: Policy, now: float) -> Watch:
     return Watch(tuple(conditions), tuple(fired))
 
 
-def _was(previous: ControllerStatus | None, kind: str) -> Condition | None:
-    return previous.condition(kind) if previous is not None else None
+def _was(previous: ControllerStatus | None, kind: str, version: int) -> Condition | None:
+    """What the last pass said of the same version (another version's edge is no edge)."""
+    found = previous.condition(kind) if previous is not None else None
+    return found if found is not None and found.version == version else None
 
 
 def _rising(previous: ControllerStatus | None, condition: Condition) -> bool:
-    before = _was(previous, condition.type)
+    assert condition.version is not None
+    before = _was(previous, condition.type, condition.version)
     return condition.status == st.TRUE and (before is None or before.status != st.TRUE)
 
 
@@ -81,15 +89,19 @@ def _drift(snap: Snapshot, state: RegistryState, policy: Policy,
     needed = policy.triggers.drift_consecutive
     share = snap.drift.share_drifted if snap.drift is not None and snap.drift.enough_data \
         else None
+    version = snap.version
     if share is None:
         reason = snap.reasons.get("drift", "not enough data for a drift verdict")
-        return Condition(st.DRIFT_DETECTED, st.UNKNOWN, st.NOT_ENOUGH_DATA, reason, now), None
+        return Condition(st.DRIFT_DETECTED, st.UNKNOWN, st.NOT_ENOUGH_DATA, reason, now,
+                         version=version), None
     if share <= threshold:
         return Condition(st.DRIFT_DETECTED, st.FALSE, st.BELOW_THRESHOLD,
-                         f"drift share {share:.2f} <= {threshold:.2f}", now), None
-    condition = merge(_was(previous, st.DRIFT_DETECTED),
+                         f"drift share {share:.2f} <= {threshold:.2f}", now,
+                         version=version), None
+    condition = merge(_was(previous, st.DRIFT_DETECTED, version),
                       Condition(st.DRIFT_DETECTED, st.TRUE, st.ABOVE_THRESHOLD,
-                                f"drift share {share:.2f} > {threshold:.2f}", now))
+                                f"drift share {share:.2f} > {threshold:.2f}", now,
+                                version=version))
     if condition.checks != needed:
         return condition, None
     return condition, Trigger(TriggerKind.DRIFT,
@@ -101,36 +113,49 @@ def _metric(snap: Snapshot, state: RegistryState, policy: Policy,
             previous: ControllerStatus | None, now: float) -> tuple[Condition, Trigger | None]:
     triggers = policy.triggers
     primary = policy.metric.primary
+    version = snap.version
     if triggers.metric_floor is None and triggers.metric_drop is None:
         return Condition(st.METRIC_DEGRADED, st.FALSE, st.NOT_CONFIGURED,
                          "neither triggers.metric_floor nor triggers.metric_drop is set",
-                         now), None
+                         now, version=version), None
     estimate = snap.live.get(primary) if snap.live else None
     value = getattr(estimate, "value", None)
     if estimate is None or value is None or not math.isfinite(value) \
             or snap.n_labels < policy.monitoring.min_labels:
         return Condition(st.METRIC_DEGRADED, st.UNKNOWN, st.NOT_ENOUGH_DATA,
                          f"live {primary} needs {policy.monitoring.min_labels} labels "
-                         f"(monitoring.min_labels); the window has {snap.n_labels}", now), None
-    # Judge by the interval's optimistic end: a drop must be clear on these labels,
-    # not noise of a small window.
+                         f"(monitoring.min_labels); the window has {snap.n_labels}", now,
+                         version=version), None
+    # Fire on the interval's optimistic end (a drop must be clear on these labels, not
+    # noise of a small window); clear on the point value.
     best = estimate.lower if primary in LOWER_IS_BETTER else estimate.upper
     live = (f"live {primary} {value:.4f} (CI {estimate.lower:.4f}-{estimate.upper:.4f}, "
             f"{estimate.n} labels)")
     baseline = gate_baseline(state, primary)
-    reasons, why = [], st.WITHIN_LIMITS
-    if triggers.metric_drop is not None and baseline is not None and \
-            improvement(primary, best, baseline) < -triggers.metric_drop:
-        reasons.append(f"{live} is more than metric_drop {triggers.metric_drop} below the "
-                       f"champion's baseline {baseline:.4f}")
-        why = st.DROPPED
-    if triggers.metric_floor is not None and improvement(primary, best,
-                                                         triggers.metric_floor) < 0:
-        reasons.insert(0, f"{live} below floor {triggers.metric_floor}")
-        why = st.BELOW_FLOOR
-    if not reasons:
-        return Condition(st.METRIC_DEGRADED, st.FALSE, st.WITHIN_LIMITS, live, now), None
-    condition = Condition(st.METRIC_DEGRADED, st.TRUE, why, "; ".join(reasons), now)
+    limits: list[tuple[str, str, float]] = []  # (reason, text, the value it must reach)
+    if triggers.metric_floor is not None:
+        limits.append((st.BELOW_FLOOR, f"below floor {triggers.metric_floor}",
+                       triggers.metric_floor))
+    if triggers.metric_drop is not None and baseline is not None:
+        limit = (baseline + triggers.metric_drop if primary in LOWER_IS_BETTER
+                 else baseline - triggers.metric_drop)
+        limits.append((st.DROPPED, f"is more than metric_drop {triggers.metric_drop} below "
+                                   f"the champion's baseline {baseline:.4f}", limit))
+    clear = [(why, text) for why, text, limit in limits if improvement(primary, best, limit) < 0]
+    if clear:
+        condition = Condition(st.METRIC_DEGRADED, st.TRUE, clear[0][0],
+                              "; ".join(f"{live} {text}" for _, text in clear), now,
+                              version=version)
+    elif all(improvement(primary, value, limit) >= 0 for _, _, limit in limits):
+        return Condition(st.METRIC_DEGRADED, st.FALSE, st.WITHIN_LIMITS, live, now,
+                         version=version), None
+    else:  # the point is past a limit, the interval not clearly: hold what the last pass said
+        before = _was(previous, st.METRIC_DEGRADED, version)
+        if before is None or before.status != st.TRUE:
+            return Condition(st.METRIC_DEGRADED, st.FALSE, st.WITHIN_LIMITS,
+                             f"{live}: not clearly past a limit", now, version=version), None
+        return Condition(st.METRIC_DEGRADED, st.TRUE, before.reason,
+                         f"{live}: not yet back within limits", now, version=version), None
     if not _rising(previous, condition):
         return condition, None
     return condition, Trigger(TriggerKind.METRIC, condition.message,
@@ -142,13 +167,16 @@ def _change(snap: Snapshot, state: RegistryState, policy: Policy,
             previous: ControllerStatus | None, now: float) -> tuple[Condition, Trigger | None]:
     if not policy.triggers.on_change_detected:
         return Condition(st.CHANGE_DETECTED, st.FALSE, st.NOT_CONFIGURED,
-                         "triggers.on_change_detected is off", now), None
+                         "triggers.on_change_detected is off", now,
+                         version=snap.version), None
     streams = [stream for stream, detected in sorted(snap.change.items()) if detected]
     if not streams:
         return Condition(st.CHANGE_DETECTED, st.FALSE, st.QUIET,
-                         "no change detector fired in the window", now), None
+                         "no change detector fired in the window", now,
+                         version=snap.version), None
     condition = Condition(st.CHANGE_DETECTED, st.TRUE, st.FIRED,
-                          f"change detected on the {', '.join(streams)} stream", now)
+                          f"change detected on the {', '.join(streams)} stream", now,
+                          version=snap.version)
     if not _rising(previous, condition):
         return condition, None
     return condition, Trigger(TriggerKind.CHANGE, condition.message, data={"streams": streams},
