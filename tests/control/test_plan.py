@@ -44,6 +44,7 @@ from tether.control.observe import Observed, RetrainJob
 from tether.control.plan import plan
 from tether.control.status import ControllerStatus
 from tether.control.triggers import Trigger, TriggerAction, TriggerKind
+from tether.monitoring.live import MetricEstimate
 
 POLICY = policy(**{
     "rollout.steps": [0.1, 0.5], "rollout.min_predictions": 150, "rollout.min_labels": 100,
@@ -352,9 +353,9 @@ def test_a_metric_below_its_floor_fires_on_its_rising_edge_only() -> None:
     fire = planned[1][0]
     assert isinstance(fire, Fire)
     assert fire.trigger.reason == (
-        "live roc_auc 0.6000 (CI 0.5500-0.6600, 500 labels) below floor 0.7; live roc_auc "
-        "0.6000 (CI 0.5500-0.6600, 500 labels) is more than metric_drop 0.05 below the "
-        "champion's baseline 0.8000")
+        "live roc_auc 0.6000 (CI 0.5500-0.6600, 500 labels) worse than floor 0.7000; live "
+        "roc_auc 0.6000 (CI 0.5500-0.6600, 500 labels) is more than metric_drop 0.0500 worse "
+        "than the champion's baseline 0.8000")
 
 
 def test_a_metric_hovering_at_its_limit_does_not_fire_at_every_crossing() -> None:
@@ -378,6 +379,24 @@ def test_a_new_champion_starts_with_fresh_edges() -> None:
     assert fired(decide(observed)) == [TriggerKind.METRIC]
     same = replace(observed, previous=status(replace(degraded, version=2)))
     assert fired(decide(same)) == []
+
+
+def test_the_metric_watcher_follows_the_metric_direction() -> None:
+    """rmse: lower is better, so the limit is a ceiling and the interval's lower end is
+    the optimistic one."""
+    chosen = policy(**{"model.task": "regression", "model.target": "y",
+                       "metric.primary": "rmse", "metric.direction": "minimize",
+                       "gate.floors": {}, "triggers.metric_floor": 60.0,
+                       "triggers.metric_drop": None})
+    high = MetricEstimate(70.0, 62.0, 78.0, n=500)
+    near = MetricEstimate(61.0, 55.0, 67.0, n=500)
+    planned = passes([replace(snapshot(), live={"rmse": estimate})
+                      for estimate in (near, high, near)], chosen)
+    assert [fired(actions) for actions in planned] == [[], [TriggerKind.METRIC], []]
+    fire = planned[1][0]
+    assert isinstance(fire, Fire)
+    assert fire.trigger.reason == "live rmse 70 (CI 62-78, 500 labels) worse than ceiling 60"
+    assert fire.trigger.data["direction"] == "minimize"
 
 
 def test_a_change_detector_fires_when_it_starts_firing() -> None:

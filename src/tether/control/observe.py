@@ -212,7 +212,7 @@ def arm_stats(project: Project, version: int, route: str, since: float | None,
 def label_free_estimator(monitor: Monitor) -> Estimator:
     """Estimated metrics of a window of served rows, from the version's calibration."""
 
-    def estimate(version: int, served: pd.DataFrame) -> dict[str, float]:
+    def estimate(version: int, served: pd.DataFrame) -> Mapping[str, float | None]:
         profile = monitor.profile(version)
         if not profile.calibration or served.empty or served["score"].isna().all():
             return {}

@@ -111,14 +111,17 @@ def probation_policy(policy: Policy) -> RolloutPolicy:
                          max_error_rate=rollback.max_error_rate,
                          max_metric_drop=rollback.max_metric_drop,
                          max_p99_latency_ms=policy.rollout.max_p99_latency_ms,
+                         max_latency_ratio=policy.rollout.max_latency_ratio,
                          alpha=policy.rollout.alpha)
 
 
 def _probation(window: ProbationWindow, policy: Policy, now: float) -> Action:
     limits = probation_policy(policy)
+    # the previous champion served earlier: latency is not compared side by side, and a
+    # p99 over the ceiling is inconclusive rather than a rollback (see `assess`)
     analysis = assess(window.current, window.baseline, limits,
                       primary=policy.metric.primary, task=policy.model.task.value,
-                      estimate_rejects=True)
+                      estimate_rejects=True, same_window=False)
     numbers = {"probation": window.version, **analysis.as_dict()}
     if analysis.verdict is Verdict.FAIL:
         return RollBack(window.version, window.previous,

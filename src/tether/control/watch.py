@@ -16,7 +16,6 @@ conditions keep their status and count.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from tether.config import Policy
@@ -26,7 +25,7 @@ from tether.control.status import Condition, ControllerStatus, merge
 from tether.control.triggers import Trigger, TriggerKind
 from tether.monitoring.monitor import Snapshot
 from tether.registry import RegistryState
-from tether.scoring import LOWER_IS_BETTER, improvement
+from tether.scoring import metric
 
 __all__ = ["Watch", "gate_baseline", "watch"]
 
@@ -112,41 +111,47 @@ def _drift(snap: Snapshot, state: RegistryState, policy: Policy,
 def _metric(snap: Snapshot, state: RegistryState, policy: Policy,
             previous: ControllerStatus | None, now: float) -> tuple[Condition, Trigger | None]:
     triggers = policy.triggers
-    primary = policy.metric.primary
+    chosen = metric(policy.model.task, policy.metric.primary)
+    primary = chosen.name
     version = snap.version
     if triggers.metric_floor is None and triggers.metric_drop is None:
         return Condition(st.METRIC_DEGRADED, st.FALSE, st.NOT_CONFIGURED,
                          "neither triggers.metric_floor nor triggers.metric_drop is set",
                          now, version=version), None
     estimate = snap.live.get(primary) if snap.live else None
-    value = getattr(estimate, "value", None)
-    if estimate is None or value is None or not math.isfinite(value) \
-            or snap.n_labels < policy.monitoring.min_labels:
-        return Condition(st.METRIC_DEGRADED, st.UNKNOWN, st.NOT_ENOUGH_DATA,
-                         f"live {primary} needs {policy.monitoring.min_labels} labels "
-                         f"(monitoring.min_labels); the window has {snap.n_labels}", now,
-                         version=version), None
     # Fire on the interval's optimistic end (a drop must be clear on these labels, not
     # noise of a small window); clear on the point value.
-    best = estimate.lower if primary in LOWER_IS_BETTER else estimate.upper
-    live = (f"live {primary} {value:.4f} (CI {estimate.lower:.4f}-{estimate.upper:.4f}, "
-            f"{estimate.n} labels)")
+    best = None if estimate is None else (estimate.upper if chosen.bigger_is_better
+                                          else estimate.lower)
+    if estimate is None or estimate.value is None or best is None \
+            or snap.n_labels < policy.monitoring.min_labels:
+        why = (estimate.reason if estimate is not None and estimate.reason else
+               f"live {primary} needs {policy.monitoring.min_labels} labels "
+               f"(monitoring.min_labels); the window has {snap.n_labels}")
+        return Condition(st.METRIC_DEGRADED, st.UNKNOWN, st.NOT_ENOUGH_DATA, why, now,
+                         version=version), None
+    value = estimate.value
+    live = (f"live {primary} {chosen.format(value)} (CI {chosen.format(estimate.lower)}-"
+            f"{chosen.format(estimate.upper)}, {estimate.n} labels)")
     baseline = gate_baseline(state, primary)
-    limits: list[tuple[str, str, float]] = []  # (reason, text, the value it must reach)
+    limits: list[tuple[str, str, float]] = []  # (reason, words, the limit)
     if triggers.metric_floor is not None:
-        limits.append((st.BELOW_FLOOR, f"below floor {triggers.metric_floor}",
+        limits.append((st.BELOW_FLOOR, f"worse than {chosen.limit_name} "
+                                       f"{chosen.format(triggers.metric_floor)}",
                        triggers.metric_floor))
     if triggers.metric_drop is not None and baseline is not None:
-        limit = (baseline + triggers.metric_drop if primary in LOWER_IS_BETTER
-                 else baseline - triggers.metric_drop)
-        limits.append((st.DROPPED, f"is more than metric_drop {triggers.metric_drop} below "
-                                   f"the champion's baseline {baseline:.4f}", limit))
-    clear = [(why, text) for why, text, limit in limits if improvement(primary, best, limit) < 0]
-    if clear:
-        condition = Condition(st.METRIC_DEGRADED, st.TRUE, clear[0][0],
-                              "; ".join(f"{live} {text}" for _, text in clear), now,
+        # the value `metric_drop` worse than the baseline, in the metric's direction
+        limit = baseline - (triggers.metric_drop if chosen.bigger_is_better
+                            else -triggers.metric_drop)
+        limits.append((st.DROPPED, f"is more than metric_drop "
+                                   f"{chosen.format(triggers.metric_drop)} worse than the "
+                                   f"champion's baseline {chosen.format(baseline)}", limit))
+    past = [(why, words) for why, words, limit in limits if chosen.worse(best, limit)]
+    if past:
+        condition = Condition(st.METRIC_DEGRADED, st.TRUE, past[0][0],
+                              "; ".join(f"{live} {words}" for _, words in past), now,
                               version=version)
-    elif all(improvement(primary, value, limit) >= 0 for _, _, limit in limits):
+    elif not any(chosen.worse(value, limit) for _, _, limit in limits):
         return Condition(st.METRIC_DEGRADED, st.FALSE, st.WITHIN_LIMITS, live, now,
                          version=version), None
     else:  # the point is past a limit, the interval not clearly: hold what the last pass said
@@ -159,7 +164,8 @@ def _metric(snap: Snapshot, state: RegistryState, policy: Policy,
     if not _rising(previous, condition):
         return condition, None
     return condition, Trigger(TriggerKind.METRIC, condition.message,
-                              data={"metric": primary, "value": value, "baseline": baseline,
+                              data={"metric": primary, "direction": chosen.direction.value,
+                                    "value": value, "baseline": baseline,
                                     "labels": snap.n_labels}, ts=now)
 
 
