@@ -52,7 +52,9 @@ __all__ = [
 
 
 def describe_rollout(spec: RolloutSpec) -> str:
-    """>>> describe_rollout(RolloutSpec(version=3, mode="canary", weight=0.25, step=1))
+    """A rollout in words, as the registry's reason and the event log keep it.
+
+    >>> describe_rollout(RolloutSpec(version=3, mode="canary", weight=0.25, step=1))
     'canary step 1: 25% of traffic to version 3'
     """
     if spec.mode == "shadow":
