@@ -163,7 +163,10 @@ def test_alert_fires_retrains_canaries_and_promotes(loop: dict[str, object]) -> 
         replayer.world.shift, replayer.world.concept, replayer.world.label_noise = 0.6, 1.0, 0.1
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
-            if project.registry.state().champion == 2:
+            state = project.registry.state()
+            # a promotion is several registry writes: wait for the last (the challenger
+            # cleared), not the first (the champion alias)
+            if state.champion == 2 and state.rollout is None and state.challenger is None:
                 break
             aborted = project.store.events(project.model_name,
                                            kinds=["rollout_aborted", "gate_failed",
