@@ -180,8 +180,13 @@ def dashboard(project: Project, *, poll_seconds: float = 5.0) -> Process:
 
 def _controller(project: Project, monitor: Monitor, registry: CollectorRegistry, *,
                 lock_ttl: float, push: Callable[[], None] | None = None) -> Controller:
+    from tether.federated.sites import with_site_drift
+
+    # a federated trainer with site_drift on: each site's own data summaries, too
+    sites = with_site_drift(project, None)
     return Controller(project, push=push, monitor=monitor, lock_ttl=lock_ttl,
-                      metrics=ControllerMetrics(project.model_name, registry))
+                      metrics=ControllerMetrics(project.model_name, registry),
+                      watchers=[sites] if sites is not None else [])
 
 
 def _dashboard(project: Project, monitor: Monitor, *,

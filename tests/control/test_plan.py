@@ -282,6 +282,14 @@ def test_an_asked_rollback_puts_previous_back_or_says_why_it_cannot() -> None:
     assert (type(rollback), rollback.version, rollback.target) == (RollBack, 2, 1)
 
 
+def test_another_watchers_trigger_fires_and_retrains() -> None:
+    """A watcher that keeps its own edges (a federated site's drift) fires as it comes."""
+    site = Trigger(TriggerKind.DRIFT, "site hospital_01: drift share 0.60 > 0.50",
+                   data={"site": "hospital_01"}, ts=NOW)
+    fire, start = decide(serving(watched=(site,)))
+    assert fire == Fire(site) and start == StartRetrain(site)
+
+
 def test_the_schedule_fires_once_per_cron_tick() -> None:
     chosen = policy(**{"triggers.schedule": "0 3 * * *"})
     at_three = 1_700_020_800.0  # 2023-11-15 03:00 UTC

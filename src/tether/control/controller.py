@@ -45,7 +45,7 @@ from tether.control.apply import Applied, Applier
 from tether.control.clock import Clock
 from tether.control.conditions import conditions, failed_pass
 from tether.control.metrics import ControllerMetrics
-from tether.control.observe import Observed, observe
+from tether.control.observe import Observed, Watcher, observe
 from tether.control.plan import plan
 from tether.control.status import ControllerStatus
 from tether.control.triggers import Trigger, TriggerKind
@@ -101,16 +101,20 @@ class Controller:
     the label-free estimates a canary is judged on before labels arrive; without it the
     controller acts only on what it is sent (hooks, people, the schedule) and on labels.
     `retrain` replaces training and gating (default: the project's trainer, then the gate).
+    `watchers` are drift watchers that read and remember for themselves (the federated
+    per-site drift); their triggers fire on the pass that observes them.
     """
 
     def __init__(self, project: Project, *, push: Callable[[], None] | None = None,
                  clock: Clock | None = None, owner: str | None = None,
                  monitor: Monitor | None = None, metrics: ControllerMetrics | None = None,
-                 lock_ttl: float = 15.0, retrain: Retrain | None = None) -> None:
+                 lock_ttl: float = 15.0, retrain: Retrain | None = None,
+                 watchers: Sequence[Watcher] = ()) -> None:
         self.project = project
         self.clock: Clock = clock or project.clock
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.monitor = monitor
+        self.watchers = tuple(watchers)
         self.metrics = metrics
         self.lock_ttl = lock_ttl
         self.worker = RetrainWorker(retrain or train_and_gate(project), self.clock)
@@ -150,7 +154,7 @@ class Controller:
         triggers = self.project.policy.triggers
         if triggers.schedule:
             kinds.add(TriggerKind.SCHEDULE)
-        if self.monitor is not None:
+        if self.monitor is not None or self.watchers:
             kinds.add(TriggerKind.DRIFT)
             if triggers.metric_floor is not None or triggers.metric_drop is not None:
                 kinds.add(TriggerKind.METRIC)
@@ -191,7 +195,7 @@ class Controller:
         previous = self._previous(now)
         observed = observe(self.project, now=now, inbox=self._pending(), previous=previous,
                            monitor=self.monitor, retraining=self.worker.running,
-                           last_retrain=self.worker.last)
+                           last_retrain=self.worker.last, watchers=self.watchers)
         actions = plan(observed, self.project.policy, now)
         applied = self.applier.apply(actions, observed, now)
         self._acknowledge(applied)

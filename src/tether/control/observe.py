@@ -9,6 +9,7 @@ on this snapshot alone, without I/O.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -34,16 +35,22 @@ __all__ = [
     "ProbationWindow",
     "RetrainJob",
     "RolloutWindow",
+    "Watcher",
     "arm_stats",
     "label_free_estimator",
     "observe",
 ]
+
+log = logging.getLogger("tether.controller")
 
 MAX_WINDOW_ROWS = 50_000
 PROBATION_EVENTS = (EventKind.PROMOTED, EventKind.PROBATION_PASSED, EventKind.ROLLED_BACK)
 
 # Label-free estimates of a version's served rows, None where undefined.
 Estimator = Callable[[int, pd.DataFrame], Mapping[str, float | None]]
+# A watcher that reads what it needs itself and keeps its own edges (the federated
+# per-site drift, `tether.federated.sites.SiteWatcher`): its triggers fire as they come.
+Watcher = Callable[[RegistryState, float], list[Trigger]]
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,7 @@ class Observed:
     monitoring_error: str | None = None  # why there is no live picture
     previous: ControllerStatus | None = None  # the status the last pass left
     watching: bool = False  # whether this controller watches the champion at all
+    watched: tuple[Trigger, ...] = ()  # what other watchers fired on this pass
 
     @cached_property
     def problems(self) -> tuple[str, ...]:
@@ -113,9 +121,9 @@ class Observed:
 
 def observe(project: Project, *, now: float, inbox: Sequence[Trigger] = (),
             previous: ControllerStatus | None = None, monitor: Monitor | None = None,
-            retraining: RetrainJob | None = None,
-            last_retrain: RetrainJob | None = None) -> Observed:
-    """Read what the pass needs; only the registry and the store are asked."""
+            retraining: RetrainJob | None = None, last_retrain: RetrainJob | None = None,
+            watchers: Sequence[Watcher] = ()) -> Observed:
+    """Read what the pass needs: the registry, the store, and the watchers' triggers."""
     state = project.registry.state()
     evidence = Evidence(unloadable=lifecycle.load_failures(project))
     repairing = Observed(registry=state, evidence=evidence, triggers=tuple(inbox),
@@ -142,12 +150,18 @@ def observe(project: Project, *, now: float, inbox: Sequence[Trigger] = (),
                 champion = monitor.snapshot(state.champion, "champion")
             except TetherError as exc:
                 monitoring_error = str(exc)
+    watched: list[Trigger] = []
+    for watcher in watchers:
+        try:
+            watched += watcher(state, now)
+        except TetherError as exc:  # a watcher that cannot see this pass fires nothing
+            log.warning("watcher %r: %s", watcher, exc)
     return Observed(registry=state, evidence=evidence, triggers=tuple(inbox),
                     retrains=retrains,
                     last_schedule=last_schedule, retraining=retraining,
                     last_retrain=last_retrain, rollout=rollout, probation=probation,
                     champion=champion, monitoring_error=monitoring_error, previous=previous,
-                    watching=monitor is not None)
+                    watching=monitor is not None, watched=tuple(watched))
 
 
 def _rollout_window(project: Project, spec: RolloutSpec, champion: int,

@@ -150,7 +150,7 @@ def _waiting_for(arm: ArmStats, needed: int, analysis: Analysis, limits: Rollout
 # 4. retrain triggers ------------------------------------------------------------------
 
 def _retrain(observed: Observed, policy: Policy, now: float) -> list[Action]:
-    fired = list(watch(observed, policy, now).fired)
+    fired = [*watch(observed, policy, now).fired, *observed.watched]
     cron = policy.triggers.schedule
     if cron and schedule_due(cron, observed.last_schedule, now):
         fired.append(Trigger(TriggerKind.SCHEDULE, f"schedule {cron!r}", ts=now))
