@@ -215,6 +215,43 @@ def test_interrupted_rollout_is_repaired_on_the_next_pass(
     assert condition(project, st.REGISTRY_CONSISTENT).reason == st.REPAIRED
 
 
+def test_a_registry_moved_under_a_pass_is_planned_again_not_an_error(
+        champion_and_candidate: Project) -> None:
+    """A person rolls back by hand while a pass decides to roll back on an alert: the
+    pass's write is refused (the routing it observed moved), nothing is written twice,
+    no error is recorded, and the alert waits for the next pass, which plans it on the
+    registry as it is now."""
+    project = champion_and_candidate
+    lifecycle.promote(project, 2, "hot fix")
+    moved: list[tuple[int, int]] = []
+
+    def person_rolls_back(state, now):  # type: ignore[no-untyped-def]
+        if not moved:  # between this pass's read of the registry and its write
+            moved.append(lifecycle.rollback(project, "by hand: support tickets"))
+        return []
+
+    controller = Controller(project, watchers=[person_rolls_back])
+    controller.submit(Trigger(TriggerKind.ALERTMANAGER, "HighErrorRate",
+                              action=TriggerAction.ROLLBACK))
+    first = controller.tick()
+    (applied,) = first.applied
+    assert isinstance(applied.action, RollBack) and applied.action.version == 2
+    assert not applied.ok and applied.error is None
+    assert applied.moved is not None and "champion" in applied.moved
+    assert "the next pass plans again" in applied.line()
+    assert moved == [(2, 1)]
+    assert kinds(project).count("rolled_back") == 1  # the person's, not a second one
+    assert "controller_error" not in kinds(project)
+    assert condition(project, st.HEALTHY).status == st.TRUE
+    state = project.registry.state()
+    assert (state.champion, state.problems) == (1, [])
+    second = controller.tick()
+    skipped = [a for a in second.of(SkipTrigger) if isinstance(a, SkipTrigger)]
+    assert [a.trigger.reason for a in skipped] == ["HighErrorRate"]
+    assert not second.of(RollBack) and project.registry.state().champion == 1
+    assert controller.tick().of(SkipTrigger) == []  # answered once
+
+
 def test_a_restarted_controller_finds_the_status_and_keeps_its_since(
         champion_and_candidate: Project) -> None:
     project = champion_and_candidate

@@ -45,6 +45,7 @@ from tether.control.plan import plan
 from tether.control.status import ControllerStatus
 from tether.control.triggers import Trigger, TriggerAction, TriggerKind
 from tether.monitoring.live import MetricEstimate
+from tether.registry import Evidence
 
 POLICY = policy(**{
     "rollout.steps": [0.1, 0.5], "rollout.min_predictions": 150, "rollout.min_labels": 100,
@@ -303,7 +304,27 @@ def test_a_registry_with_problems_is_repaired_before_anything_else() -> None:
     state = registry(version(1, "champion", aliases=("champion",)),
                      version(2, "canary", aliases=("challenger",)), champion=1, challenger=2)
     actions = plan(Observed(registry=state, triggers=(asked(),)), POLICY, NOW)
-    assert actions == [Repair(("alias challenger -> 2 but no rollout routes to it",))]
+    assert actions == [Repair(("alias challenger -> 2 but no rollout routes to it",
+                               "version 2 is tagged canary but no rollout routes to it"))]
+
+
+def test_a_version_servers_cannot_load_is_never_repaired_into_serving() -> None:
+    """Version 1 is tagged champion but no alias names it: a repair would point alias
+    champion at it, unless servers reported they cannot load it. Then no repair is
+    planned: a person decides, the status says so, and the rest of the pass goes on."""
+    state = registry(version(1, "champion"))
+    assert decide(Observed(registry=state)) == [Repair((
+        "no champion alias, but version(s) [1] are tagged champion",))]
+    unloadable = Observed(registry=state, triggers=(asked(),),
+                          evidence=Evidence(unloadable={1: "EOFError: pickle truncated"}))
+    actions = decide(unloadable)
+    assert not any(isinstance(a, Repair) for a in actions)
+    assert isinstance(only(actions, StartRetrain), StartRetrain)
+    (consistent,) = [c for c in conditions(unloadable, actions, [], POLICY, NOW)
+                     if c.type == st.REGISTRY_CONSISTENT]
+    assert (consistent.status, consistent.reason) == (st.FALSE, st.NEEDS_A_PERSON)
+    assert consistent.message == ("no champion alias, but version(s) [1] are tagged "
+                                  "champion; none is fit to serve")
 
 
 def test_the_retention_policy_runs_once_per_interval() -> None:
