@@ -29,6 +29,7 @@ from tether import lifecycle
 from tether.config import load_config
 from tether.demo.run import DemoResult, _Stage
 from tether.errors import TetherError
+from tether.events import EventKind
 from tether.example.health import TARGET, generate
 from tether.federated.environment import find_flower_bin
 from tether.federated.local import LocalFederation
@@ -197,9 +198,9 @@ def _loop(project: Project, stage: _Stage, deadline: float,
 
 
 def _retraining(project: Project) -> bool:
-    return bool(project.store.events(project.model_name, kinds=["retrain_started"]))
+    return bool(project.store.events(project.model_name, kinds=[EventKind.RETRAIN_STARTED]))
 
 
 def _failed(project: Project) -> bool:
     return bool(project.store.events(project.model_name, kinds=[
-        "rollout_aborted", "gate_failed", "retrain_failed"]))
+        EventKind.ROLLOUT_ABORTED, EventKind.GATE_FAILED, EventKind.RETRAIN_FAILED]))
