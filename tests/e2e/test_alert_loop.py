@@ -100,6 +100,13 @@ def loop(project_dir: Path, tmp_path: Path) -> Iterator[dict[str, object]]:
         "rollout.steps": [0.2, 0.5], "rollout.min_predictions": 150,
         "rollout.min_labels": 80, "rollout.step_timeout_seconds": 120,
         "rollout.max_metric_drop": 0.05, "rollout.max_p99_latency_ms": 2000,
+        # This test is about the alert's path to a promotion. The verdicts that could end
+        # it elsewhere have tests of their own (tests/control/test_analysis.py): served
+        # wall-clock medians of two arms on a loaded 2-core runner differ by more than
+        # the default x2 without either model being slower (the gate compared them on CPU
+        # time), and a probation on a few hundred label-free estimates may roll back.
+        "rollout.max_latency_ratio": 20.0,
+        "rollback.max_metric_drop": 0.5,
     })
     project = Project.open(project_dir / "tether.yaml")
     lifecycle.train(project)
@@ -163,10 +170,9 @@ def test_alert_fires_retrains_canaries_and_promotes(loop: dict[str, object]) -> 
         replayer.world.shift, replayer.world.concept, replayer.world.label_noise = 0.6, 1.0, 0.1
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
-            state = project.registry.state()
-            # a promotion is several registry writes: wait for the last (the challenger
-            # cleared), not the first (the champion alias)
-            if state.champion == 2 and state.rollout is None and state.challenger is None:
+            # the promotion's event is written after its last registry write
+            if any(e.version == 2 for e in
+                   project.store.events(project.model_name, kinds=["promoted"])):
                 break
             aborted = project.store.events(project.model_name,
                                            kinds=["rollout_aborted", "gate_failed",
@@ -176,7 +182,12 @@ def test_alert_fires_retrains_canaries_and_promotes(loop: dict[str, object]) -> 
     finally:
         replayer.stop()
 
+    settle = time.monotonic() + 30  # the rollout's routing is cleared in the same pass
     state = project.registry.state()
+    while (state.rollout is not None or state.challenger is not None) and \
+            time.monotonic() < settle:
+        time.sleep(0.5)
+        state = project.registry.state()
     assert (state.champion, state.previous, state.challenger, state.rollout) == (2, 1, None, None)
     assert state.problems == []
     events = project.store.events(project.model_name)
