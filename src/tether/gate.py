@@ -143,7 +143,9 @@ def _evaluation_data(project: Project, version: int) -> tuple[pd.DataFrame, str]
     registry = project.registry
     target = project.policy.model.target
     holdout = registry.reference_frame(version, "holdout")
-    holdout = holdout.drop(columns=[c for c in ("_prediction", "_score") if c in holdout])
+    holdout = holdout.drop(columns=[c for c in holdout.columns  # scores of training time
+                                    if c in ("_prediction", "_score")
+                                    or str(c).startswith("_proba_")])
     created = registry.version(version).created_at
     features = [c for c in holdout.columns if c != target and not c.startswith("_")]
     live = project.store.prediction_window(project.model_name, since=created,

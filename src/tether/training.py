@@ -26,7 +26,7 @@ from sklearn.model_selection import train_test_split
 from tether.config import Task
 from tether.errors import DataError, TetherError, TrainingError
 from tether.events import EventKind
-from tether.monitoring.reference import PROFILE_FILE, reference_profile
+from tether.monitoring.reference import PROBA, PROFILE_FILE, reference_profile
 from tether.project import Project
 from tether.registry import TrainingRun
 from tether.scoring import evaluate
@@ -253,8 +253,13 @@ def retrain(project: Project, reason: str = "manual",
         scored = holdout.assign(_prediction=predictions)
         if scores is not None and scores.ndim == 1:
             scored["_score"] = scores
+        elif scores is not None:
+            scored = scored.assign(**{f"{PROBA}{j}": scores[:, j]
+                                      for j in range(scores.shape[1])})
         profile = reference_profile(train_rows, features, scored, target=target,
-                                    task=policy.model.task.value)
+                                    task=policy.model.task.value,
+                                    classes=None if classes is None
+                                    else np.asarray(classes).tolist())
         snapshot = train_rows.sample(n=min(len(train_rows), MAX_REFERENCE_ROWS),
                                      random_state=seed)
         version = run.register(

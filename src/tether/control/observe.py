@@ -25,6 +25,8 @@ from tether.errors import TetherError
 from tether.events import EventKind
 from tether.monitoring.estimation import Calibrator, estimate_performance
 from tether.monitoring.monitor import Monitor, Snapshot
+from tether.monitoring.multiclass_estimation import ClassCalibrators, estimate_multiclass
+from tether.outputs import model_scores
 from tether.project import Project
 from tether.registry import Evidence, RegistryState, RolloutSpec, find_problems
 
@@ -207,7 +209,6 @@ def arm_stats(project: Project, version: int, route: str, since: float | None,
     served = window[~errors]
     latency = served["latency_ms"].dropna()
     labeled = served[served["label"].notna()]
-    scores = labeled["score"]
     return ArmStats(
         version=version,
         route=route,
@@ -218,7 +219,7 @@ def arm_stats(project: Project, version: int, route: str, since: float | None,
         labels=len(labeled),
         y_true=labeled["label"].to_numpy(dtype=float),
         y_pred=labeled["prediction"].to_numpy(dtype=float),
-        y_score=scores.to_numpy(dtype=float) if len(scores) and scores.notna().all() else None,
+        y_score=model_scores(labeled),
         estimated=_estimate(estimator, version, served),
     )
 
@@ -228,6 +229,11 @@ def label_free_estimator(monitor: Monitor) -> Estimator:
 
     def estimate(version: int, served: pd.DataFrame) -> Mapping[str, float | None]:
         profile = monitor.profile(version)
+        proba = model_scores(served[served["prediction"].notna()]) if not served.empty \
+            else None
+        if profile.class_calibration and proba is not None and proba.ndim == 2:
+            return estimate_multiclass(ClassCalibrators.from_dict(profile.class_calibration),
+                                       proba)  # multiclass CBPE
         if not profile.calibration or served.empty or served["score"].isna().all():
             return {}
         rows = served[served["score"].notna() & served["prediction"].notna()]

@@ -33,20 +33,25 @@ from tether.monitoring.detectors import BernoulliCUSUM, DriftDetector, PageHinkl
 from tether.monitoring.drift import DriftReport, detect_drift
 from tether.monitoring.estimation import Calibrator, estimate_performance, expected_errors
 from tether.monitoring.live import MetricEstimate, live_metrics
+from tether.monitoring.multiclass_estimation import (
+    ClassCalibrators,
+    estimate_multiclass,
+    expected_class_errors,
+)
 from tether.monitoring.profile import Profile
 from tether.monitoring.reference import (
     CALIBRATION_ERROR,
+    CLASSES,
     PROFILE_FILE,
     SCORE,
 )
+from tether.outputs import feature_columns, model_scores, proba_column
 from tether.project import Project
 from tether.scoring import Scores, Task
 
 __all__ = ["STREAMS", "Monitor", "Snapshot", "window_drift"]
 
 STREAMS = ("error", "estimate")
-WINDOW_COLUMNS = frozenset({"id", "ts", "model_version", "route", "prediction", "score",
-                            "latency_ms", "error", "label"})
 # Rows fed to a detector in one snapshot at most (after a long pause, the newest ones).
 MAX_FEED_ROWS = 200_000
 
@@ -109,7 +114,7 @@ def window_drift(profile: Profile, frame: pd.DataFrame, policy: MonitoringPolicy
     drift share threshold and PSI threshold."""
     failed = frame["error"].astype(bool).to_numpy()
     valid = frame[~failed & frame["prediction"].notna().to_numpy()]
-    features = frame[[c for c in frame.columns if c not in WINDOW_COLUMNS]]
+    features = frame[feature_columns(frame)]
     prediction_column = "score" if profile.prediction_column == SCORE else "prediction"
     return detect_drift(profile, features, alpha=policy.drift_alpha,
                         share_threshold=policy.drift_share_threshold,
@@ -130,6 +135,27 @@ class _Stream:
 class _Reference:
     profile: Profile
     calibrator: Calibrator | None
+    class_calibrators: ClassCalibrators | None = None
+
+    @property
+    def classes(self) -> list[Any] | None:
+        """The model's classes in its probability columns' order (multiclass)."""
+        classes = self.profile.meta.get(CLASSES)
+        if classes is None and self.class_calibrators is not None:
+            classes = self.class_calibrators.classes
+        return None if classes is None else numeric_labels(list(classes))
+
+    @property
+    def calibrated(self) -> bool:
+        return self.calibrator is not None or self.class_calibrators is not None
+
+
+def numeric_labels(classes: list[Any]) -> list[Any]:
+    """Classes as the store keeps labels and predictions: numbers as floats."""
+    try:
+        return [float(c) for c in classes]
+    except (TypeError, ValueError):
+        return list(classes)
 
 
 class Monitor:
@@ -158,7 +184,9 @@ class Monitor:
             return cached
         profile = self._load_profile(version)
         calibrator = Calibrator.from_dict(profile.calibration) if profile.calibration else None
-        reference = _Reference(profile, calibrator)
+        per_class = (ClassCalibrators.from_dict(profile.class_calibration)
+                     if profile.class_calibration else None)
+        reference = _Reference(profile, calibrator, per_class)
         with self._lock:
             self._references[version] = reference
         return reference
@@ -218,11 +246,16 @@ class Monitor:
         live: dict[str, MetricEstimate] = {}
         if len(labeled) >= policy.min_labels:
             enough["live"] = True
-            scores = labeled["score"].to_numpy(dtype=float)
+            scores = model_scores(labeled)
+            if scores is not None and (scores.ndim == 2) != (self.task == Task.MULTICLASS):
+                scores = None
+            classes = reference.classes
+            if scores is not None and scores.ndim == 2 and (
+                    classes is None or len(classes) != scores.shape[1]):
+                scores = None  # probabilities whose classes are unknown rank nothing
             live = live_metrics(self.task, labeled["label"].to_numpy(dtype=float),
-                                labeled["prediction"].to_numpy(dtype=float),
-                                scores if self.task == Task.BINARY
-                                and np.isfinite(scores).all() else None)
+                                labeled["prediction"].to_numpy(dtype=float), scores,
+                                classes=classes)
         else:
             reasons["live"] = (f"not enough data: {len(labeled)} labeled prediction(s), "
                                f"need {policy.min_labels} (monitoring.min_labels)")
@@ -241,11 +274,13 @@ class Monitor:
 
     def _estimate(self, valid: pd.DataFrame, reference: _Reference,
                   reasons: dict[str, str]) -> Scores:
+        if self.task == Task.MULTICLASS and reference.class_calibrators is not None:
+            return self._estimate_multiclass(valid, reference.class_calibrators, reasons)
         if self.task != Task.BINARY or reference.calibrator is None:
             why = reference.profile.meta.get(CALIBRATION_ERROR)
             reasons["estimated"] = (f"no estimate: the reference cannot calibrate ({why})"
                                     if why else
-                                    "no estimate: needs a binary classifier with scores")
+                                    "no estimate: needs a classifier with scores")
             return Scores()
         scored = valid[valid["score"].notna()]
         minimum = self.project.policy.monitoring.min_labels
@@ -255,6 +290,16 @@ class Monitor:
             return Scores()
         return estimate_performance(reference.calibrator, scored["score"].to_numpy(),
                                     scored["prediction"].to_numpy())
+
+    def _estimate_multiclass(self, valid: pd.DataFrame, calibrators: ClassCalibrators,
+                             reasons: dict[str, str]) -> Scores:
+        proba = _class_probabilities(valid, len(calibrators.classes))
+        minimum = self.project.policy.monitoring.min_labels
+        if len(proba) < minimum:
+            reasons["estimated"] = (f"not enough data: {len(proba)} prediction(s) with class "
+                                    f"probabilities, need {minimum} (monitoring.min_labels)")
+            return Scores()
+        return estimate_multiclass(calibrators, proba)
 
     # change detection ---------------------------------------------------------------
 
@@ -267,7 +312,7 @@ class Monitor:
               reference: _Reference) -> dict[str, bool]:
         """Feed each stream the rows newer than its cursor; True if it fired in the window."""
         streams = ["error"]
-        if self.task == "binary_classification" and reference.calibrator is not None:
+        if reference.calibrated:
             streams.append("estimate")
         states = {}
         for stream in streams:
@@ -314,8 +359,29 @@ class Monitor:
             values = (np.abs(truth - predicted) if self.task == "regression"
                       else (truth != predicted).astype(float))
             return values.tolist(), labeled["ts"].astype(float).tolist()
+        if reference.class_calibrators is not None:
+            k = len(reference.class_calibrators.classes)
+            rows = rows[_has_probabilities(rows, k)]
+            values = expected_class_errors(reference.class_calibrators,
+                                           _class_probabilities(rows, k))
+            return values.tolist(), rows["ts"].astype(float).tolist()
         scored = rows[rows["score"].notna()]
         assert reference.calibrator is not None
         values = expected_errors(reference.calibrator, scored["score"].to_numpy(dtype=float),
                                  scored["prediction"].to_numpy(dtype=float))
         return values.tolist(), scored["ts"].astype(float).tolist()
+
+
+def _has_probabilities(rows: pd.DataFrame, k: int) -> np.ndarray:
+    columns = [proba_column(j) for j in range(k)]
+    if not set(columns) <= set(rows.columns):
+        return np.zeros(len(rows), dtype=bool)
+    return np.isfinite(rows[columns].to_numpy(dtype=float)).all(axis=1)
+
+
+def _class_probabilities(rows: pd.DataFrame, k: int) -> np.ndarray:
+    """The (n, k) class probabilities of the rows that have all k."""
+    keep = _has_probabilities(rows, k)
+    if not keep.any():
+        return np.empty((0, k))
+    return rows.loc[keep, [proba_column(j) for j in range(k)]].to_numpy(dtype=float)

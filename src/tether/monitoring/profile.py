@@ -108,6 +108,8 @@ class Profile:
     prediction: FeatureProfile | None = None
     prediction_column: str | None = None
     calibration: dict[str, list[float]] | None = None
+    # multiclass: {"classes": [...], "curves": [one calibration per class, in that order]}
+    class_calibration: dict[str, Any] | None = None
     error_rate: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     format: int = FORMAT
@@ -128,6 +130,7 @@ class Profile:
             prediction=_feature_from_dict(prediction) if prediction else None,
             prediction_column=data.get("prediction_column"),
             calibration=data.get("calibration"),
+            class_calibration=data.get("class_calibration"),
             error_rate=data.get("error_rate"),
             meta=dict(data.get("meta") or {}),
         )
@@ -196,10 +199,11 @@ def _numeric_profile(ordered: np.ndarray, missing: int, sketch_points: int) -> N
         mean=float(ordered.mean()), std=float(ordered.std()))
 
 
-def _feature_profile(series: pd.Series, sketch_points: int) -> FeatureProfile:
+def _feature_profile(series: pd.Series, sketch_points: int,
+                     discrete: bool = False) -> FeatureProfile:
     numeric = pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(
         series.dtype)
-    if numeric:
+    if numeric and not discrete:
         values, missing, _ = numeric_values(series)
         ordered = np.sort(values)
         distinct = 1 + int(np.count_nonzero(np.diff(ordered))) if len(ordered) else 0
@@ -218,11 +222,15 @@ def _feature_profile(series: pd.Series, sketch_points: int) -> FeatureProfile:
 def build_profile(frame: pd.DataFrame, *, features: list[str] | None = None,
                   prediction: pd.Series | np.ndarray | None = None,
                   calibration: dict[str, list[float]] | None = None,
+                  class_calibration: dict[str, Any] | None = None,
                   error_rate: float | None = None, meta: dict[str, Any] | None = None,
-                  sketch_points: int = SKETCH_POINTS) -> Profile:
+                  sketch_points: int = SKETCH_POINTS, discrete_prediction: bool = False,
+                  ) -> Profile:
     """Summarise `features` of `frame` (default: every column); JSON-ready via `as_dict()`.
 
-    `prediction` is the holdout's score (or prediction) column, for prediction drift.
+    `prediction` is the holdout's score (or prediction) column, for prediction drift;
+    `discrete_prediction`: it holds class labels, summarised as category counts however
+    many classes there are.
     """
     columns = list(frame.columns) if features is None else features
     missing = [c for c in columns if c not in frame.columns]
@@ -237,11 +245,11 @@ def build_profile(frame: pd.DataFrame, *, features: list[str] | None = None,
     column = None
     if prediction is not None:
         series = pd.Series(np.asarray(prediction))
-        predicted = _feature_profile(series, sketch_points)
+        predicted = _feature_profile(series, sketch_points, discrete_prediction)
         column = getattr(prediction, "name", None)
     return Profile(rows=len(frame), features=profiles, prediction=predicted,
                    prediction_column=str(column) if column is not None else None,
-                   calibration=calibration,
+                   calibration=calibration, class_calibration=class_calibration,
                    error_rate=None if error_rate is None or math.isnan(error_rate)
                    else float(error_rate),
                    meta=dict(meta or {}))

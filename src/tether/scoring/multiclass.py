@@ -44,6 +44,7 @@ class _MatrixMetric(Metric):
     lowest: ClassVar[float] = 0.0
     highest: ClassVar[float] = 1.0
     sources: ClassVar[frozenset[Source]] = frozenset({Source.ROWS, Source.COUNTS})
+    estimable: ClassVar[bool] = True  # from expected counts (multiclass CBPE)
 
     def from_rows(self, y_true: np.ndarray, y_pred: np.ndarray,
                   y_score: np.ndarray | None = None, *,
@@ -162,6 +163,7 @@ class RocAucOvr(Metric):
     lowest = 0.0
     highest = 1.0
     needs_scores = True
+    estimable = True
     description = "one-vs-rest ROC AUC, macro average over the classes"
 
     def from_rows(self, y_true: np.ndarray, y_pred: np.ndarray,

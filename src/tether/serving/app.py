@@ -206,6 +206,8 @@ class _Handlers:
                                     "ids": served.ids}
         if served.prediction.scores is not None:
             document["scores"] = served.prediction.scores.tolist()
+        if served.prediction.probabilities is not None:
+            document["probabilities"] = served.prediction.probabilities.tolist()
         document["model_version"] = served.version
         document["route"] = served.route
         return json_response(document, headers=_version_header(served))

@@ -33,12 +33,18 @@ __all__ = ["MicroBatcher", "ModelCallFailed", "Prediction"]
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
+    """A batch's answer: labels or values (n,); positive-class scores (n,) of a binary
+    classifier; class probabilities (n, k) of a multiclass one, columns in `classes_`."""
+
     values: np.ndarray
     scores: np.ndarray | None = None
+    probabilities: np.ndarray | None = None
 
     def slice(self, start: int, stop: int) -> Prediction:
         return Prediction(self.values[start:stop],
-                          None if self.scores is None else self.scores[start:stop])
+                          None if self.scores is None else self.scores[start:stop],
+                          None if self.probabilities is None
+                          else self.probabilities[start:stop])
 
 
 class ModelCallFailed(Exception):

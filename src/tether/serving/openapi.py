@@ -75,7 +75,12 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": _json({"type": "object", "properties": {
                     "predictions": {"type": "array"},
                     "ids": {"type": "array", "items": {"type": "string"}},
-                    "scores": {"type": "array", "items": {"type": "number"}},
+                    "scores": {"type": "array", "items": {"type": "number"},
+                               "description": "positive-class probability (two classes)"},
+                    "probabilities": {"type": "array", "items": {
+                        "type": "array", "items": {"type": "number"}},
+                        "description": "class probabilities per row, in the model's "
+                                       "class order (more than two classes)"},
                     "model_version": {"type": "integer"},
                     "route": {"type": "string", "enum": ["champion", "canary"]}},
                     "required": ["predictions", "ids", "model_version", "route"]}),

@@ -52,6 +52,7 @@ class LogEntry:
     latency_ms: float
     values: np.ndarray | None = None
     scores: np.ndarray | None = None
+    probabilities: np.ndarray | None = None  # (n, k) of a multiclass classifier
     error: bool = False
     ts: float = field(default_factory=time.time)
     committed: asyncio.Future[None] | None = None  # set once written (acked durability)
@@ -60,7 +61,9 @@ class LogEntry:
         n = row_count(self.rows)
         return Outputs(ts=np.full(n, self.ts), prediction=_floats(self.values, n),
                        score=_floats(self.scores, n), latency_ms=np.full(n, self.latency_ms),
-                       error=np.full(n, self.error))
+                       error=np.full(n, self.error),
+                       proba=None if self.probabilities is None
+                       else np.asarray(self.probabilities, dtype=float).reshape(n, -1))
 
 
 def as_batches(model_name: str, entries: Sequence[LogEntry]) -> list[PredictionBatch]:

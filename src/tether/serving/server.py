@@ -438,7 +438,7 @@ class ModelServer:
         latency.observe(elapsed)
         entry = LogEntry(ids=ids, rows=rows, names=slot.validator.names, version=slot.version,
                          route=route, latency_ms=elapsed * 1000.0, values=result.values,
-                         scores=result.scores)
+                         scores=result.scores, probabilities=result.probabilities)
         if self.options.log_features:
             _log_features(entry)
         if self._acked and route != SHADOW:  # nobody waits for a shadow's answer

@@ -27,7 +27,8 @@ __all__ = ["Slot", "SlotCache", "build_slot", "model_call"]
 
 
 def model_call(model: LoadedModel) -> Callable[[pd.DataFrame], Prediction]:
-    """The one function a batch calls: predictions, and positive-class scores if any.
+    """The one function a batch calls: predictions, and positive-class scores (two
+    classes) or class probabilities (more) if the model has them.
 
     A classifier with `classes_` and `predict_proba` is called once: the labels are the
     argmax of the probabilities, which is how sklearn's forests, boosting and pipelines
@@ -41,8 +42,9 @@ def model_call(model: LoadedModel) -> Callable[[pd.DataFrame], Prediction]:
         def call(frame: pd.DataFrame) -> Prediction:
             probabilities = np.asarray(proba(frame))
             values = labels[np.argmax(probabilities, axis=1)]
-            scores = probabilities[:, 1] if probabilities.shape[1] == 2 else None
-            return Prediction(values, scores)
+            if probabilities.shape[1] == 2:
+                return Prediction(values, probabilities[:, 1])
+            return Prediction(values, probabilities=probabilities)
 
         return call
     predict = model.predict

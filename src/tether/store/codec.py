@@ -6,6 +6,12 @@
 >>> back = decode_outputs(encode_outputs(outputs), 2)
 >>> back.error.tolist(), np.isnan(back.score).tolist()
 ([False, True], [False, True])
+>>> multiclass = Outputs(ts=np.array([1.0, 2.0]), prediction=np.array([2.0, 0.0]),
+...                      score=np.full(2, np.nan), latency_ms=np.array([3.0, 3.0]),
+...                      error=np.array([False, False]),
+...                      proba=np.array([[0.1, 0.2, 0.7], [0.8, 0.1, 0.1]]))
+>>> decode_outputs(encode_outputs(multiclass), 2).proba.round(3).tolist()
+[[0.1, 0.2, 0.7], [0.8, 0.1, 0.1]]
 >>> frame = pd.DataFrame({"x": [1.5, 2.5], "purpose": ["car", "home"]})
 >>> decode_features(encode_features(frame)).equals(frame)
 True
@@ -29,35 +35,68 @@ __all__ = ["Outputs", "decode_feature_table", "decode_features", "decode_outputs
 class Outputs:
     """Per row of a batch: when, what was predicted, how sure, how fast, whether it failed.
     A missing prediction or score (a failed request, a class label that is not a
-    number, a model without scores) is NaN."""
+    number, a model without scores) is NaN. `proba`: a multiclass classifier's class
+    probabilities (n, k) in its `classes_` order, None for other models."""
 
     ts: np.ndarray
     prediction: np.ndarray
     score: np.ndarray
     latency_ms: np.ndarray
     error: np.ndarray
+    proba: np.ndarray | None = None
+
+    @property
+    def classes(self) -> int:
+        """How many class probabilities each row keeps (0: none)."""
+        return 0 if self.proba is None else int(self.proba.shape[1])
 
     def take(self, index: np.ndarray) -> Outputs:
         return Outputs(ts=self.ts[index], prediction=self.prediction[index],
                        score=self.score[index], latency_ms=self.latency_ms[index],
-                       error=self.error[index])
+                       error=self.error[index],
+                       proba=None if self.proba is None else self.proba[index])
 
     @staticmethod
     def concat(parts: list[Outputs]) -> Outputs:
-        return Outputs(*(np.concatenate([getattr(p, name) for p in parts])
-                         for name in ("ts", "prediction", "score", "latency_ms", "error")))
+        ts, prediction, score, latency_ms, error = (
+            np.concatenate([getattr(p, name) for p in parts])
+            for name in ("ts", "prediction", "score", "latency_ms", "error"))
+        k = max((p.classes for p in parts), default=0)
+        if not k:
+            return Outputs(ts, prediction, score, latency_ms, error)
+        # rows without probabilities (a failed request, another version) are NaN
+        proba = np.full((sum(len(p.ts) for p in parts), k), np.nan)
+        start = 0
+        for part in parts:
+            if part.proba is not None:
+                proba[start:start + len(part.ts), :part.classes] = part.proba
+            start += len(part.ts)
+        return Outputs(ts, prediction, score, latency_ms, error, proba)
 
 
 def encode_outputs(outputs: Outputs) -> bytes:
-    """Five float64 columns back to back: a decode is one `frombuffer`, no parsing."""
-    return np.stack([outputs.ts, outputs.prediction, outputs.score, outputs.latency_ms,
+    """Five float64 columns back to back: a decode is one `frombuffer`, no parsing.
+    Class probabilities follow as float32 (n, k), row by row: 4 bytes a class, and a
+    probability needs no more than float32's seven digits."""
+    head = np.stack([outputs.ts, outputs.prediction, outputs.score, outputs.latency_ms,
                      outputs.error]).astype("<f8", copy=False).tobytes()
+    if outputs.proba is None:
+        return head
+    return head + np.ascontiguousarray(outputs.proba, dtype="<f4").tobytes()
 
 
 def decode_outputs(blob: bytes, rows: int) -> Outputs:
-    columns = np.frombuffer(blob, dtype="<f8").reshape(5, rows)
+    """The outputs of `rows` rows; the blob's length says how many class probabilities
+    follow the five columns (batches written before they were kept have none)."""
+    head = 5 * 8 * rows
+    columns = np.frombuffer(blob, dtype="<f8", count=5 * rows).reshape(5, rows)
+    proba = None
+    if len(blob) > head and rows:
+        k = (len(blob) - head) // (4 * rows)
+        proba = np.frombuffer(blob, dtype="<f4", offset=head,
+                              count=rows * k).reshape(rows, k).astype(float)
     return Outputs(ts=columns[0], prediction=columns[1], score=columns[2],
-                   latency_ms=columns[3], error=columns[4] != 0)
+                   latency_ms=columns[3], error=columns[4] != 0, proba=proba)
 
 
 def encode_features(frame: pd.DataFrame) -> bytes:

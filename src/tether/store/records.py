@@ -30,6 +30,7 @@ class PredictionRecord:
     latency_ms: float | None = None
     error: bool = False
     ts: float = field(default_factory=time.time)
+    proba: Sequence[float] | None = None  # class probabilities of a multiclass model
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +75,19 @@ class PredictionBatch:
                                                columns=list(first.features)),
             outputs=Outputs(ts=column("ts"), prediction=column("prediction"),
                             score=column("score"), latency_ms=column("latency_ms"),
-                            error=np.array([r.error for r in records], dtype=bool)))
+                            error=np.array([r.error for r in records], dtype=bool),
+                            proba=_proba(records)))
+
+
+def _proba(records: Sequence[PredictionRecord]) -> np.ndarray | None:
+    k = max((len(r.proba) for r in records if r.proba is not None), default=0)
+    if not k:
+        return None
+    proba = np.full((len(records), k), np.nan)
+    for i, record in enumerate(records):
+        if record.proba is not None:
+            proba[i, :len(record.proba)] = record.proba
+    return proba
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
+from tether.outputs import proba_column
 from tether.store.codec import Outputs, decode_feature_table, decode_ids, decode_outputs
 from tether.store.connection import Database, in_chunks
 from tether.store.schema import batch_features, batches, feedback
@@ -194,6 +195,8 @@ def _frame(parts: list[Part], labels: Mapping[str, float]) -> pd.DataFrame:
         "error": out.error,
         "label": np.array([labels.get(pid, np.nan) for pid in ids], dtype=float),
         "_position": np.arange(len(ids)),  # where the row's features sit, for features=True
+        **({proba_column(i): out.proba[:, i] for i in range(out.classes)}
+           if out.proba is not None else {}),
     })
     return frame.sort_values("ts", kind="stable").reset_index(drop=True)
 
