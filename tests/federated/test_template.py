@@ -18,7 +18,7 @@ runner = CliRunner()
 
 def test_init_writes_the_federated_project(tmp_path: Path) -> None:
     folder = tmp_path / "health"
-    result = runner.invoke(app, ["init", str(folder), "--template", "federated"])
+    result = runner.invoke(app, ["init", str(folder), "--example", "federated"])
     assert result.exit_code == 0, result.output
     project = Project.open(folder / "tether.yaml")
     federated = project.policy.federated

@@ -24,7 +24,7 @@ from tether.cli._common import (
 from tether.config import CONFIG_FILE
 from tether.control.status import ERROR_CONDITIONS, REGISTRY_CONSISTENT, ControllerStatus
 from tether.errors import ConfigError
-from tether.example import TEMPLATES
+from tether.example import EXAMPLES, FEDERATED, TEMPLATES
 from tether.project import Project
 from tether.scoring import Task
 
@@ -41,24 +41,27 @@ def _figure(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
+EXAMPLE_HELP = ("The example to start from: "
+                + ", ".join(f"{name} ({item.what})" for name, item in EXAMPLES.items())
+                + f", or {FEDERATED} (a health-risk model trained across three hospitals "
+                  "with Flower).")
+
+
 def init(
     directory: Path = typer.Argument(Path("."), help="Folder to scaffold the project in."),
-    task: Task = typer.Option(Task.BINARY, "--task",
-                              help="What the model predicts; picks the example."),
-    template: str | None = typer.Option(
-        None, "--template",
-        help="federated: the health-risk model trained across three hospitals (Flower)."),
+    task: Task | None = typer.Option(None, "--task",
+                                     help="What the model predicts; picks its example "
+                                          "(default: binary_classification)."),
+    example: str | None = typer.Option(
+        None, "--example",
+        help=EXAMPLE_HELP),
+    template: str | None = typer.Option(None, "--template", hidden=True),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
 ) -> None:
-    """Scaffold tether.yaml and a trainer from the example of a task (default: the
-    loan-default classifier), or the federated example (--template federated)."""
-    if template is not None:
-        if template != "federated":
-            raise ConfigError(f"--template {template!r}: the one template is 'federated' "
-                              "(leave it out for the example of --task)")
-        if task is not Task.BINARY:
-            raise ConfigError(f"--template federated is a binary classifier; it does not "
-                              f"take --task {task.value}")
+    """Scaffold tether.yaml and a trainer from an example (default: the loan-default
+    classifier)."""
+    chosen = _example(example, template, task)
+    if chosen == FEDERATED:
         from tether.federated.template import write_template
 
         files = write_template(directory, force=force)
@@ -67,7 +70,7 @@ def init(
         console.print("next: start a SuperLink and a SuperNode per site (docs/federated.md), "
                       "then [bold]tether retrain[/bold]")
         return
-    source_dir = resources.files("tether.example") / TEMPLATES[task]
+    source_dir = resources.files("tether.example") / chosen
     directory.mkdir(parents=True, exist_ok=True)
     names = (CONFIG_FILE, "train.py")
     for name in names:
@@ -88,6 +91,29 @@ def init(
         console.print(f"created the registry {registry}")
     console.print("next: [bold]tether retrain[/bold], [bold]tether gate[/bold], "
                   "[bold]tether promote[/bold]")
+
+
+def _example(example: str | None, template: str | None, task: Task | None) -> str:
+    """The example folder `tether init` copies (or FEDERATED)."""
+    if template is not None:  # the older spelling of --example federated
+        if template != FEDERATED:
+            raise ConfigError(f"--template {template!r}: the one template is {FEDERATED!r}")
+        example = example or FEDERATED
+    if example is None:
+        return TEMPLATES[task or Task.BINARY]
+    if example == FEDERATED:
+        if task not in (None, Task.BINARY):
+            raise ConfigError(f"--example {FEDERATED} is a binary classifier; it does not "
+                              f"take --task {task.value}")
+        return FEDERATED
+    found = EXAMPLES.get(example)
+    if found is None:
+        raise ConfigError(f"--example {example!r} is not an example; choose one of "
+                          + ", ".join([*EXAMPLES, FEDERATED]))
+    if task is not None and task is not found.task:
+        raise ConfigError(f"--example {example} is {found.task.value}; it does not take "
+                          f"--task {task.value}")
+    return found.folder
 
 
 def retrain(

@@ -1,9 +1,11 @@
 """Data sets scikit-learn ships with the package (nothing is downloaded), as data
-generators for the example projects: `tether init --task regression` (diabetes) and
-`tether init --task multiclass_classification` (iris).
+generators for the example projects: `tether init --example diabetes` (regression),
+`--example iris` and `--example wine` (multiclass), `--example breast-cancer` (binary).
 
->>> diabetes().shape, iris()["target"].nunique()
-((442, 11), 3)
+>>> diabetes().shape, iris()["target"].nunique(), wine()["target"].nunique()
+((442, 11), 3, 3)
+>>> breast_cancer().shape
+(569, 31)
 >>> list(iris().columns)  # doctest: +NORMALIZE_WHITESPACE
 ['sepal_length_cm', 'sepal_width_cm', 'petal_length_cm', 'petal_width_cm', 'target']
 """
@@ -13,9 +15,9 @@ from __future__ import annotations
 import re
 
 import pandas as pd
-from sklearn.datasets import load_diabetes, load_iris
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine
 
-__all__ = ["diabetes", "iris"]
+__all__ = ["breast_cancer", "diabetes", "iris", "wine"]
 
 
 def _snake(name: str) -> str:
@@ -32,4 +34,18 @@ def iris() -> pd.DataFrame:
     """150 flowers, 4 measurements in cm and `target`, the species as 0, 1, 2 (setosa,
     versicolor, virginica; Fisher, 1936)."""
     frame = load_iris(as_frame=True).frame
+    return frame.rename(columns={c: _snake(c) for c in frame.columns})
+
+
+def wine() -> pd.DataFrame:
+    """178 wines, 13 chemical measurements and `target`, the cultivar as 0, 1, 2 (UCI
+    wine recognition data; Forina et al.)."""
+    frame = load_wine(as_frame=True).frame
+    return frame.rename(columns={c: _snake(c) for c in frame.columns})
+
+
+def breast_cancer() -> pd.DataFrame:
+    """569 cell nucleus images, 30 measurements and `target`: 0 malignant, 1 benign
+    (Wisconsin diagnostic breast cancer data; Street et al., 1993)."""
+    frame = load_breast_cancer(as_frame=True).frame
     return frame.rename(columns={c: _snake(c) for c in frame.columns})

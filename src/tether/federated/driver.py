@@ -88,7 +88,7 @@ def start_run(project: Project, receiver: ReportReceiver, mode: str,
     app_dir = (project.settings.project_dir / federated.app).resolve()
     if not (app_dir / "pyproject.toml").is_file():
         raise ConfigError(f"federated.app: {app_dir} has no pyproject.toml (a Flower app "
-                          "folder, as `tether init --template federated` writes it)")
+                          "folder, as `tether init --example federated` writes it)")
     flower = flower_for(project)
     run_config: dict[str, str | int | float | bool] = {
         **federated.run_config,

@@ -1,4 +1,4 @@
-"""`tether init --template federated`: the health-risk project across three hospitals.
+"""`tether init --example federated`: the health-risk project across three hospitals.
 
 Writes the policy, the trainer, the Flower app (`app/`) and, for each hospital, the data
 its SuperNode will name in its node config (`sites/<hospital>/train.csv`, and
