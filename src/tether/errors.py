@@ -46,6 +46,7 @@ __all__ = [
     "PayloadTooDeep",
     "PayloadTooLarge",
     "PredictionFailed",
+    "ReferenceMissing",
     "RegistryConflict",
     "RegistryError",
     "RegistryUnavailable",
@@ -84,6 +85,11 @@ class ConfigError(TetherError):
 class DataError(TetherError):
     exit_code = 2
     status_code = 400
+
+
+class ReferenceMissing(DataError):
+    """A version has no reference artifact (profile, holdout): it was registered by plain
+    MLflow and not adopted. What needs it degrades, and says so in one line."""
 
 
 class TrainingError(TetherError):

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from tether.config import GatePolicy
-from tether.errors import InvalidTransition, VersionNotFound
+from tether.errors import InvalidTransition, ReferenceMissing, VersionNotFound
 from tether.events import EventKind
 from tether.latency import Timing, ceiling_check, ratio_check, time_interleaved
 from tether.project import Project
@@ -139,10 +139,18 @@ def score_model(model: LoadedModel, frame: pd.DataFrame, target: str,
 
 
 def _evaluation_data(project: Project, version: int) -> tuple[pd.DataFrame, str]:
-    """The challenger's holdout plus labels that arrived after it was trained."""
+    """The challenger's holdout plus labels that arrived after it was trained. A version
+    registered by plain MLflow has no holdout of its own: the reference data's, split
+    as every retrain splits it, stands in."""
     registry = project.registry
     target = project.policy.model.target
-    holdout = registry.reference_frame(version, "holdout")
+    try:
+        holdout = registry.reference_frame(version, "holdout")
+    except ReferenceMissing:
+        from tether.training import load_reference, split_reference
+
+        _, holdout = split_reference(project, load_reference(project))
+        holdout = holdout.assign(_segment="holdout")
     holdout = holdout.drop(columns=[c for c in holdout.columns  # scores of training time
                                     if c in ("_prediction", "_score")
                                     or str(c).startswith("_proba_")])

@@ -26,6 +26,7 @@ from sklearn.model_selection import train_test_split
 from tether.config import Task
 from tether.errors import DataError, TetherError, TrainingError
 from tether.events import EventKind
+from tether.monitoring.profile import Profile
 from tether.monitoring.reference import PROBA, PROFILE_FILE, reference_profile
 from tether.project import Project
 from tether.registry import TrainingRun
@@ -241,25 +242,9 @@ def retrain(project: Project, reason: str = "manual",
         if len(recent_holdout):
             holdout = pd.concat([holdout, recent_holdout.assign(**{SEGMENT: "recent"})],
                                 ignore_index=True)
-        predictions, scores = _score_holdout(model, holdout[features])
-        truth = holdout[target].to_numpy()
-        if task is not Task.MULTICLASS:
-            truth, predictions = truth.astype(float), predictions.astype(float)
-        classes = getattr(model, "classes_", None)
-        holdout_scores = evaluate(task, truth, predictions,
-                                  scores if task.classification else None,
-                                  classes=None if classes is None else list(classes))
-        metrics = {f"holdout_{k}": v for k, v in holdout_scores.defined().items()}
-        scored = holdout.assign(_prediction=predictions)
-        if scores is not None and scores.ndim == 1:
-            scored["_score"] = scores
-        elif scores is not None:
-            scored = scored.assign(**{f"{PROBA}{j}": scores[:, j]
-                                      for j in range(scores.shape[1])})
-        profile = reference_profile(train_rows, features, scored, target=target,
-                                    task=policy.model.task.value,
-                                    classes=None if classes is None
-                                    else np.asarray(classes).tolist())
+        metrics, scored, profile = score_reference(model, train_rows, holdout,
+                                                   features=features, target=target,
+                                                   task=task)
         snapshot = train_rows.sample(n=min(len(train_rows), MAX_REFERENCE_ROWS),
                                      random_state=seed)
         version = run.register(
@@ -278,6 +263,46 @@ def retrain(project: Project, reason: str = "manual",
                          seconds=time.perf_counter() - started, details=context.details)
     project.record(EventKind.TRAINED, reason, version=version, data=result.as_dict())
     return result
+
+
+def score_reference(model: Any, train_rows: pd.DataFrame, holdout: pd.DataFrame, *,
+                    features: list[str], target: str, task: Task,
+                    classes: list[Any] | None = None,
+                    ) -> tuple[dict[str, float], pd.DataFrame, Profile]:
+    """What a version is judged and monitored against: its holdout metrics
+    (`holdout_<metric>`), the holdout scored (`_prediction`, and `_score` or `_proba_<j>`)
+    and the profile of `train_rows` with the holdout's calibration. `classes`: the
+    model's, when it has no `classes_` of its own (a pyfunc). Raises TrainingError when
+    the model cannot predict the holdout."""
+    predictions, scores = _score_holdout(model, holdout[features])
+    truth = holdout[target].to_numpy()
+    if task is not Task.MULTICLASS:
+        truth, predictions = truth.astype(float), predictions.astype(float)
+    found = getattr(model, "classes_", None)
+    if found is None:
+        found = getattr(getattr(model, "raw", None), "classes_", None)
+    labels = np.asarray(found).tolist() if found is not None else classes
+    holdout_scores = evaluate(task, truth, predictions,
+                              scores if task.classification else None, classes=labels)
+    metrics = {f"holdout_{k}": v for k, v in holdout_scores.defined().items()}
+    scored = holdout.assign(_prediction=predictions)
+    if scores is not None and scores.ndim == 1:
+        scored["_score"] = scores
+    elif scores is not None:
+        scored = scored.assign(**{f"{PROBA}{j}": scores[:, j]
+                                  for j in range(scores.shape[1])})
+    profile = reference_profile(train_rows, features, scored, target=target,
+                                task=task.value, classes=labels)
+    return metrics, scored, profile
+
+
+def split_reference(project: Project, reference: pd.DataFrame,
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The reference split into training rows and holdout, as every retrain splits it
+    (`data.holdout_fraction`, `data.seed`, stratified for classifiers)."""
+    policy = project.policy
+    return _split(reference, policy.model.target, policy.data.holdout_fraction,
+                  policy.data.seed, policy.model.task.classification)
 
 
 def _fit(trainer: Callable[[TrainContext], Any], context: TrainContext, name: str) -> Any:

@@ -156,6 +156,40 @@ def retrain(
     emit(result.as_dict(), as_json, render)
 
 
+def adopt(
+    ctx: typer.Context,
+    uri: str = typer.Argument(..., metavar="MODEL_URI",
+                              help="models:/NAME/VERSION, models:/NAME@ALIAS or "
+                                   "runs:/RUN_ID/PATH, as MLflow spells them."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Run a model registered by plain MLflow: compute its profile, holdout and
+    calibration from the project's reference data, so gate, monitor and the controller
+    work on it."""
+    from tether.adopt import adopt as adopt_model
+
+    project = project_of(ctx)
+    with err_console.status(f"adopting {uri}"):
+        result = adopt_model(project, uri)
+
+    def render() -> None:
+        how = "registered as version" if result.created else "is version"
+        console.print(f"{uri} {how} {result.version} of {project.model_name}")
+        if result.recorded:
+            console.print(f"recorded from the reference data: {', '.join(result.recorded)}")
+        for name, why in result.missing.items():
+            console.print(f"no {name}: {why}")
+        if result.metrics:
+            console.print("holdout: " + ", ".join(
+                f"{k.removeprefix('holdout_')} {v:.4f}" for k, v in result.metrics.items()))
+        for note in result.notes:
+            err_console.print(note)
+        console.print("next: [bold]tether gate[/bold], [bold]tether promote --version "
+                      f"{result.version}[/bold], or [bold]tether up[/bold] if it serves")
+
+    emit(result.as_dict(), as_json, render)
+
+
 def gate(
     ctx: typer.Context,
     version: int | None = typer.Option(None, "--version", help="Default: latest candidate."),
@@ -312,5 +346,5 @@ def prune(
 
 
 def register(app: typer.Typer) -> None:
-    for command in (init, retrain, gate, promote, rollback, status, history, prune):
+    for command in (init, adopt, retrain, gate, promote, rollback, status, history, prune):
         app.command()(command)

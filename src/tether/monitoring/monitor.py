@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from tether.config import MonitoringPolicy
-from tether.errors import DataError, TetherError
+from tether.errors import DataError, ReferenceMissing, TetherError
 from tether.monitoring.detectors import BernoulliCUSUM, DriftDetector, PageHinkley
 from tether.monitoring.drift import DriftReport, detect_drift
 from tether.monitoring.estimation import Calibrator, estimate_performance, expected_errors
@@ -54,6 +54,8 @@ __all__ = ["STREAMS", "Monitor", "Snapshot", "window_drift"]
 STREAMS = ("error", "estimate")
 # Rows fed to a detector in one snapshot at most (after a long pause, the newest ones).
 MAX_FEED_ROWS = 200_000
+# A version without a reference is asked again this often (`tether adopt` may record one).
+MISSING_RECHECK_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -133,14 +135,19 @@ class _Stream:
 
 @dataclass(frozen=True)
 class _Reference:
-    profile: Profile
+    """What a version is monitored against; `profile` None (and `missing` saying why)
+    for a version registered outside tether and not adopted."""
+
+    profile: Profile | None
     calibrator: Calibrator | None
     class_calibrators: ClassCalibrators | None = None
+    missing: str | None = None
+    loaded_at: float = 0.0
 
     @property
     def classes(self) -> list[Any] | None:
         """The model's classes in its probability columns' order (multiclass)."""
-        classes = self.profile.meta.get(CLASSES)
+        classes = self.profile.meta.get(CLASSES) if self.profile is not None else None
         if classes is None and self.class_calibrators is not None:
             classes = self.class_calibrators.classes
         return None if classes is None else numeric_labels(list(classes))
@@ -175,14 +182,27 @@ class Monitor:
     # reference -----------------------------------------------------------------------
 
     def profile(self, version: int) -> Profile:
-        return self._reference(version).profile
+        """The training profile of `version`; DataError (ReferenceMissing when the
+        version has none) otherwise."""
+        reference = self._reference(version)
+        if reference.profile is None:
+            raise ReferenceMissing(reference.missing or f"version {version}: no profile")
+        return reference.profile
 
     def _reference(self, version: int) -> _Reference:
         with self._lock:
             cached = self._references.get(version)
-        if cached is not None:
+        if cached is not None and (cached.profile is not None
+                                   or time.time() - cached.loaded_at < MISSING_RECHECK_S):
             return cached
-        profile = self._load_profile(version)
+        try:
+            profile = self._load_profile(version)
+        except ReferenceMissing as exc:
+            # a version registered by plain MLflow: monitored without drift until adopted
+            reference = _Reference(None, None, missing=str(exc), loaded_at=time.time())
+            with self._lock:
+                self._references[version] = reference
+            return reference
         calibrator = Calibrator.from_dict(profile.calibration) if profile.calibration else None
         per_class = (ClassCalibrators.from_dict(profile.class_calibration)
                      if profile.class_calibration else None)
@@ -195,6 +215,8 @@ class Monitor:
         try:
             path = self.project.registry.reference_artifact(version, PROFILE_FILE)
             return Profile.from_dict(json.loads(path.read_text()))
+        except ReferenceMissing:
+            raise
         except (TetherError, OSError, ValueError) as exc:
             raise DataError(f"version {version}: no readable {PROFILE_FILE} to monitor "
                             f"against ({exc})") from exc
@@ -261,10 +283,14 @@ class Monitor:
                                f"need {policy.min_labels} (monitoring.min_labels)")
         estimated = self._estimate(valid, reference, reasons)
         enough["estimated"] = bool(estimated)
-        drift = window_drift(reference.profile, frame, policy)
-        enough["drift"] = drift.enough_data
-        if not drift.enough_data and drift.reason:
-            reasons["drift"] = drift.reason
+        drift = None
+        if reference.profile is None:
+            reasons["drift"] = f"no drift: {reference.missing}"
+        else:
+            drift = window_drift(reference.profile, frame, policy)
+            enough["drift"] = drift.enough_data
+            if not drift.enough_data and drift.reason:
+                reasons["drift"] = drift.reason
         return Snapshot(
             **base, window_start=float(frame["ts"].iloc[0]),
             window_end=float(frame["ts"].iloc[-1]), n_predictions=n, n_labels=len(labeled),
@@ -276,6 +302,9 @@ class Monitor:
                   reasons: dict[str, str]) -> Scores:
         if self.task == Task.MULTICLASS and reference.class_calibrators is not None:
             return self._estimate_multiclass(valid, reference.class_calibrators, reasons)
+        if reference.profile is None:
+            reasons["estimated"] = f"no estimate: {reference.missing}"
+            return Scores()
         if self.task != Task.BINARY or reference.calibrator is None:
             why = reference.profile.meta.get(CALIBRATION_ERROR)
             reasons["estimated"] = (f"no estimate: the reference cannot calibrate ({why})"

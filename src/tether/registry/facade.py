@@ -23,8 +23,9 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from tether.errors import VersionNotFound
+from tether.errors import ReferenceMissing, VersionNotFound
 from tether.registry import transitions
+from tether.registry.adoption import REFERENCE_RUN_TAG, log_reference, parse_uri, take_version
 from tether.registry.client import make_client, sqlite_file, translate
 from tether.registry.invariants import NO_EVIDENCE, Evidence, plan_repair
 from tether.registry.models import LoadedModel, load_model_dir
@@ -304,15 +305,60 @@ class Registry:
 
     @translate("download reference data")
     def reference_artifact(self, number: int, name: str) -> Path:
-        """A local path to a reference artifact logged with the version's training run."""
-        info = self.version(number)
-        if info.run_id is None:
-            raise VersionNotFound(f"version {number} has no training run to read {name} from")
+        """A local path to a reference artifact logged with the version's training run
+        (or, for an adopted version, the run `tether adopt` logged them to). Raises
+        ReferenceMissing when the version has none of that name."""
+        version = self.client.get_model_version(self.model_name, str(number))
+        run_id = (version.tags or {}).get(REFERENCE_RUN_TAG) or version.run_id
+        if not run_id:
+            raise ReferenceMissing(f"version {number} has no training run to read {name} "
+                                   f"from; `tether adopt models:/{self.model_name}/{number}` "
+                                   "computes it from data.reference")
         target = Path(tempfile.mkdtemp(prefix="tether-ref-"))
-        local = mlflow.artifacts.download_artifacts(
-            run_id=info.run_id, artifact_path=f"{REFERENCE_DIR}/{name}", dst_path=str(target),
-            tracking_uri=self.tracking_uri)
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=f"{REFERENCE_DIR}/{name}",
+                dst_path=str(target), tracking_uri=self.tracking_uri)
+        except (MlflowException, OSError) as exc:
+            if not self._run_exists(run_id) or not self._has_artifact(run_id, name):
+                raise ReferenceMissing(
+                    f"version {number} was not trained by tether and has no {name}; "
+                    f"`tether adopt models:/{self.model_name}/{number}` computes it from "
+                    "data.reference") from exc
+            raise
         return Path(local)
+
+    def _run_exists(self, run_id: str) -> bool:
+        try:
+            self.client.get_run(run_id)
+        except MlflowException:
+            return False
+        return True
+
+    def _has_artifact(self, run_id: str, name: str) -> bool:
+        listed = self.client.list_artifacts(run_id, REFERENCE_DIR)
+        return any(Path(item.path).name == name for item in listed)
+
+    # adopting a version tether did not train -----------------------------------------
+
+    @translate("adopt a model")
+    def adopt(self, uri: str) -> tuple[int, bool]:
+        """The project's version for a model logged by plain MLflow (`models:/NAME/N`,
+        `models:/NAME@ALIAS`, `runs:/RUN_ID/PATH`): (number, whether it is new). A new
+        version is tagged candidate. Raises ConfigError for another kind of URI,
+        ModelNotFound when it names nothing."""
+        self.create()
+        return take_version(self.client, self.model_name, parse_uri(uri),
+                            (self.tracking_uri, self.registry_uri),
+                            {STATE_TAG: State.CANDIDATE.value})
+
+    @translate("record the reference of an adopted version")
+    def log_reference(self, number: int, artifacts: Mapping[str, pd.DataFrame],
+                      files: Mapping[str, str]) -> str:
+        """Reference artifacts (`reference/`) for version `number` in a run of their own;
+        `reference_artifact` reads them from then on. Returns the run's id."""
+        return log_reference(self.client, self._prepare_run(), self.model_name, number,
+                             artifacts, files)
 
     def reference_frame(self, number: int, name: str = "reference") -> pd.DataFrame:
         return pd.read_parquet(self.reference_artifact(number, f"{name}.parquet"))
