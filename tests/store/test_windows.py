@@ -49,3 +49,31 @@ def test_recent_samples_take_the_latest_rows_of_each_window(store: Store, model:
     assert labeled["label"].tolist() == [1.0, 0.0, 1.0]
     (unlabeled,) = store.recent_samples(model, [(1, T0, T0 + 10)], limit=2, labeled_only=False)
     assert unlabeled["label"].isna().all() and len(unlabeled) == 2
+
+
+def test_class_probabilities_come_back_with_their_rows_and_labels(store: Store,
+                                                                 model: str) -> None:
+    """A multiclass model's (n, k) probabilities are kept per row, in class order, beside
+    rows of a version that has none (a failed request) and an older batch layout."""
+    import numpy as np
+
+    from tether.outputs import model_scores, probability_columns
+
+    proba = [[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.25, 0.5, 0.25]]
+    store.log_predictions([PredictionRecord(
+        id=f"{model}-{i}", model_name=model, model_version=1, route="champion",
+        features={"x": float(i)}, prediction=float(np.argmax(p)), proba=p, ts=T0 + i)
+        for i, p in enumerate(proba)])
+    store.log_predictions([PredictionRecord(
+        id=f"{model}-failed", model_name=model, model_version=1, route="champion",
+        features={"x": 9.0}, prediction=None, error=True, ts=T0 + 5)])
+    store.add_feedback([(f"{model}-1", 2.0), (f"{model}-2", 0.0)])
+    window = store.prediction_window(model)
+    assert probability_columns(window) == ["proba:0", "proba:1", "proba:2"]
+    assert window["x"].tolist() == [0.0, 1.0, 2.0, 9.0]  # features are not taken for classes
+    kept = window[probability_columns(window)].to_numpy()
+    assert np.allclose(kept[:3], proba, atol=1e-7) and np.isnan(kept[3]).all()
+    assert model_scores(window) is None  # not every row has them
+    labeled = store.prediction_window(model, labeled_only=True)
+    assert labeled["label"].tolist() == [2.0, 0.0]
+    assert np.allclose(model_scores(labeled), proba[1:], atol=1e-7)
