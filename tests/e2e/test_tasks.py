@@ -196,6 +196,12 @@ def test_a_model_of_each_task_runs_the_whole_loop(example: str, folder: Path,
         for name in ("roc_auc_ovr", "log_loss"):
             assert snapshot["live"][name]["value"] is not None, snapshot["undefined"]
         assert snapshot["drift"]["prediction"]["kind"] == "categorical"
+        # the dashboard's chart of a metric that needs the probabilities
+        series = httpx.get(f"{url}/api/timeseries", params={"metric": "roc_auc_ovr"},
+                           timeout=30).json()["series"]
+        points = [p["live_metric"] for s in series for p in s["points"]
+                  if p["live_metric"] is not None]
+        assert points and min(points) > 0.8
     if estimable:
         estimated = snapshot["estimated"][primary]
         assert estimated is not None, snapshot["reasons"]

@@ -77,3 +77,5 @@ def test_class_probabilities_come_back_with_their_rows_and_labels(store: Store,
     labeled = store.prediction_window(model, labeled_only=True)
     assert labeled["label"].tolist() == [2.0, 0.0]
     assert np.allclose(model_scores(labeled), proba[1:], atol=1e-7)
+    (sample,) = store.recent_samples(model, [(1, T0, T0 + 10)], limit=5, labeled_only=True)
+    assert np.allclose(model_scores(sample), proba[:0:-1], atol=1e-7)  # newest first

@@ -22,6 +22,7 @@ from tether.errors import InputError, TetherError
 from tether.monitoring.drift import FeatureDrift, Histogram, histogram
 from tether.monitoring.estimation import SCORE_BINS, estimate_from_bins
 from tether.monitoring.monitor import Monitor, window_drift
+from tether.outputs import model_scores
 from tether.project import Project
 from tether.registry import RegistryState
 from tether.scoring import Confusion, ErrorSums, Metric, Source, Task, attempt, names_of
@@ -314,15 +315,14 @@ def _bins_by_bucket(bins: list[ScoreBin]) -> dict[tuple[float, int], list[ScoreB
 
 
 def _sample_metric(chosen: Metric, frame: pd.DataFrame) -> Point:
-    """One metric on one bucket's sample of labeled rows (the store keeps one score per
-    prediction: the positive class's probability of a binary model)."""
-    scores = frame["score"].to_numpy(float)
-    if chosen.needs_scores and chosen.task is Task.BINARY and np.isnan(scores).any():
+    """One metric on one bucket's sample of labeled rows, with the scores a metric needs:
+    the positive class's probability (binary) or every class's (multiclass)."""
+    scores = model_scores(frame) if chosen.needs_scores else None
+    if chosen.needs_scores and (scores is None or (scores.ndim == 2)
+                                != (chosen.task is Task.MULTICLASS)):
         return None, "some predictions in the bucket have no score"
-    binary_scores = chosen.needs_scores and chosen.task is Task.BINARY
     return attempt(partial(chosen.from_rows, frame["label"].to_numpy(float),
-                           frame["prediction"].to_numpy(float),
-                           scores if binary_scores else None))
+                           frame["prediction"].to_numpy(float), scores))
 
 
 def _estimated_metric(chosen: Metric, task: Task, traffic: list[TrafficBucket],

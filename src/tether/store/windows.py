@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -79,17 +80,44 @@ def recent_samples(db: Database, model_name: str,
     with db.connect() as conn:
         for version, start, end in windows:
             if labeled_only:
-                query = (sa.select(feedback.c.prediction, feedback.c.score, feedback.c.label)
+                query = (sa.select(feedback.c.prediction, feedback.c.score, feedback.c.label,
+                                   feedback.c.batch_id, feedback.c.row)
                          .where(*label_filters(model_name, version, None, start, end))
                          .order_by(feedback.c.prediction_ts.desc()).limit(limit))
-                frames.append(pd.DataFrame.from_records(conn.execute(query).all(),
-                                                        columns=columns))
+                rows = [tuple(r) for r in conn.execute(query).all()]
+                frame = pd.DataFrame.from_records([r[:3] for r in rows], columns=columns)
+                frames.append(_with_probabilities(conn, frame, rows))
                 continue
             frame = _frame(recent_parts(conn, model_name, version, None, start, end, limit),
                            {})
             frames.append(frame.iloc[-limit:][columns[:2]].assign(label=None)
                           .reset_index(drop=True))
     return frames
+
+
+def _with_probabilities(conn: sa.Connection, frame: pd.DataFrame,
+                        rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """Labeled rows (prediction, score, label, batch id, row in the batch) with their
+    class probabilities, read from their batches (a multiclass model's: the labels table
+    keeps one score a row)."""
+    wanted = sorted({int(r[3]) for r in rows})
+    outputs: dict[int, Outputs] = {}
+    for chunk in in_chunks(wanted):
+        for batch_id, n, blob in conn.execute(
+                sa.select(batches.c.id, batches.c.rows, batches.c.outputs)
+                .where(batches.c.id.in_(chunk))):
+            decoded = decode_outputs(blob, n)
+            if decoded.proba is not None:
+                outputs[int(batch_id)] = decoded
+    if not outputs:
+        return frame
+    k = max(o.classes for o in outputs.values())
+    proba = np.full((len(rows), k), np.nan)
+    for i, r in enumerate(rows):
+        found = outputs.get(int(r[3]))
+        if found is not None and found.proba is not None:
+            proba[i, :found.classes] = found.proba[int(r[4])]
+    return frame.assign(**{proba_column(j): proba[:, j] for j in range(k)})
 
 
 def recent_parts(conn: sa.Connection, model_name: str, version: int | None,
