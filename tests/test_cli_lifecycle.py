@@ -169,3 +169,39 @@ def test_latency_budget_rejects_a_slow_model(tmp_path: Path, mlflow_template: Pa
     assert latency["passed"] is False
     assert latency["value"] > 0.001
     assert verdict["latency"]["challenger"]["calls"] >= 5
+
+
+def test_a_running_canary_is_aborted_by_abort_or_rollback(project_dir: Path,
+                                                          trained_template: Path) -> None:
+    from tests.conftest import use_trained
+    from tether import lifecycle
+    from tether.registry import RolloutSpec, State
+
+    use_trained(project_dir, trained_template)
+    project = Project.open(project_dir / "tether.yaml")
+    lifecycle.promote(project, 1, "first champion")
+    for reason in ("abort", "rollback"):
+        lifecycle.start_rollout(project, RolloutSpec(version=2, mode="canary", weight=0.2,
+                                                     step=0, started_at=0.0), "test")
+        if reason == "abort":
+            answer = json.loads(tether("abort", "--reason", "by hand", "--json"))
+        else:  # rollback during a rollout stops the rollout, the champion stays
+            answer = json.loads(tether("rollback", "--reason", "by hand", "--json"))
+        assert answer == {"aborted": 2, "champion": 1}
+        state = project.registry.state()
+        assert (state.champion, state.challenger, state.rollout) == (1, None, None)
+        assert state.version(2).state == "rejected"
+        assert [e.kind for e in lifecycle.history(project)][-1] == "rollout_aborted"
+        project.registry.set_state(2, State.CANDIDATE, "again")
+    nothing = runner.invoke(app, ["abort", "--reason", "x", "--json"])
+    assert nothing.exit_code == 5
+    assert json.loads(nothing.stdout)["error"]["type"] == "InvalidTransition"
+    assert "nothing is rolling out" in nothing.stdout
+
+
+def test_debug_after_the_subcommand_and_flags_without_a_type(project_dir: Path) -> None:
+    assert runner.invoke(app, ["status", "--debug"]).exit_code == 0
+    helped = runner.invoke(app, ["status", "--help"], terminal_width=100).output
+    assert "--json" in helped and "<bool>" not in helped
+    with pytest.raises(Exception, match="no version 9"):  # --debug: the traceback
+        runner.invoke(app, ["promote", "--version", "9", "--debug"], catch_exceptions=False)

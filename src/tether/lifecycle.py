@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tether.control.status import ControllerStatus
-from tether.errors import RegistryConflict, TetherError, VersionNotFound
+from tether.errors import InvalidTransition, RegistryConflict, TetherError, VersionNotFound
 from tether.events import EventKind
 from tether.gate import run_gate
 from tether.project import Project
@@ -196,6 +196,17 @@ def stop_rollout(project: Project, state: State, reason: str,
         if number is not None:
             project.record(EventKind.ROLLOUT_ABORTED, message or reason, version=number,
                            data=dict(data or {}))
+    return number
+
+
+def abort(project: Project, reason: str) -> int:
+    """Stop the running rollout by hand: all traffic back to the champion, the challenger
+    tagged rejected (the controller does not roll it out again). Returns its number;
+    InvalidTransition when nothing is rolling out."""
+    number = stop_rollout(project, State.REJECTED, reason)
+    if number is None:
+        raise InvalidTransition("nothing is rolling out; `tether rollback` puts the "
+                                "previous champion back")
     return number
 
 

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 from typer.exceptions import TyperException
 
 from tether.errors import TetherError
@@ -66,8 +66,20 @@ class Options:
     debug: bool = False
 
 
+# options of the `tether` command that may also be written after the subcommand
+ROOT_FLAGS = ("--debug",)
+ARGS = "tether.args"  # the context's meta key for the command line as parsed
+
+
 class Group(TyperGroup):
-    """Turns tether's errors into one line on stderr and the error's exit code."""
+    """Turns tether's errors into one line on stderr and the error's exit code (a JSON
+    document on stdout under `--json`); takes `--debug` after the subcommand too; shows
+    flags without a type."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        args = _root_flags_first(args)
+        ctx.meta[ARGS] = list(args)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -77,15 +89,44 @@ class Group(TyperGroup):
         except TetherError as exc:
             if _debug(ctx):
                 raise
-            err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
+            _fail(ctx, str(exc), type(exc).__name__, exc.exit_code)
         except Exception as exc:
             if _debug(ctx):
                 raise
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            err_console.print(f"[red]error:[/red] unexpected {type(exc).__name__}: {message} "
-                              "(run with --debug for the traceback)", soft_wrap=True)
-            raise typer.Exit(UNEXPECTED) from None
+            _fail(ctx, f"unexpected {type(exc).__name__}: {message} (run with --debug for the "
+                  "traceback)", type(exc).__name__, UNEXPECTED)
+
+
+def _fail(ctx: Any, message: str, kind: str, code: int) -> None:
+    """One line on stderr; under `--json` also one JSON document on stdout, so a script
+    reading stdout gets the error it can parse, with the exit code."""
+    args = ctx.meta.get(ARGS, [])
+    if "--json" in args[:args.index("--") if "--" in args else len(args)]:
+        sys.stdout.write(json.dumps({"error": {"message": message, "type": kind,
+                                               "exit_code": code}}) + "\n")
+    err_console.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    raise typer.Exit(code) from None
+
+
+def _root_flags_first(args: list[str]) -> list[str]:
+    """`tether status --debug` as `tether --debug status` (nothing after `--` moves)."""
+    end = args.index("--") if "--" in args else len(args)
+    moved = [a for a in args[:end] if a in ROOT_FLAGS]
+    if not moved:
+        return args
+    return [*moved, *(a for a in args[:end] if a not in ROOT_FLAGS), *args[end:]]
+
+
+def _flag_type(self: TyperOption, ctx: Any) -> str | None:
+    """No type beside a flag in the help: `--json`, not `--json <bool>`."""
+    return None if self.is_flag else _option_type(self, ctx)
+
+
+# Typer shows every option's type, `<bool>` for flags too, and builds the options (help's
+# included) itself, so its option class is where the one exception can go.
+_option_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
 
 
 def port_option(default: int, envvar: str) -> Any:

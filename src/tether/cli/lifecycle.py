@@ -244,8 +244,12 @@ def rollback(
     to: int | None = typer.Option(None, "--to", help="Default: alias previous."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Put the previous champion (or --to N) back; the current one is tagged rolled_back."""
+    """Put the previous champion (or --to N) back; the current one is tagged rolled_back.
+    During a rollout (and without --to), abort it: the champion keeps all traffic."""
     project = project_of(ctx)
+    if to is None and project.registry.state().rollout is not None:
+        _abort(project, reason, as_json)
+        return
     bad, target = lifecycle.rollback(project, reason, to)
     emit({"champion": target, "rolled_back": bad}, as_json,
          lambda: console.print(f"rolled back version {bad}; version {target} is champion"))
@@ -270,6 +274,24 @@ def _render_controller(status: ControllerStatus | None) -> None:
         table.add_row(condition.type, shown, condition.reason, _when(condition.since),
                       condition.message)
     console.print(table)
+
+
+def abort(
+    ctx: typer.Context,
+    reason: str = typer.Option(..., "--reason", help="Why; kept in the registry and the log."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Stop the running canary (or shadow): the champion takes all traffic back and the
+    challenger is tagged rejected."""
+    _abort(project_of(ctx), reason, as_json)
+
+
+def _abort(project: Project, reason: str, as_json: bool) -> None:
+    number = lifecycle.abort(project, reason)
+    champion = project.registry.state().champion
+    emit({"aborted": number, "champion": champion}, as_json,
+         lambda: console.print(f"aborted the rollout of version {number}; version "
+                               f"{champion} takes all traffic"))
 
 
 def _render_status(result: lifecycle.Status) -> None:
@@ -346,5 +368,6 @@ def prune(
 
 
 def register(app: typer.Typer) -> None:
-    for command in (init, adopt, retrain, gate, promote, rollback, status, history, prune):
+    for command in (init, adopt, retrain, gate, promote, rollback, abort, status, history,
+                    prune):
         app.command()(command)
