@@ -221,6 +221,11 @@ def test_a_model_of_each_task_runs_the_whole_loop(example: str, folder: Path,
         for version, rows in send(url, data, target, 40, rng).items():
             served[version] = served.get(version, 0) + rows
 
+    traffic()  # fewer rows than a step needs: the canary is still running
+    during = tether_json("monitor")  # every version taking traffic
+    assert during["version"] == 1 and during["challenger"]["version"] == 2
+    assert during["challenger"]["route"] == "canary"
+    assert during["challenger"]["n_predictions"] > 0
     status = wait_for(lambda: (lambda s: s if s["rollout"] is None else None)(
         tether_json("status")), "the canary's verdict", between=traffic)
     assert served.get(2, 0) > 0 and served.get(1, 0) > 0  # both arms took traffic

@@ -52,6 +52,24 @@ def test_drift_json_exit_codes_and_html(files: Path) -> None:
     assert "<script" not in page and "https://" not in page
 
 
+def test_drift_leaves_out_excluded_columns_and_the_target(files: Path) -> None:
+    reference = generate(3000, seed=1).assign(row_id=np.arange(3000))
+    current = generate(800, seed=2).assign(row_id=np.arange(10_000, 10_800))
+    reference.to_csv(files / "ref_ids.csv", index=False)
+    current.to_csv(files / "cur_ids.csv", index=False)
+    args = ("drift", "--reference", str(files / "ref_ids.csv"),
+            "--current", str(files / "cur_ids.csv"), "--json")
+    code, out, _ = run(*args)
+    names = {f["name"]: f["drifted"] for f in json.loads(out)["features"]}
+    assert names["row_id"] is True and "default" in names  # an id always "drifts"
+    code, out, _ = run(*args, "--exclude", "row_id", "--target", "default")
+    assert code == 0
+    names = {f["name"]: f["drifted"] for f in json.loads(out)["features"]}
+    assert "row_id" not in names and "default" not in names and set(NUMERIC) <= set(names)
+    code, _, err = run(*args, "--exclude", "nope")
+    assert code == 2 and "no column 'nope'" in err
+
+
 @pytest.mark.parametrize(("current", "message"), [
     ("missing.csv", "no such data file"),
     ("empty.csv", "cannot read"),

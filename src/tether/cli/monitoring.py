@@ -86,6 +86,11 @@ def drift(
     share: float = typer.Option(0.5, "--share", min=0.0, max=1.0,
                                 help="Share of drifted columns that means drift."),
     html_out: Path | None = typer.Option(None, "--html", help="Write an HTML report here."),
+    exclude: list[str] = typer.Option([], "--exclude", metavar="COLUMN",
+                                      help="Leave this column out (an id, a timestamp); "
+                                           "repeat for more."),
+    target: str | None = typer.Option(None, "--target", metavar="COLUMN",
+                                      help="The label column: left out of the features."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Drift of CURRENT against REFERENCE, column by column; no project or registry needed.
@@ -96,6 +101,14 @@ def drift(
         raise DataError(f"--method {method!r}: choose from {', '.join(METHODS)}")
     reference_frame = _read(reference, "reference")
     current_frame = _read(current, "current")
+    left_out = [*exclude, *([target] if target is not None else [])]
+    unknown = [c for c in left_out if c not in reference_frame.columns
+               and c not in current_frame.columns]
+    if unknown:
+        raise DataError(f"--exclude/--target: no column {', '.join(map(repr, unknown))} in "
+                        f"{reference} or {current}")
+    reference_frame = reference_frame.drop(columns=left_out, errors="ignore")
+    current_frame = current_frame.drop(columns=left_out, errors="ignore")
     common = [c for c in reference_frame.columns if c in current_frame.columns]
     if not common:
         raise DataError(f"{current}: no column in common with {reference} (reference has "
@@ -156,14 +169,33 @@ def monitor(
                                       help="Last N predictions (default monitoring.window_size)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """The live picture of a served version from the store: metrics, drift, changes."""
+    """The live picture of every version taking traffic (or of --version N) from the
+    store: metrics, drift, changes. Under --json: the champion's, with the challenger's
+    under `challenger` while one rolls out."""
     project = project_of(ctx)
-    if version is None:
-        version = project.registry.state().champion
-        if version is None:
-            raise DataError(f"{project.model_name} has no champion yet; pass --version N")
-    snap = Monitor(project).snapshot(version, route, window=window)
-    emit(snap.as_dict(), as_json, lambda: _snapshot_view(snap))
+    monitor_ = Monitor(project)
+    if version is not None:
+        snap = monitor_.snapshot(version, route, window=window)
+        emit(snap.as_dict(), as_json, lambda: _snapshot_view(snap))
+        return
+    state = project.registry.state()
+    if state.champion is None:
+        raise DataError(f"{project.model_name} has no champion yet; pass --version N")
+    champion = monitor_.snapshot(state.champion, route, window=window)
+    challenger = None
+    if state.rollout is not None and route in (None, state.rollout.mode):
+        challenger = monitor_.snapshot(state.rollout.version, state.rollout.mode,
+                                       window=window)
+
+    def render() -> None:
+        _snapshot_view(champion)
+        if challenger is not None:
+            console.print()
+            _snapshot_view(challenger)
+
+    emit({**champion.as_dict(),
+          "challenger": challenger.as_dict() if challenger is not None else None},
+         as_json, render)
 
 
 def _model_predictor(ctx: typer.Context, uri: str) -> Predictor:
