@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +12,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from tether.cli._common import JSON_OPTION, console, emit, events_table
+from tether.cli._common import JSON_OPTION, console, emit, err_console, events_table
 from tether.events import EventKind
 
 __all__ = ["register"]
@@ -40,29 +43,37 @@ def demo(
                                    help="The health-risk model trained across three "
                                         "hospitals (Flower; `make flower-env` first)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write report.html."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", min=10.0,
+        help="Seconds the whole demo may take (default 150, 900 with --federated); give a "
+             "busy machine more. When it runs out, the timeline and report so far are "
+             "still written."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train, serve, drift, retrain, canary, promote, then roll back a bad release.
 
     With --federated: train across three hospitals, serve, let one hospital's data drift,
     retrain across the hospitals, canary, promote."""
-    import time
-
     from tether.demo import run_demo
 
     directory = directory or Path(".tether-demo-federated" if federated else ".tether-demo")
 
+    from tether.demo.run import DemoFailed
+
     started = time.monotonic()
-    with Live(console=console, refresh_per_second=4, transient=True) as live:
-        def show(phase: str, status: dict[str, Any]) -> None:
-            live.update(_panel(phase, status, time.monotonic() - started))
+    failure: DemoFailed | None = None
+    with _display(started, as_json) as show:
+        try:
+            if federated:
+                from tether.demo.federated import run_federated_demo
 
-        if federated:
-            from tether.demo.federated import run_federated_demo
-
-            result = run_federated_demo(directory, show=show, report=report)
-        else:
-            result = run_demo(directory, show=show, report=report)
+                result = run_federated_demo(directory, show=show, report=report,
+                                            **({"timeout": timeout} if timeout else {}))
+            else:
+                result = run_demo(directory, show=show, report=report,
+                                  **({"timeout": timeout} if timeout else {}))
+        except DemoFailed as exc:
+            failure, result = exc, exc.result
 
     def render() -> None:
         decisions = [e for e in result.events
@@ -77,7 +88,34 @@ def demo(
     emit({"seconds": result.seconds, "rows": result.rows, "labels": result.labels,
           "failed_requests": result.failed_requests,
           "report": str(result.report) if result.report else None,
-          "events": [event.as_dict() for event in result.events]}, as_json, render)
+          "events": [event.as_dict() for event in result.events],
+          "error": str(failure) if failure is not None else None}, as_json, render)
+    if failure is not None:
+        err_console.print(f"[red]error:[/red] {failure}", soft_wrap=True)
+        raise typer.Exit(failure.exit_code)
+
+
+@contextmanager
+def _display(started: float, quiet: bool) -> Iterator[Callable[[str, dict[str, Any]], None]]:
+    """How the demo shows its progress: a live panel on a terminal; elsewhere (a CI log,
+    a pipe) one plain line per phase, on stderr; nothing under --json."""
+    if quiet:
+        yield lambda phase, status: None
+        return
+    if not console.is_terminal:
+        said: list[str] = []
+
+        def line(phase: str, status: dict[str, Any]) -> None:
+            if not said or said[-1] != phase:
+                said.append(phase)
+                err_console.print(f"{time.monotonic() - started:6.1f} s  {phase}",
+                                  soft_wrap=True, highlight=False)
+
+        yield line
+        return
+    with Live(console=console, refresh_per_second=4, transient=True) as live:
+        yield lambda phase, status: live.update(
+            _panel(phase, status, time.monotonic() - started))
 
 
 def register(app: typer.Typer) -> None:

@@ -30,7 +30,8 @@ from tether.net import bound_socket
 from tether.project import Project
 from tether.store import Event
 
-__all__ = ["DEMO_POLICY", "DEMO_SETTINGS", "DemoResult", "open_demo_project", "run_demo"]
+__all__ = ["DEMO_POLICY", "DEMO_SETTINGS", "DemoFailed", "DemoResult", "open_demo_project",
+           "run_demo"]
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "example" / "project"
 
@@ -80,6 +81,15 @@ class DemoResult:
                               EventKind.ROLLOUT_ABORTED)]
 
 
+class DemoFailed(TetherError):
+    """The demo stopped before its end (a timeout, a step that did not happen); `result`
+    holds the timeline so far and the report written from it."""
+
+    def __init__(self, message: str, result: DemoResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
 def write_demo_project(folder: Path) -> Path:
     """The example project with the demo's quick policy, in a fresh folder."""
     if folder.exists():
@@ -127,7 +137,9 @@ class _Stage:
 
 def run_demo(folder: Path, *, show: Callable[[str, dict[str, Any]], None] | None = None,
              report: bool = True, timeout: float = 150.0) -> DemoResult:
-    """Run the whole loop; `show(phase, status)` is called as it goes."""
+    """Run the whole loop; `show(phase, status)` is called as it goes. Raises DemoFailed,
+    with the timeline so far and its report, when a step does not happen within
+    `timeout` seconds of the start (or fails)."""
     import uvicorn
 
     from tether import apps
@@ -166,6 +178,7 @@ def run_demo(folder: Path, *, show: Callable[[str, dict[str, Any]], None] | None
             stage.show(phase, status())
             time.sleep(0.5)
 
+    failure: TetherError | None = None
     try:
         wait("starting server and controller", lambda: not thread.is_alive() or server.started)
         if not server.started:
@@ -194,6 +207,8 @@ def run_demo(folder: Path, *, show: Callable[[str, dict[str, Any]], None] | None
         wait("probation watches the new champion",
              lambda: project.registry.state().champion != bad.version)
         stage.enter("done")
+    except TetherError as exc:
+        failure = exc  # the timeline and report so far still get written
     finally:
         replayer.stop()
         server.should_exit = True
@@ -207,10 +222,14 @@ def run_demo(folder: Path, *, show: Callable[[str, dict[str, Any]], None] | None
 
         stage.show("writing the report", status())
         path = write_report(project, folder / "report.html")
-    return DemoResult(folder=folder, events=events, report=path,
-                      seconds=time.monotonic() - started, rows=replayer.counters.rows,
-                      labels=replayer.counters.labels,
-                      failed_requests=replayer.counters.failed_requests, phases=stage.phases)
+    result = DemoResult(folder=folder, events=events, report=path,
+                        seconds=time.monotonic() - started, rows=replayer.counters.rows,
+                        labels=replayer.counters.labels,
+                        failed_requests=replayer.counters.failed_requests,
+                        phases=stage.phases)
+    if failure is not None:
+        raise DemoFailed(str(failure), result) from failure
+    return result
 
 
 def _aborted(project: Project) -> bool:

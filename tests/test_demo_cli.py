@@ -1,0 +1,35 @@
+"""`tether demo` as a CI log sees it: plain progress lines, and when it runs out of time
+the timeline and report so far, an error line and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tether.cli import app
+
+
+def test_a_demo_out_of_time_still_writes_its_timeline_and_report(tmp_path: Path) -> None:
+    # 10 s cannot hold training, a server start and a drift: it stops at the first wait
+    result = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path / "d"), "--timeout",
+                                      "10"])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.splitlines()
+    assert lines[0].endswith("training v1")  # one plain line per phase: not a terminal
+    assert any(line.endswith("writing the report") for line in lines)
+    assert lines[-1].startswith("error: demo: timed out during")
+    assert "timeline" in result.stdout and "promoted" in result.stdout
+    assert (tmp_path / "d" / "report.html").is_file()
+
+
+def test_a_demo_out_of_time_under_json_says_so_in_the_document(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path / "d"), "--timeout",
+                                      "10", "--no-report", "--json"])
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    assert document["error"].startswith("demo: timed out during")
+    assert [e["kind"] for e in document["events"]][:3] == ["trained", "gate_passed",
+                                                            "promoted"]
+    assert document["report"] is None and "training v1" not in result.stderr
