@@ -9,9 +9,14 @@ export DO_NOT_TRACK := true
 
 .PHONY: install flower-env demo demo-federated test lint typecheck unit image image-test image-test-databases clean
 
-$(VENV)/.installed: pyproject.toml
+# what `tether` itself needs (the demo runs on it); the dev tools come with `make install`
+$(VENV)/.installed-runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.installed-runtime pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@
 
@@ -25,10 +30,10 @@ $(FLOWER_VENV)/.installed: deploy/flower/requirements.txt
 
 flower-env: $(FLOWER_VENV)/.installed
 
-demo: install
+demo: $(VENV)/.installed-runtime
 	$(BIN)/tether demo
 
-demo-federated: install flower-env
+demo-federated: $(VENV)/.installed-runtime flower-env
 	$(BIN)/tether demo --federated
 
 lint: install

@@ -95,7 +95,8 @@ def trigger(
     api_url: str = typer.Option(DEFAULT_API_URL, "--api-url", envvar="TETHER_GITHUB_API_URL"),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Send GitHub's repository_dispatch so a CI workflow retrains (seed 000's bridge)."""
+    """Send GitHub's repository_dispatch so a CI workflow retrains (the workflow in
+    deploy/github/workflows/ listens for it)."""
     project = project_of(ctx)
     payload = {"model_name": project.model_name, "trigger_reason": reason}
     dispatch(github, os.environ.get("TETHER_GITHUB_TOKEN") or os.environ.get("GITHUB_TOKEN"),

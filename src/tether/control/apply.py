@@ -196,8 +196,9 @@ class Applier:
         return ""
 
     def _dispatch(self, action: Dispatch, now: float) -> str:
-        """Hand the retrain to CI: GitHub's repository_dispatch, as the seeds' workflow
-        expects it; it counts against the cool-down and budget like a local retrain."""
+        """Hand the retrain to CI: GitHub's repository_dispatch, as the workflow in
+        deploy/github/workflows/ expects it; it counts against the cool-down and budget
+        like a local retrain."""
         trigger = action.trigger
         data = {**trigger.as_dict(), **_folded(action.also)}
         payload = {"model_name": self.project.model_name,

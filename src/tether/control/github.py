@@ -1,4 +1,5 @@
-"""Hand a trigger to CI: GitHub's `repository_dispatch`, as the seeds' workflows expect."""
+"""Hand a trigger to CI: GitHub's `repository_dispatch`, as the workflows in
+`deploy/github/workflows/` expect."""
 
 from __future__ import annotations
 
