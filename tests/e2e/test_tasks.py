@@ -178,6 +178,12 @@ def test_a_model_of_each_task_runs_the_whole_loop(example: str, folder: Path,
         assert probabilities.shape == (1, data[target].nunique())
         assert probabilities.sum() == pytest.approx(1.0)
         assert answer["predictions"][0] == int(probabilities.argmax())
+    if example == "iris":  # the iris blueprint's own requests, trailing slashes and all
+        answer = httpx.post(f"{url}/predict/", json={"features": [[1, 2, 3, 4]]}, timeout=30)
+        assert answer.status_code == 200 and len(answer.json()["predictions"]) == 1
+        health = httpx.get(f"{url}/health/", params={"verbose": 1}, timeout=30)
+        assert health.status_code == 200 and "mlflow" in health.json()
+        assert httpx.get(f"{url}/metrics/", timeout=30).status_code == 200
 
     rng = np.random.default_rng(3)
     send(url, data, target, 240, rng)

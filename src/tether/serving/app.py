@@ -57,6 +57,22 @@ __all__ = ["create_app"]
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[Any]]
 
 
+class NoTrailingSlash:
+    """`POST /predict/` is `POST /predict` (hand-built FastAPI services route with the
+    slash, and their clients keep it): answered, not redirected, since a redirected POST
+    loses its body in many clients."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
+            scope = {**scope, "path": path.rstrip("/") or "/",
+                     "raw_path": scope.get("raw_path", b"").rstrip(b"/") or b"/"}
+        await self.app(scope, receive, send)
+
+
 def create_app(project: Project, *, registry: CollectorRegistry | None = None,
                collectors: Sequence[Collector] = (), routes: Sequence[BaseRoute] = (),
                poll: bool = True, model_path: str | None = None,
@@ -125,7 +141,8 @@ def create_app(project: Project, *, registry: CollectorRegistry | None = None,
 
     app = Starlette(
         routes=all_routes,
-        middleware=[Middleware(Instrumentation, metrics=metrics, endpoints=endpoints,
+        middleware=[Middleware(NoTrailingSlash),
+                    Middleware(Instrumentation, metrics=metrics, endpoints=endpoints,
                                version=champion_version),
                     Middleware(BodyLimit, limit=options.max_body_bytes),
                     auth_middleware(auth)],

@@ -2,7 +2,8 @@
 
 JSON bodies carry exactly one of `dataframe_split`, `dataframe_records`, `instances`,
 `inputs`; CSV bodies are a table with a header row. `/predict` also takes `ids`, one per
-row, and one flat object of column: value as one row (`flat=True`). Nothing here knows a
+row, one flat object of column: value as one row, and `{"features": [[...]]}`, rows of
+values in the model's column order (`flat=True`). Nothing here knows a
 model: `Payload.rows(validator)` applies a version's checks.
 
 >>> payload = parse_body(b'{"dataframe_records": [{"a": 1}], "ids": ["x"]}',
@@ -12,6 +13,9 @@ model: `Payload.rows(validator)` applies a version's checks.
 >>> parse_body(b'{"heart_rate": 75, "steps": 8000}', "application/json", max_rows=10,
 ...            flat=True).data
 [{'heart_rate': 75, 'steps': 8000}]
+>>> parse_body(b'{"features": [[1, 2, 3, 4]]}', "application/json", max_rows=10,
+...            flat=True).n
+1
 
 A body `/invocations` hands to MLflow's own parser first passes `check_for_mlflow`: no
 deeper than `MAX_JSON_DEPTH` (MLflow's parser is recursive) and no value in a boolean
@@ -36,6 +40,7 @@ __all__ = ["FORMATS", "MAX_ID_LENGTH", "Payload", "check_for_mlflow", "media_typ
            "parse_body", "parse_ids", "payload_of"]
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+FEATURES = "features"  # /predict only: rows of values in the signature's column order
 JSON = "application/json"
 CSV = "text/csv"
 MAX_ID_LENGTH = 56  # the store keeps 64; shadow rows append a suffix
@@ -51,6 +56,14 @@ class Payload:
     def rows(self, validator: Validator) -> Rows:
         if self.kind == "dataframe_split":
             return validator.split(self.data)
+        if self.kind == FEATURES:
+            names = list(validator.names)
+            wrong = next((i for i, row in enumerate(self.data) if len(row) != len(names)),
+                         None)
+            if wrong is not None:
+                raise InputError(f"features[{wrong}]: {len(self.data[wrong])} value(s); the "
+                                 f"model takes {len(names)}: {', '.join(names)}")
+            return validator.split({"columns": names, "data": self.data})
         if self.kind == "csv":
             return validator.frame(self.data)
         if self.kind == "inputs" and isinstance(self.data, dict):
@@ -132,6 +145,9 @@ def payload_of(document: Any, *, max_rows: int) -> Payload:
 
 def _payload(document: Any, *, max_rows: int, extra_keys: Collection[str],
              flat: bool) -> Payload:
+    if flat and isinstance(document, dict) and isinstance(document.get(FEATURES), list) \
+            and not any(key in document for key in FORMATS):
+        return _features(document, max_rows=max_rows, extra_keys=extra_keys)
     if flat and isinstance(document, dict) and document and \
             not any(key in document for key in FORMATS) and \
             all(isinstance(v, str | int | float | bool) or v is None for v in document.values()):
@@ -153,6 +169,24 @@ def _payload(document: Any, *, max_rows: int, extra_keys: Collection[str],
     _check_rows(n, max_rows)
     ids = parse_ids(document["ids"], n) if "ids" in document else None
     return Payload(kind, data, n, ids)
+
+
+def _features(document: dict[str, Any], *, max_rows: int,
+              extra_keys: Collection[str]) -> Payload:
+    """`{"features": [[5.1, 3.5, 1.4, 0.2]]}`: rows of values in the model's column order,
+    as hand-built services take them (one row may be given as a flat list)."""
+    unknown = set(document) - {FEATURES, *extra_keys}
+    if unknown:
+        raise InputError(f"unknown field(s) {sorted(unknown)}")
+    rows = document[FEATURES]
+    if rows and not isinstance(rows[0], list):
+        rows = [rows]
+    if not all(isinstance(row, list) for row in rows):
+        raise InputError("features: expected a list of rows, each a list of values in the "
+                         "model's column order")
+    _check_rows(len(rows), max_rows)
+    ids = parse_ids(document["ids"], len(rows)) if "ids" in document else None
+    return Payload(FEATURES, rows, len(rows), ids)
 
 
 def _parse_csv(body: bytes, *, max_rows: int) -> Payload:
