@@ -18,6 +18,8 @@ from tether.events import EventKind
 from tether.monitoring.drift import detect_drift
 from tether.monitoring.estimation import Calibrator, estimate_performance
 from tether.monitoring.monitor import Monitor
+from tether.monitoring.multiclass_estimation import ClassCalibrators, estimate_multiclass
+from tether.outputs import model_scores
 from tether.project import Project
 from tether.scoring import evaluate
 from tether.store import Event
@@ -47,7 +49,7 @@ def _bucket_seconds(frame: pd.DataFrame) -> float:
 
 
 def _series(frame: pd.DataFrame, start: float, width: float, task: str, primary: str,
-            calibrators: dict[int, Calibrator | None]) -> pd.DataFrame:
+            calibrators: dict[int, Calibrator | ClassCalibrators | None]) -> pd.DataFrame:
     rows = []
     frame = frame.assign(bucket=((frame["ts"] - start) // width) * width + width / 2)
     for (bucket, version), group in frame.groupby(["bucket", "model_version"]):
@@ -55,16 +57,19 @@ def _series(frame: pd.DataFrame, start: float, width: float, task: str, primary:
         labeled = served[served["label"].notna()]
         live = math.nan
         if len(labeled) >= MIN_ROWS:
-            scores = labeled["score"].to_numpy(float)
             value = evaluate(task, labeled["label"].to_numpy(float),
-                             labeled["prediction"].to_numpy(float),
-                             scores if np.isfinite(scores).all() else None,
+                             labeled["prediction"].to_numpy(float), model_scores(labeled),
                              names=[primary])[primary]
             live = math.nan if value is None else value
         estimate = math.nan
         calibrator = calibrators.get(int(version))
         scored = served[served["score"].notna()]
-        if calibrator is not None and len(scored) >= MIN_ROWS:
+        proba = model_scores(served)
+        if isinstance(calibrator, ClassCalibrators) and proba is not None \
+                and len(served) >= MIN_ROWS:  # multiclass CBPE
+            guess = estimate_multiclass(calibrator, proba).get(primary)
+            estimate = math.nan if guess is None else guess
+        elif isinstance(calibrator, Calibrator) and len(scored) >= MIN_ROWS:
             guess = estimate_performance(calibrator, scored["score"].to_numpy(float),
                                          scored["prediction"].to_numpy(float)).get(primary)
             estimate = math.nan if guess is None else guess
@@ -102,14 +107,17 @@ def write_report(project: Project, path: Path) -> Path:
         start = float(frame["ts"].min())
         width = _bucket_seconds(frame)
         monitor = Monitor(project)
-        calibrators: dict[int, Calibrator | None] = {}
+        calibrators: dict[int, Calibrator | ClassCalibrators | None] = {}
         for version in sorted(frame["model_version"].unique()):
             try:
-                calibration = monitor.profile(int(version)).calibration
+                known = monitor.profile(int(version))
             except TetherError:
-                calibration = None
-            calibrators[int(version)] = Calibrator.from_dict(calibration) if calibration \
-                else None
+                calibrators[int(version)] = None
+                continue
+            calibrators[int(version)] = (
+                Calibrator.from_dict(known.calibration) if known.calibration
+                else ClassCalibrators.from_dict(known.class_calibration)
+                if known.class_calibration else None)
         series = _series(frame, start, width, task, primary, calibrators)
 
         fig, axis = plt.subplots(figsize=(11, 3.6))
