@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether.errors import DataError, TetherError
+from tether.events import EventKind
 from tether.monitoring.reference import CALIBRATION_ERROR, PROFILE_FILE
 from tether.project import Project
 from tether.training import (
@@ -63,7 +64,7 @@ def adopt(project: Project, uri: str) -> Adopted:
     except DataError as exc:
         absent = {name: f"no reference data ({exc})"
                   for name in ("profile", "holdout", "calibration")}
-        project.record("adopted", f"adopted {uri} without reference data", version=number,
+        project.record(EventKind.ADOPTED, f"adopted {uri} without reference data", version=number,
                        data={"uri": uri, "missing": absent})
         return Adopted(number, created, missing=absent)
     model = project.registry.load_model(number)
@@ -104,7 +105,7 @@ def adopt(project: Project, uri: str) -> Adopted:
     notes = [f"holdout: {len(holdout)} rows of the reference data, split as every retrain "
              "splits it; if the model was trained on them, its holdout figures are "
              "optimistic"]
-    project.record("adopted", f"adopted {uri}", version=number,
+    project.record(EventKind.ADOPTED, f"adopted {uri}", version=number,
                    data={"uri": uri, "recorded": recorded, "missing": missing,
                          "metrics": metrics})
     return Adopted(number, created, recorded, missing, metrics, notes)

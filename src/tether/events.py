@@ -20,6 +20,7 @@ __all__ = ["EventKind"]
 class EventKind(StrEnum):
     # training and the gate
     TRAINED = "trained"
+    ADOPTED = "adopted"  # a model registered by plain MLflow, taken in by `tether adopt`
     RETRAIN_FAILED = "retrain_failed"
     GATE_PASSED = "gate_passed"
     GATE_FAILED = "gate_failed"
