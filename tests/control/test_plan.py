@@ -208,6 +208,23 @@ def test_probation_waits_for_labels_when_predictions_have_none() -> None:
     assert isinstance(wait, Wait) and wait.why == st.WAITING_FOR_LABELS
 
 
+def test_a_worse_estimate_rolls_back_a_hand_promotion_but_not_a_canaried_one() -> None:
+    """No labels yet, and the label-free estimate says the new champion is worse: a
+    version promoted by hand is rolled back on it; one promoted by a canary that compared
+    it with the same previous version side by side waits for labels (the estimate cannot
+    see concept drift, the usual reason the canaried version exists)."""
+    current = arm(2, "champion", 300, labels=0, estimated={"roc_auc": 0.71})
+    baseline = arm(1, "champion", 400, labels=0, estimated={"roc_auc": 0.77})
+    by_hand = on_probation(current, baseline, started=NOW - 10)
+    (rollback,) = decide(by_hand)
+    assert isinstance(rollback, RollBack) and (rollback.version, rollback.target) == (2, 1)
+    assert by_hand.probation is not None
+    canaried = replace(by_hand, probation=replace(by_hand.probation, canaried=True))
+    (wait,) = decide(canaried)
+    assert isinstance(wait, Wait) and wait.why == st.WAITING_FOR_LABELS, wait
+    assert "waiting for 100 labels per arm" in wait.reason
+
+
 # triggers -------------------------------------------------------------------------------
 
 def asked(kind: TriggerKind = TriggerKind.ALERTMANAGER, reason: str = "ModelMetricBelowFloor",
@@ -281,6 +298,37 @@ def test_an_asked_rollback_puts_previous_back_or_says_why_it_cannot() -> None:
                      version(2, "champion", aliases=("champion",)), champion=2, previous=1)
     (rollback,) = decide(Observed(registry=state, triggers=(trigger,)))
     assert (type(rollback), rollback.version, rollback.target) == (RollBack, 2, 1)
+
+
+def test_an_asked_rollback_about_what_no_longer_serves_is_skipped() -> None:
+    """A rate over minutes outlives the canary it measured: an alert naming a canary that
+    is over, or a version that no longer serves, never rolls back today's champion."""
+    state = registry(version(1, "retired", aliases=("previous",)),
+                     version(2, "champion", aliases=("champion",)), champion=2, previous=1)
+
+    def alert(**labels: str) -> Trigger:
+        return Trigger(TriggerKind.ALERTMANAGER, "TetherCanaryLatencyHigh",
+                       action=TriggerAction.ROLLBACK, ts=NOW - 1,
+                       data={"labels": {"alertname": "TetherCanaryLatencyHigh", **labels}})
+
+    (over,) = decide(Observed(registry=state, triggers=(alert(route="canary", version="2"),)))
+    assert isinstance(over, SkipTrigger)
+    assert over.reason == "about the canary of version 2, and no rollout is running"
+    (gone,) = decide(Observed(registry=state,
+                              triggers=(alert(route="champion", version="1"),)))
+    assert isinstance(gone, SkipTrigger)
+    assert gone.reason == "about version 1, which no longer serves (champion: version 2)"
+    (current,) = decide(Observed(registry=state,
+                                 triggers=(alert(route="champion", version="2"),)))
+    assert (type(current), current.version, current.target) == (RollBack, 2, 1)
+
+    running = rolling(canary(0, number=3), arm(3, "canary", 300), arm(2, "champion", 600))
+    older = only(decide(replace(running, triggers=(alert(route="canary", version="2"),))),
+                 SkipTrigger)
+    assert isinstance(older, SkipTrigger)
+    assert older.reason == "about the canary of version 2; version 3 rolls out now"
+    (abort,) = decide(replace(running, triggers=(alert(route="canary", version="3"),)))
+    assert isinstance(abort, AbortRollout) and abort.rollout.version == 3
 
 
 def test_another_watchers_trigger_fires_and_retrains() -> None:

@@ -29,6 +29,7 @@ from tether.monitoring.multiclass_estimation import ClassCalibrators, estimate_m
 from tether.outputs import model_scores
 from tether.project import Project
 from tether.registry import Evidence, RegistryState, RolloutSpec, find_problems
+from tether.store import Event
 
 __all__ = [
     "MAX_WINDOW_ROWS",
@@ -73,6 +74,9 @@ class ProbationWindow:
     started: float  # when it was promoted
     current: ArmStats
     baseline: ArmStats
+    # promoted by a canary whose last step passed beside the champion it replaced (not by
+    # hand): labels, not a label-free estimate, decide its probation (`plan._probation`)
+    canaried: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,7 +197,19 @@ def _probation_window(project: Project, state: RegistryState,
     baseline = arm_stats(project, state.previous, "champion", since=None, until=started,
                          estimator=estimator, limit=project.policy.monitoring.window_size)
     return ProbationWindow(version=state.champion, previous=state.previous, started=started,
-                           current=current, baseline=baseline)
+                           current=current, baseline=baseline,
+                           canaried=_came_through_a_canary(project, found[-1]))
+
+
+def _came_through_a_canary(project: Project, promotion: Event) -> bool:
+    """Whether the promotion ended a canary: the controller records the last step's
+    `rollout_step` just before it, for the same version."""
+    recent = project.store.events(project.model_name, limit=20, kinds=[
+        EventKind.PROMOTED, EventKind.ROLLOUT_STEP, EventKind.ROLLOUT_STARTED,
+        EventKind.ROLLOUT_ABORTED])
+    at = next((i for i, event in enumerate(recent) if event.id == promotion.id), 0)
+    return at > 0 and recent[at - 1].kind == EventKind.ROLLOUT_STEP \
+        and recent[at - 1].version == promotion.version
 
 
 def arm_stats(project: Project, version: int, route: str, since: float | None,

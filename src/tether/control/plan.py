@@ -89,6 +89,9 @@ def plan(observed: Observed, policy: Policy, now: float) -> list[Action]:
 def _asked_rollback(triggers: list[Trigger], state: RegistryState) -> Action:
     first, also = triggers[0], tuple(triggers[1:])
     reason = f"{first.kind.value}: {first.reason}"
+    stale = _stale(first, state)
+    if stale is not None:
+        return SkipTrigger(first, stale, also=also)
     if state.rollout is not None:
         return AbortRollout(state.rollout, reason, trigger=first, also=also)
     if state.champion is None:
@@ -99,6 +102,29 @@ def _asked_rollback(triggers: list[Trigger], state: RegistryState) -> Action:
                                   "previous version to roll back to; pass --to VERSION to "
                                   "choose one", also=also)
     return RollBack(state.champion, state.previous, reason, trigger=first, also=also)
+
+
+def _stale(trigger: Trigger, state: RegistryState) -> str | None:
+    """Why an alert asking for a rollback is about a version or route that no longer
+    serves, or None. An alert's `version` and `route` labels say what it measured; a
+    rate over minutes (the shipped canary alerts: 5 m) outlives the canary it measured,
+    and must not roll back the champion that canary became."""
+    labels = trigger.data.get("labels") or {}
+    route, named = labels.get("route"), labels.get("version")
+    try:
+        version = int(named) if named not in (None, "") else None
+    except (TypeError, ValueError):
+        version = None
+    rollout = state.rollout.version if state.rollout is not None else None
+    if route in ("canary", "shadow"):
+        if rollout is None:
+            return f"about the {route} of version {version or '?'}, and no rollout is running"
+        if version is not None and version != rollout:
+            return f"about the {route} of version {version}; version {rollout} rolls out now"
+    elif version is not None and version not in (state.champion, rollout):
+        return (f"about version {version}, which no longer serves (champion: version "
+                f"{state.champion})")
+    return None
 
 
 # 3. probation -------------------------------------------------------------------------
@@ -119,9 +145,12 @@ def _probation(window: ProbationWindow, policy: Policy, now: float) -> Action:
     limits = probation_policy(policy)
     # the previous champion served earlier: latency is not compared side by side, and a
     # p99 over the ceiling is inconclusive rather than a rollback (see `assess`)
+    # A label-free estimate, blind to concept drift (the usual reason for a retrain), may
+    # roll back a champion promoted by hand; one that came through a canary was compared
+    # with this same previous version side by side, and only labels overrule that.
     analysis = assess(window.current, window.baseline, limits,
                       primary=policy.metric.primary, task=policy.model.task.value,
-                      estimate_rejects=True, same_window=False)
+                      estimate_rejects=not window.canaried, same_window=False)
     numbers = {"probation": window.version, **analysis.as_dict()}
     if analysis.verdict is Verdict.FAIL:
         return RollBack(window.version, window.previous,
