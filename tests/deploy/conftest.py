@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -165,18 +167,20 @@ def localize(command: list[str], **flags: str) -> list[str]:
     return out
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(chart_mlflow_command: list[str], s3_endpoint: str | None,
-                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+@contextmanager
+def run_mlflow_server(chart_command: list[str], s3_endpoint: str | None, folder: Path, *,
+                      port: int | None = None) -> Iterator[dict[str, Any]]:
     """`mlflow server` with the chart's flags on 127.0.0.1: the backend store on the
     PostgreSQL database TETHER_TEST_MLFLOW_POSTGRES_URL names, artifacts in moto's S3
-    (a local folder without moto), proxied by the server (`mlflow-artifacts:/`)."""
+    (a local folder without moto), proxied by the server (`mlflow-artifacts:/`).
+
+    It runs in a process group of its own (the answer's "process"), so a test can freeze
+    or stop the server with its workers (`os.killpg`)."""
     postgres_url = MLFLOW_POSTGRES_URL
     if not postgres_url:
         pytest.skip("TETHER_TEST_MLFLOW_POSTGRES_URL is not set: it names a PostgreSQL "
                     "database for MLflow's backend store (.ci/run creates tether_mlflow)")
-    folder = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
+    port = port or free_port()
     if s3_endpoint:
         destination = f"s3://{BUCKET}/artifacts"
         env = {**S3_ENV, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint}
@@ -184,14 +188,14 @@ def mlflow_server(chart_mlflow_command: list[str], s3_endpoint: str | None,
         destination = (folder / "artifacts").as_uri()
         env = {}
     command = localize(
-        chart_mlflow_command, backend_store_uri=postgres_url, host="127.0.0.1",
+        chart_command, backend_store_uri=postgres_url, host="127.0.0.1",
         port=str(port), workers="1", artifacts_destination=destination,
         allowed_hosts=f"127.0.0.1:{port},localhost:{port}")
     command[0] = str(BIN / "mlflow")
     log = folder / "mlflow.log"
-    with log.open("wb") as out:
+    with log.open("ab") as out:
         process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, cwd=folder,
+            command, stdout=out, stderr=subprocess.STDOUT, cwd=folder, start_new_session=True,
             env={**os.environ, **env, "MLFLOW_DISABLE_TELEMETRY": "true",
                  "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"})
     try:
@@ -199,6 +203,28 @@ def mlflow_server(chart_mlflow_command: list[str], s3_endpoint: str | None,
         # a fresh database is migrated on first start (about 20 s)
         wait_http(f"{url}/health", timeout=120, process=process, log=log, ready=_answers)
         yield {"url": url, "port": port, "s3": s3_endpoint, "bucket": BUCKET, "log": log,
-               "command": command}
+               "command": command, "process": process}
     finally:
-        _stop(process)
+        _stop_group(process)
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server started in a session of its own, and its workers."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGCONT)
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(chart_mlflow_command: list[str], s3_endpoint: str | None,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The MLflow server of `run_mlflow_server`, shared by the session's tests."""
+    with run_mlflow_server(chart_mlflow_command, s3_endpoint,
+                           tmp_path_factory.mktemp("mlflow-server")) as server:
+        yield server

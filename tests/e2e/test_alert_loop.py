@@ -10,8 +10,6 @@ rewritten for a test that must finish in minutes.
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -20,71 +18,22 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
 from tests.conftest import write_project
+from tests.stack import MISSING, query, start_alertmanager, start_prometheus, stop
 from tether import lifecycle
 from tether.demo.traffic import Replayer
 from tether.net import free_port, wait_http
 from tether.project import Project
 
-ROOT = Path(__file__).resolve().parents[2]
-PROMETHEUS = shutil.which("prometheus")
-ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 TOKEN = "e2e-alert-token"
 CLI = "from tether.cli import main; main()"
 ALERT = "TetherModelMetricBelowFloor"
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(PROMETHEUS is None or ALERTMANAGER is None,
-                       reason="needs Debian's prometheus and prometheus-alertmanager "
-                              "(.ci/run installs them)"),
+    pytest.mark.skipif(MISSING is not None, reason=str(MISSING)),
 ]
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def prometheus_config(folder: Path, tether_port: int, am_port: int) -> Path:
-    rules = yaml.safe_load((ROOT / "deploy/prometheus/rules/tether.rules.yml").read_text())
-    for group in rules["groups"]:
-        for rule in group["rules"]:
-            if rule.get("alert") == ALERT:
-                rule["for"] = "1s"  # the others keep their shipped `for:`
-    (folder / "tether.rules.yml").write_text(yaml.safe_dump(rules))
-    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
-    config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
-    config["rule_files"] = [str(folder / "tether.rules.yml")]
-    config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [
-        f"127.0.0.1:{am_port}"]
-    config["scrape_configs"] = [{"job_name": "tether", "metrics_path": "/metrics",
-                                 "static_configs": [{"targets": [f"127.0.0.1:{tether_port}"]}]}]
-    path = folder / "prometheus.yml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def alertmanager_config(folder: Path, tether_port: int) -> Path:
-    config = yaml.safe_load((ROOT / "deploy/alertmanager/alertmanager.yml").read_text())
-    (folder / "token").write_text(TOKEN)
-    for receiver in config["receivers"]:
-        for hook in receiver.get("webhook_configs", []):
-            hook["url"] = f"http://127.0.0.1:{tether_port}/hooks/alertmanager"
-            hook["http_config"]["authorization"]["credentials_file"] = str(folder / "token")
-    for route in [config["route"], *config["route"].get("routes", [])]:
-        route["group_wait"] = "0s"
-        route["group_interval"] = "1s"
-    path = folder / "alertmanager.yml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 @pytest.fixture
@@ -121,17 +70,11 @@ def loop(project_dir: Path, tmp_path: Path) -> Iterator[dict[str, object]]:
         wait_http(f"http://127.0.0.1:{tether_port}/ready")
         configs = tmp_path / "monitoring"
         configs.mkdir()
-        processes.append(subprocess.Popen(
-            [str(ALERTMANAGER), f"--config.file={alertmanager_config(configs, tether_port)}",
-             f"--storage.path={configs / 'am-data'}",
-             f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address="],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        processes.append(subprocess.Popen(
-            [str(PROMETHEUS),
-             f"--config.file={prometheus_config(configs, tether_port, am_port)}",
-             f"--storage.tsdb.path={configs / 'prom-data'}",
-             f"--web.listen-address=127.0.0.1:{prom_port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        processes.append(start_alertmanager(
+            configs, am_port, f"http://127.0.0.1:{tether_port}/hooks/alertmanager", TOKEN))
+        processes.append(start_prometheus(configs, prom_port,
+                                          {"tether": [f"127.0.0.1:{tether_port}"]}, am_port,
+                                          {ALERT: "1s"}))
         wait_http(f"http://127.0.0.1:{am_port}/-/ready")
         wait_http(f"http://127.0.0.1:{prom_port}/-/ready")
         yield {"project": project, "tether": f"http://127.0.0.1:{tether_port}",
@@ -139,11 +82,6 @@ def loop(project_dir: Path, tmp_path: Path) -> Iterator[dict[str, object]]:
     finally:
         for process in reversed(processes):
             stop(process)
-
-
-def query(prometheus: str, expression: str) -> list[dict[str, object]]:
-    answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": expression}, timeout=5)
-    return list(answer.json()["data"]["result"])
 
 
 def crossing_time(prometheus: str, start: float, end: float) -> float | None:
