@@ -150,6 +150,20 @@ def test_the_newest_gated_candidate_starts_a_canary() -> None:
             start.rollout.started_at) == (3, "canary", 0.1, NOW)
 
 
+def test_a_candidate_gated_by_a_running_retrain_starts_once_the_job_is_over() -> None:
+    """The retrain writes the gate's verdict to the registry, then records it in the log:
+    a pass in between must not start the rollout, or the log would say the canary
+    started before the gate passed."""
+    state = registry(version(1, "champion", passed=True, aliases=("champion",)),
+                     version(2, "candidate", passed=True), champion=1)
+    job = RetrainJob(Trigger(TriggerKind.DRIFT, "drift", ts=NOW - 60), started=NOW - 60)
+    assert not [a for a in decide(Observed(registry=state, retraining=job))
+                if isinstance(a, StartRollout)]
+    (start,) = decide(Observed(registry=state, last_retrain=replace(
+        job, finished=NOW - 1, version=2, gate_passed=True)))
+    assert isinstance(start, StartRollout) and start.rollout.version == 2
+
+
 def test_the_first_gated_candidate_becomes_champion() -> None:
     state = registry(version(1, "candidate", passed=True))
     (promote,) = decide(Observed(registry=state))

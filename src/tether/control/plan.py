@@ -76,7 +76,9 @@ def plan(observed: Observed, policy: Policy, now: float) -> list[Action]:
     actions += _retrain(observed, policy, now)
     if state.rollout is not None:
         actions.append(_advance(state, observed.rollout, policy, now))
-    elif (version := ready_candidate(state)) is not None:
+    elif (version := ready_candidate(state)) is not None and observed.retraining is None:
+        # a running retrain has gated its version but not yet recorded the verdict: the
+        # rollout starts once the job is over, so the log says gate, then rollout
         actions.append(_start(state, version, policy, now))
     pruned_at = observed.previous.pruned_at if observed.previous is not None else None
     if pruned_at is None or now - pruned_at >= policy.retention.prune_interval_seconds:
