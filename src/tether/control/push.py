@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
 from tether.errors import TetherError
 
-__all__ = ["http_push"]
+__all__ = ["PushFailed", "http_push"]
 
 
 class PushFailed(TetherError):
@@ -17,19 +18,26 @@ class PushFailed(TetherError):
 
 def http_push(urls: Sequence[str], token: str | None,
               timeout: float = 5.0) -> Callable[[], None]:
-    """A push that POSTs /admin/reload to every server; failures are listed together."""
+    """A push that POSTs /admin/reload to every server at once (each answers when its
+    reload is done, so one after the other the last replica would wait for all the
+    others); failures are listed together in one PushFailed. A server that does not
+    answer within `timeout` seconds fails the push; it still follows at its next poll."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    def one(url: str) -> str | None:
+        try:
+            response = httpx.post(f"{url.rstrip('/')}/admin/reload", headers=headers,
+                                  timeout=timeout)
+        except httpx.HTTPError as exc:
+            return f"{url}: {type(exc).__name__}"
+        return f"{url}: HTTP {response.status_code}" if response.status_code >= 300 else None
 
     def push() -> None:
-        failed = []
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        for url in urls:
-            try:
-                response = httpx.post(f"{url.rstrip('/')}/admin/reload", headers=headers,
-                                      timeout=timeout)
-                if response.status_code >= 300:
-                    failed.append(f"{url}: HTTP {response.status_code}")
-            except httpx.HTTPError as exc:
-                failed.append(f"{url}: {type(exc).__name__}")
+        if not urls:
+            return
+        with ThreadPoolExecutor(max_workers=min(len(urls), 32),
+                                thread_name_prefix="tether-push") as pool:
+            failed = [f for f in pool.map(one, urls) if f is not None]
         if failed:
             raise PushFailed("reload push failed for " + ", ".join(failed))
 
