@@ -260,9 +260,11 @@ def test_a_replica_and_the_controller_restarted_mid_canary(
                                                "weight": 1.0}] for r in fleet.replicas),
              CONVERGED_WITHIN)
     status = httpx.get(f"{fleet.controller.url}/controller/status", timeout=10).json()
+    healthy = [c for c in status["status"]["conditions"] if c["type"] == "Healthy"]
+    assert [c["status"] for c in healthy] == ["True"], healthy
     figures["controller killed mid-canary"] = (
-        f"{outcome[0].kind} v{canary}; champion v{state.champion} in the registry, "
-        f"the store's last decision and {len(fleet.replicas)} replicas; status {status}")
+        f"{outcome[0].kind} v{canary} by the restarted controller; champion "
+        f"v{state.champion} in the registry, the event log and {len(fleet.replicas)} replicas")
     assert [a for a in traffic.answers if a.status != 200] == []
 
 
