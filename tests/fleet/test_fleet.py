@@ -304,7 +304,7 @@ def test_mlflow_unreachable_the_fleet_serves_and_recovers(
             remaining = OUTAGE_SECONDS - (time.monotonic() - began)
             if remaining > 0:
                 time.sleep(remaining)
-            during = [a for a in traffic.since(began)]
+            during = traffic.since(began)
         finally:
             fleet.mlflow_signal(signal.SIGCONT)
         back = time.monotonic()
@@ -312,10 +312,11 @@ def test_mlflow_unreachable_the_fleet_serves_and_recovers(
             httpx.get(f"{r.url}/ready", timeout=5).json()["registry_reachable"]
             for r in fleet.replicas), 60, 0.5)
         try:
-            wait_http_ready = wait_for("the late server loads the champion", lambda: (
-                httpx.get(f"{late.url}/ready", timeout=5).status_code == 200), 120, 0.5)
-            assert wait_http_ready
+            loaded = wait_for("the late server loads the champion", lambda: (
+                r := httpx.get(f"{late.url}/ready", timeout=5)).status_code == 200 and r,
+                120, 0.5)
             recovered = time.monotonic() - back
+            assert loaded.json()["champion"] == champion, loaded.text
             assert fleet.champions() == [champion] * REPLICAS
         finally:
             if late.process is not None:
