@@ -26,6 +26,8 @@ TARGET_LABELS = {"instance", "job", "namespace", "pod", "component", "le"}
 # Grafana's built-in range variables, replaced by a duration so the expression parses.
 GRAFANA_RANGES = re.compile(
     r"\$__(rate_interval|interval|range)\b|\$\{__(rate_interval|interval|range)\}")
+# Series Prometheus itself records for every target it scrapes.
+SCRAPE_SERIES = {"up"}
 LABEL_VALUES = re.compile(r"^label_values\((?:(?P<selector>.+),\s*)?(?P<label>\w+)\)$")
 
 
@@ -92,6 +94,8 @@ def check(source: str, expr: str, recorded: dict[str, set[str]]) -> list[str]:
             allowed = recorded[name] | TARGET_LABELS
         elif name in SERIES:
             allowed = set(METRICS[SERIES[name]].labels) | TARGET_LABELS
+        elif name in SCRAPE_SERIES:
+            allowed = TARGET_LABELS
         else:
             problems.append(f"{source}: {name!r} is not a metric tether exports")
             continue
@@ -126,6 +130,9 @@ def test_the_check_rejects_unknown_metrics_and_labels() -> None:
     # a histogram is queried through its series, never by its bare name
     assert check("x", "tether_predict_latency_seconds", recorded) != []
     assert check("x", "tether_predict_latency_seconds_bucket", recorded) == []
+    # Prometheus's own `up` carries the target's labels only
+    assert check("x", 'up{instance="a"} == 0', recorded) == []
+    assert check("x", 'up{model="m"}', recorded) == ["x: up has no label 'model'"]
 
 
 def test_dashboard_covers_what_the_issue_asks_for() -> None:
