@@ -43,7 +43,7 @@ typecheck: install
 	$(BIN)/mypy
 
 unit: install flower-env
-	$(BIN)/python -m pytest tests src/tether
+	$(BIN)/python -m pytest tests src/tether --durations=25
 
 test: lint typecheck unit
 
