@@ -214,7 +214,9 @@ def test_server_answers_at_once_and_is_not_ready_without_a_champion(pods: Pods) 
     assert wait_http(f"{pods.server_url}/health", timeout=START_TIMEOUT).status_code == 200
     ready = httpx.get(f"{pods.server_url}/ready", timeout=10)
     assert ready.status_code == 503
-    assert ready.json() == {"ready": False, "champion": None}
+    assert ready.json()["ready"] is False and ready.json()["champion"] is None
+    assert ready.json()["registry_reachable"] is True
+    assert ready.json()["reason"].startswith("no champion in the registry")
 
 
 def test_scheduled_retrain_is_promoted_by_the_controller_and_served(pods: Pods) -> None:
@@ -226,7 +228,8 @@ def test_scheduled_retrain_is_promoted_by_the_controller_and_served(pods: Pods) 
     ready = wait_http(f"{pods.server_url}/ready", timeout=FOLLOW_TIMEOUT)
     print(f"retrain + gate + promotion by the controller + load: "
           f"{time.monotonic() - started:.1f} s")
-    assert ready.json() == {"ready": True, "champion": 1}
+    assert ready.json() == {"ready": True, "champion": 1, "registry_reachable": True,
+                            "reason": None}
     metrics = httpx.get(f"{pods.controller_url}/metrics", timeout=10).text
     assert f'tether_promotions_total{{model="{pods.model_name}"}} 1.0' in metrics
 
