@@ -67,7 +67,7 @@ class Project:
     @cached_property
     def store(self) -> Store:
         self.settings.home.mkdir(parents=True, exist_ok=True)
-        return Store(self.settings.store_url)
+        return Store(self.settings.store_url, clock=self.clock)
 
     def record(self, kind: str, reason: str = "", version: int | None = None,
                data: Mapping[str, Any] | None = None, ts: float | None = None) -> Event:

@@ -430,7 +430,8 @@ class ModelServer:
                           else [f"{pid}{FAILED_SUFFIX}" for pid in ids])
             self.predlog.put(LogEntry(ids=failed_ids, rows=rows, names=slot.validator.names,
                                       version=slot.version, route=route,
-                                      latency_ms=elapsed * 1000.0, error=True))
+                                      latency_ms=elapsed * 1000.0, error=True,
+                                      ts=self.project.clock()))
             raise
         elapsed = time.perf_counter() - started
         slot.proven = True
@@ -438,7 +439,8 @@ class ModelServer:
         latency.observe(elapsed)
         entry = LogEntry(ids=ids, rows=rows, names=slot.validator.names, version=slot.version,
                          route=route, latency_ms=elapsed * 1000.0, values=result.values,
-                         scores=result.scores, probabilities=result.probabilities)
+                         scores=result.scores, probabilities=result.probabilities,
+                         ts=self.project.clock())
         if self.options.log_features:
             _log_features(entry)
         if self._acked and route != SHADOW:  # nobody waits for a shadow's answer

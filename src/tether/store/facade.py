@@ -18,7 +18,8 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -53,8 +54,11 @@ class Store:
     database (SQLAlchemy Core on any URL: a SQLite file by default, PostgreSQL at scale).
     Raises StoreError when the database fails."""
 
-    def __init__(self, url: str, *, create: bool = True) -> None:
+    def __init__(self, url: str, *, create: bool = True,
+                 clock: Callable[[], float] = time.time) -> None:
         self.url = url
+        # what "now" is for label times and lease expiry (a replay moves its own clock)
+        self.clock = clock
         # each Store keeps its own rows of totals: no two writers read-modify-write one row
         self.writer = f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(4)}"
         self.db = Database(url)
@@ -65,7 +69,7 @@ class Store:
                 raise StoreError(f"store {safe_url(url)}: cannot open "
                                  f"({exc.__class__.__name__}: {first_line(exc)})") from exc
         self._predictions = PredictionWriter(self.db, self.writer)
-        self._labels = LabelWriter(self.db, self.writer)
+        self._labels = LabelWriter(self.db, self.writer, clock)
 
     def close(self) -> None:
         self.db.engine.dispose()
@@ -180,21 +184,21 @@ class Store:
 
     def acquire_lock(self, name: str, owner: str, ttl_seconds: float) -> bool:
         """Take or renew a named lease; False when another live owner holds it."""
-        return locks.acquire_lock(self.db, name, owner, ttl_seconds)
+        return locks.acquire_lock(self.db, name, owner, ttl_seconds, self.clock)
 
     def release_lock(self, name: str, owner: str) -> None:
         locks.release_lock(self.db, name, owner)
 
     def lock_owner(self, name: str) -> str | None:
         """Who holds `name` now, if anyone."""
-        return locks.lock_owner(self.db, name)
+        return locks.lock_owner(self.db, name, self.clock)
 
     def lease(self, name: str, owner: str, *, ttl_seconds: float,
               wait_seconds: float) -> AbstractContextManager[bool]:
         """Hold `name` for a `with` block, renewed while held; yields False when another
         owner kept it for `wait_seconds`."""
         return locks.lease(self.db, name, owner, ttl_seconds=ttl_seconds,
-                           wait_seconds=wait_seconds)
+                           wait_seconds=wait_seconds, clock=self.clock)
 
     # the controller's status -------------------------------------------------------
 

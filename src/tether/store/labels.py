@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -28,16 +28,18 @@ _Old = tuple[str, int, float, float | None, float | None, float]
 class LabelWriter:
     """Writes labels and keeps this writer's label totals."""
 
-    def __init__(self, db: Database, writer: str) -> None:
+    def __init__(self, db: Database, writer: str,
+                 clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.writer = writer
+        self.clock = clock  # what "now" is for a label's time (a replay's simulated time)
         self.cache = TotalsCache(label_totals, totals.LABEL_WIDTH)
 
     def add_feedback(self, labels: Iterable[tuple[str, float]]) -> FeedbackResult:
         pairs = {str(pid): float(label) for pid, label in labels}
         if not pairs:
             return FeedbackResult(accepted=0, unknown_ids=[])
-        now = time.time()
+        now = self.clock()
         ids = list(pairs)
         cache = self.cache
         with cache.lock, self.db.begin() as conn:

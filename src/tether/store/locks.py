@@ -10,7 +10,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
@@ -25,8 +25,11 @@ __all__ = ["acquire_lock", "lease", "lock_owner", "release_lock"]
 log = logging.getLogger("tether.store")
 
 
-def acquire_lock(db: Database, name: str, owner: str, ttl_seconds: float) -> bool:
-    now = time.time()
+def acquire_lock(db: Database, name: str, owner: str, ttl_seconds: float,
+                 clock: Callable[[], float] = time.time) -> bool:
+    """Take or renew `name` until `clock() + ttl_seconds`; False when another live owner
+    holds it. `clock`: what "now" is for expiry (a replay's simulated time)."""
+    now = clock()
     with db.begin() as conn:
         conn.execute(locks.delete().where(locks.c.name == name, locks.c.expires_at < now))
         updated = conn.execute(locks.update()
@@ -50,21 +53,21 @@ def release_lock(db: Database, name: str, owner: str) -> None:
         conn.execute(locks.delete().where(locks.c.name == name, locks.c.owner == owner))
 
 
-def lock_owner(db: Database, name: str) -> str | None:
+def lock_owner(db: Database, name: str, clock: Callable[[], float] = time.time) -> str | None:
     with db.connect() as conn:
         return conn.execute(sa.select(locks.c.owner).where(
-            locks.c.name == name, locks.c.expires_at >= time.time())).scalar_one_or_none()
+            locks.c.name == name, locks.c.expires_at >= clock())).scalar_one_or_none()
 
 
 @contextmanager
 def lease(db: Database, name: str, owner: str, *, ttl_seconds: float,
-          wait_seconds: float) -> Iterator[bool]:
+          wait_seconds: float, clock: Callable[[], float] = time.time) -> Iterator[bool]:
     """Hold `name` for the block, waiting up to `wait_seconds` for it; yields whether it
     was taken. While held it is renewed every third of `ttl_seconds`, so a short time to
     live frees it soon after a holder dies without ending a slow holder's turn."""
     deadline = time.monotonic() + wait_seconds
     pause = 0.02
-    while not acquire_lock(db, name, owner, ttl_seconds):
+    while not acquire_lock(db, name, owner, ttl_seconds, clock):
         if time.monotonic() >= deadline:
             yield False
             return
@@ -72,7 +75,7 @@ def lease(db: Database, name: str, owner: str, *, ttl_seconds: float,
         time.sleep(pause * random.uniform(0.5, 1.5))
         pause = min(pause * 2, 0.25)
     stop = threading.Event()
-    renewer = threading.Thread(target=_renew, args=(db, name, owner, ttl_seconds, stop),
+    renewer = threading.Thread(target=_renew, args=(db, name, owner, ttl_seconds, stop, clock),
                                name=f"tether-lease-{name}", daemon=True)
     renewer.start()
     try:
@@ -87,11 +90,11 @@ def lease(db: Database, name: str, owner: str, *, ttl_seconds: float,
 
 
 def _renew(db: Database, name: str, owner: str, ttl_seconds: float,
-           stop: threading.Event) -> None:
+           stop: threading.Event, clock: Callable[[], float]) -> None:
     while not stop.wait(ttl_seconds / 3):
         try:
-            if not acquire_lock(db, name, owner, ttl_seconds):
-                log.warning("lease %s: lost to %s", name, lock_owner(db, name))
+            if not acquire_lock(db, name, owner, ttl_seconds, clock):
+                log.warning("lease %s: lost to %s", name, lock_owner(db, name, clock))
                 return
         except StoreError as exc:
             log.warning("lease %s: renewal failed: %s", name, exc)
