@@ -154,7 +154,7 @@ def _evaluation_data(project: Project, version: int) -> tuple[pd.DataFrame, str]
     holdout = holdout.drop(columns=[c for c in holdout.columns  # scores of training time
                                     if c in ("_prediction", "_score")
                                     or str(c).startswith("_proba_")])
-    created = registry.version(version).created_at
+    created = _trained_at(project, version)
     features = [c for c in holdout.columns if c != target and not c.startswith("_")]
     live = project.store.prediction_window(project.model_name, since=created,
                                            limit=project.policy.monitoring.window_size,
@@ -167,6 +167,16 @@ def _evaluation_data(project: Project, version: int) -> tuple[pd.DataFrame, str]
     if len(current) >= project.policy.monitoring.min_labels:
         return current, "recent"
     return holdout, "holdout"
+
+
+def _trained_at(project: Project, version: int) -> float:
+    """When `version` was trained, by the project's clock (its `trained` event); the
+    registry's own creation time for a version trained elsewhere."""
+    trained = project.store.events(project.model_name, kinds=[EventKind.TRAINED])
+    for event in reversed(trained):
+        if event.version == version:
+            return event.ts
+    return project.registry.version(version).created_at
 
 
 def latest_candidate(project: Project) -> int:
