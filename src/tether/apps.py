@@ -12,6 +12,8 @@ controller  tether controller  controller (observe -> plan -> apply -> status) w
 up          tether up          all of the above in one process: the push to the server
                                is an in-process reload and a rollback a pointer swap
 dashboard   tether dashboard   the dashboard alone
+replay      tether replay      a server and a controller whose passes the caller runs, in
+                               the caller's simulated time (no poller, no loop thread)
 ```
 
 The Helm chart runs N `serve` replicas and one `controller`: every replica exports the
@@ -39,12 +41,14 @@ from tether.control.hooks import hook_routes
 from tether.control.metrics import ControllerMetrics
 from tether.control.push import http_push
 from tether.control.triggers import Trigger, TriggerKind
+from tether.control.worker import Retrain
 from tether.metric_names import exported_by
 from tether.monitoring.exporter import MonitoringCollector
 from tether.monitoring.monitor import Monitor
 from tether.project import Project
 
-__all__ = ["SHAPES", "Process", "controller", "dashboard", "serve", "serve_folder", "up"]
+__all__ = ["SHAPES", "Process", "controller", "dashboard", "replay", "serve", "serve_folder",
+           "up"]
 
 SHAPES = ("serve", "controller", "up", "dashboard")
 PUSH_TIMEOUT_SECONDS = 60.0
@@ -165,6 +169,25 @@ def up(project: Project, *, interval: float | None = None, poll: bool = True,
                      wait_for_model=wait_for_model)
     server.app = app
     return Process("up", project, app, metrics=registry, controller=loop, monitor=monitor)
+
+
+def replay(project: Project, *, retrain: Retrain | None = None) -> Process:
+    """Server and controller for `tether replay`: the caller answers requests in process
+    and calls `controller.tick()` itself, with `project.clock` moved by the history. No
+    registry poller and no loop thread: the push is the server's in-process reload."""
+    from tether.serving import create_app
+
+    registry = CollectorRegistry()
+    monitor = Monitor(project, clock=project.clock)
+    loop = Controller(project, monitor=monitor, retrain=retrain,
+                      metrics=ControllerMetrics(project.model_name, registry))
+    app = create_app(project, registry=registry, poll=False)
+
+    def push() -> None:
+        app.state.server.reload_from_thread(PUSH_TIMEOUT_SECONDS)
+
+    loop.push = push
+    return Process("replay", project, app, metrics=registry, controller=loop, monitor=monitor)
 
 
 def dashboard(project: Project, *, poll_seconds: float = 5.0) -> Process:
