@@ -7,7 +7,16 @@ from pathlib import Path
 import typer
 
 from tether import __version__
-from tether.cli import control, dashboard, demo, federated, lifecycle, monitoring, serving
+from tether.cli import (
+    control,
+    dashboard,
+    demo,
+    federated,
+    lifecycle,
+    monitoring,
+    replay,
+    serving,
+)
 from tether.cli._common import LOG_FORMAT_OPTION, Group, Options, console, quiet_libraries
 
 __all__ = ["app", "main"]
@@ -53,6 +62,7 @@ monitoring.register(app)
 serving.register(app)
 dashboard.register(app)
 federated.register(app)
+replay.register(app)
 
 
 def main() -> None:
