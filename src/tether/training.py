@@ -181,15 +181,17 @@ def recent_labeled(project: Project, features: list[str]) -> pd.DataFrame:
     return rows
 
 
-def predict_scores(model: Any, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+def predict_scores(model: Any, frame: pd.DataFrame, *, multiclass: bool = False
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
     """Predictions and, for a classifier with `predict_proba`, the positive-class score
-    (n,) of a two-class model or the class probabilities (n, k) of a multiclass one."""
+    (n,) of a two-class model or the class probabilities (n, k) of a multiclass one
+    (`multiclass`: also when the model saw only two of the task's classes)."""
     predictions = np.asarray(model.predict(frame))
     proba = getattr(model, "predict_proba", None)
     if proba is None:
         return predictions, None
     scores = np.asarray(proba(frame))
-    if scores.ndim == 2 and scores.shape[1] > 2:
+    if scores.ndim == 2 and (scores.shape[1] > 2 or multiclass):
         return predictions, scores
     return predictions, scores[:, -1] if scores.ndim == 2 else scores
 
@@ -274,7 +276,7 @@ def score_reference(model: Any, train_rows: pd.DataFrame, holdout: pd.DataFrame,
     and the profile of `train_rows` with the holdout's calibration. `classes`: the
     model's, when it has no `classes_` of its own (a pyfunc). Raises TrainingError when
     the model cannot predict the holdout."""
-    predictions, scores = _score_holdout(model, holdout[features])
+    predictions, scores = _score_holdout(model, holdout[features], task is Task.MULTICLASS)
     truth = holdout[target].to_numpy()
     if task is not Task.MULTICLASS:
         truth, predictions = truth.astype(float), predictions.astype(float)
@@ -319,10 +321,11 @@ def _fit(trainer: Callable[[TrainContext], Any], context: TrainContext, name: st
     return model
 
 
-def _score_holdout(model: Any, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+def _score_holdout(model: Any, frame: pd.DataFrame, multiclass: bool
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         with limited(training_threads()):
-            predictions, scores = predict_scores(model, frame)
+            predictions, scores = predict_scores(model, frame, multiclass=multiclass)
     except Exception as exc:
         raise TrainingError(f"the trained model cannot predict its holdout: "
                             f"{type(exc).__name__}: {exc}") from exc
