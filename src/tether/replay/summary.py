@@ -167,6 +167,8 @@ def _window_scores(task: Task, primary: str, truth: np.ndarray, predictions: np.
         return entry
     if task is not Task.MULTICLASS:
         truth, predictions = truth.astype(float), predictions.astype(float)
+    elif scores is not None and scores.ndim != 2:
+        scores = None  # the server answers one score per row, not the class probabilities
     names = [primary] + (["accuracy"] if task.classification and primary != "accuracy" else [])
     values = evaluate(task, truth, predictions, scores if task.classification else None,
                       names=names)

@@ -1,0 +1,56 @@
+"""`tether replay` from the command line on a multiclass history: the JSON document and
+the HTML report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tether.cli import app
+from tether.replay.datasets import shifted
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "tether" / "example" / "multiclass"
+
+
+@pytest.fixture
+def wine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    policy = yaml.safe_load((EXAMPLE / "tether.yaml").read_text())
+    policy["model"]["name"] = "wine"
+    policy["gate"].update({"max_latency_ms": 5000, "max_latency_ratio": 100})
+    policy["monitoring"].update({"window_size": 60, "min_labels": 20,
+                                 "interval_seconds": 7 * 86400})
+    (tmp_path / "tether.yaml").write_text(yaml.safe_dump(policy, sort_keys=False))
+    (tmp_path / "train.py").write_text((EXAMPLE / "train.py").read_text())
+    shifted("wine", seed=1).to_csv(tmp_path / "wine.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_a_multiclass_replay_prints_the_document_and_writes_the_report(wine: Path) -> None:
+    result = CliRunner().invoke(app, [
+        "replay", "--data", "wine.csv", "--target", "target", "--rate", "1/d",
+        "--initial", "60", "--compare", "static", "--window", "30d", "--json",
+        "--html", "report.html"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout[result.stdout.index("{"):])
+    assert document["schema"] == "tether.replay/1"
+    assert document["data"]["task"] == "multiclass_classification"
+    assert (document["data"]["rows"], document["data"]["replayed_rows"]) == (178, 118)
+    assert document["metric"]["name"] == "f1_macro"
+    assert len(document["windows"]) == 4  # 118 days in windows of 30 days
+    for policy in document["policies"]:
+        assert policy["labels_sent"] == 118  # no delay: every label arrives
+        assert sum(w["rows"] for w in policy["windows"]) == 118
+        assert all(0.0 <= w["metric"] <= 1.0 for w in policy["windows"])
+        assert policy["decisions"][:3] == [
+            {**policy["decisions"][0], "kind": "trained", "version": 1},
+            {**policy["decisions"][1], "kind": "gate_passed", "version": 1},
+            {**policy["decisions"][2], "kind": "promoted", "version": 1}]
+    report = (wine / "report.html").read_text()
+    assert report.count("<img src='data:image/png;base64,") == 1
+    assert "static: timeline" in report and "policy: timeline" in report
+    assert "http" not in report  # nothing fetched
