@@ -22,7 +22,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +108,6 @@ class ArmRun:
     costs: Costs
     passes: int
     initial_version: int
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class _Timer:
@@ -217,7 +216,7 @@ def run_arm(plan: Plan, arm: Arm, progress: Progress | None = None) -> ArmRun:
             if due > next_label:
                 t0 = time.perf_counter()
                 ids = [str(i) for i in range(next_label, due)]
-                labels = [{"id": pid, "label": _label(truth[int(pid)])} for pid in ids]
+                labels = [{"id": pid, "label": float(truth[int(pid)])} for pid in ids]
                 for lo in range(0, len(labels), PREDICT_CHUNK):
                     answer = client.post("/feedback",
                                          json={"labels": labels[lo:lo + PREDICT_CHUNK]})
@@ -241,7 +240,9 @@ def run_arm(plan: Plan, arm: Arm, progress: Progress | None = None) -> ArmRun:
             retrain_mlflow = registry.seconds - m1
             costs.training += time.perf_counter() - t1 - retrain_mlflow
             if arm.kind == "periodic":
+                m2 = registry.seconds
                 _promote_passed(project, controller)
+                costs.mlflow += registry.seconds - m2
             costs.controller += t1 - t0 - tick_mlflow
             costs.mlflow += tick_mlflow + retrain_mlflow
             if progress is not None:
@@ -255,10 +256,6 @@ def run_arm(plan: Plan, arm: Arm, progress: Progress | None = None) -> ArmRun:
                   else np.zeros(0),
                   score=_scores(served["score"]), events=events, labels_sent=labels_sent,
                   costs=costs, passes=passes, initial_version=first.version)
-
-
-def _label(value: Any) -> float:
-    return float(value)
 
 
 def _predict(client: Any, features: pd.DataFrame, lo: int, hi: int,
