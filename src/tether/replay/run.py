@@ -82,17 +82,18 @@ def plan_replay(history: History, config: Config, options: ReplayOptions,
     # daily rows gains nothing from passes every ten seconds of history
     interval = max(float(config.policy.monitoring.interval_seconds), typical)
     return Plan(history=history, config=config, start=start, label_delay=delay,
-                interval=interval, workdir=workdir, mlflow_template=_mlflow_template(workdir))
+                interval=interval, workdir=workdir,
+                mlflow_template=_mlflow_template(workdir, config.policy.model.name))
 
 
-def _mlflow_template(workdir: Path) -> Path:
-    """An empty MLflow database with its schema migrated (seconds of work), copied into
-    each policy's folder instead of migrating one per policy."""
+def _mlflow_template(workdir: Path, model_name: str) -> Path:
+    """A new MLflow database with its schema migrated (seconds of work) and the model
+    registered, copied into each policy's folder instead of migrating one per policy."""
     from tether.registry import Registry
 
     folder = workdir / "mlflow-template"
     folder.mkdir(parents=True, exist_ok=True)
-    Registry("template", f"sqlite:///{folder / 'mlflow.db'}").state()
+    Registry(model_name, f"sqlite:///{folder / 'mlflow.db'}").create()
     return folder / "mlflow.db"
 
 
