@@ -20,7 +20,8 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "tether" / "example" / "
 def wine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     policy = yaml.safe_load((EXAMPLE / "tether.yaml").read_text())
     policy["model"]["name"] = "wine"
-    policy["gate"].update({"max_latency_ms": 5000, "max_latency_ratio": 100})
+    # the first 60 days hold two of the three classes: no floor a first model could meet
+    policy["gate"].update({"max_latency_ms": 5000, "max_latency_ratio": 100, "floors": {}})
     policy["monitoring"].update({"window_size": 60, "min_labels": 20,
                                  "interval_seconds": 7 * 86400})
     (tmp_path / "tether.yaml").write_text(yaml.safe_dump(policy, sort_keys=False))
