@@ -79,3 +79,30 @@ def test_a_training_that_fails_mid_run_marks_the_run_failed_and_registers_nothin
         1, 2]
     (event,) = project.store.events(project.model_name, kinds=["retrain_failed"])
     assert "site a left in round 2" in event.reason
+
+
+def test_requirements_are_inferred_once_per_kind_of_model_and_reused(
+        logging_trainer: Project) -> None:
+    """MLflow infers pip requirements by loading the model in a new interpreter; the
+    second version of the same trainer reuses the first's, and both say the same."""
+    from mlflow.pyfunc import get_model_dependencies
+
+    from tether.registry import runs
+
+    runs._requirements.clear()
+    first = lifecycle.train(logging_trainer, reason="first")
+    assert len(runs._requirements) == 1
+    [(key, inferred)] = runs._requirements.items()
+    assert key[0] == "sklearn" and "sklearn.linear_model._logistic" in key
+    assert any(line.startswith("scikit-learn") for line in inferred)
+    second = lifecycle.train(logging_trainer, reason="second")
+    assert len(runs._requirements) == 1
+
+    def requirements(version: int) -> list[str]:
+        uri = f"models:/{logging_trainer.model_name}/{version}"
+        path = get_model_dependencies(uri)
+        return Path(path).read_text().splitlines()
+
+    registry = logging_trainer.registry
+    with runs.process_uris(registry.tracking_uri, registry.registry_uri):
+        assert requirements(second.version) == requirements(first.version)

@@ -137,17 +137,57 @@ def _end(client: MlflowClient, run_id: str, status: str) -> None:
         raise registry_error(f"mark the training run {status.lower()}", exc) from exc
 
 
+# MLflow infers a model's pip requirements by loading it in a fresh interpreter: about
+# 10 s a version on a busy 2-core machine, most of a retrain. Within one process the
+# answer for the same kinds of objects cannot change (the installed packages are the
+# same), so it is inferred once per kind and reused: a controller or a replay retraining
+# the same trainer pays it once.
+_requirements: dict[tuple[str, ...], list[str]] = {}
+_requirements_lock = threading.Lock()
+
+
+def requirements_key(model: Any) -> tuple[str, ...]:
+    """The flavour and the modules of every object a model is built from (a pipeline's
+    steps included, through scikit-learn's `get_params(deep=True)`), sorted.
+
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> requirements_key(LogisticRegression())
+    ('sklearn', 'sklearn.linear_model._logistic')
+    """
+    flavour = "sklearn" if _is_sklearn(model) else "pyfunc"
+    parts = {type(model).__module__}
+    if _is_sklearn(model):
+        parts |= {type(value).__module__ for value in model.get_params(deep=True).values()
+                  if hasattr(value, "get_params")}
+    return (flavour, *sorted(parts))
+
+
 def _log_model(model: Any, signature: Any, example: pd.DataFrame) -> Any:
+    key = requirements_key(model)
+    with _requirements_lock:
+        known = _requirements.get(key)
     if _is_sklearn(model):
         from mlflow import sklearn as mlflow_sklearn  # imported where a model needs it
 
-        return mlflow_sklearn.log_model(model, name="model", signature=signature,
-                                        input_example=example,
-                                        serialization_format="cloudpickle")
-    from mlflow import pyfunc as mlflow_pyfunc
+        logged = mlflow_sklearn.log_model(model, name="model", signature=signature,
+                                          input_example=example,
+                                          serialization_format="cloudpickle",
+                                          pip_requirements=known)
+    else:
+        from mlflow import pyfunc as mlflow_pyfunc
 
-    return mlflow_pyfunc.log_model(name="model", python_model=_pyfunc_wrapper(model),
-                                   signature=signature, input_example=example)
+        logged = mlflow_pyfunc.log_model(name="model", python_model=_pyfunc_wrapper(model),
+                                         signature=signature, input_example=example,
+                                         pip_requirements=known)
+    if known is None:
+        with contextlib.suppress(MlflowException, OSError):  # next time MLflow infers again
+            from mlflow.pyfunc import get_model_dependencies
+
+            lines = Path(get_model_dependencies(logged.model_uri)).read_text().splitlines()
+            with _requirements_lock:
+                _requirements[key] = [line.strip() for line in lines
+                                      if line.strip() and not line.startswith("#")]
+    return logged
 
 
 def _is_sklearn(model: Any) -> bool:
