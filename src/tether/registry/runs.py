@@ -180,10 +180,14 @@ def _log_model(model: Any, signature: Any, example: pd.DataFrame) -> Any:
                                          signature=signature, input_example=example,
                                          pip_requirements=known)
     if known is None:
-        with contextlib.suppress(MlflowException, OSError):  # next time MLflow infers again
-            from mlflow.pyfunc import get_model_dependencies
+        # a cache that cannot be filled (any artifact store's error) only means MLflow
+        # infers again next time: it never fails the version just registered
+        with contextlib.suppress(Exception):
+            from mlflow.artifacts import download_artifacts
 
-            lines = Path(get_model_dependencies(logged.model_uri)).read_text().splitlines()
+            location = mlflow.get_logged_model(logged.model_id).artifact_location
+            path = download_artifacts(artifact_uri=f"{location}/requirements.txt")
+            lines = Path(path).read_text().splitlines()
             with _requirements_lock:
                 _requirements[key] = [line.strip() for line in lines
                                       if line.strip() and not line.startswith("#")]
