@@ -2,9 +2,12 @@
 
 A `Validator` turns a parsed request (split, records or columns) into rows the model
 can take: a float matrix in signature order when every column is a float (the fast
-path, one `numpy.asarray` per request), otherwise a typed DataFrame checked column by
-column with pandas' vectorized type inference. Every failure is an `InputError` that
-names the column, the expected type and the first bad row.
+path, one `numpy.asarray` per request); for a signature that mixes types, a DataFrame
+built column by column when every value already has its column's JSON type (one
+`type()` pass and one numpy array per column); otherwise a typed DataFrame checked
+column by column with pandas' vectorized type inference, which also words the errors.
+Every failure is an `InputError` that names the column, the expected type and the
+first bad row.
 
 Column types are read as MLflow's signature types define them (`mlflow.types.DataType`,
 enforced by `mlflow.models.utils._enforce_mlflow_datatype`), with these choices:
@@ -162,6 +165,13 @@ class Validator:
             fast = self._float_matrix(data, columns)
             if fast is not None:
                 return fast
+        elif data and len(columns) == len(self.names):
+            width = len(columns)
+            if all(type(row) is list and len(row) == width for row in data):
+                typed = self._typed_frame(dict(zip(columns, zip(*data, strict=True),
+                                                        strict=True)))
+                if typed is not None:
+                    return typed
         return self.frame(self._build(lambda: pd.DataFrame(data, columns=columns)))
 
     def records(self, payload: Any) -> Rows:
@@ -181,6 +191,10 @@ class Validator:
             fast = self._float_matrix([[r[c] for c in names] for r in payload], names)
             if fast is not None:
                 return fast
+        elif self.columns and payload and complete:
+            typed = self._typed_frame({c: [r[c] for r in payload] for c in self.names})
+            if typed is not None:
+                return typed
         return self.frame(self._build(lambda: pd.DataFrame.from_records(payload)))
 
     def columnar(self, payload: Any) -> Rows:
@@ -198,6 +212,10 @@ class Validator:
                                       transposed=True)
             if fast is not None:
                 return fast
+        elif self.columns and lengths != {0} and payload.keys() == self.name_set:
+            typed = self._typed_frame(payload)
+            if typed is not None:
+                return typed
         return self.frame(self._build(lambda: pd.DataFrame(payload)))
 
     def frame(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -252,6 +270,55 @@ class Validator:
         if not self.allow_nan and matrix.dtype.kind == "f":
             self._reject_nan(matrix)
         return matrix
+
+    def _typed_frame(self, values: dict[str, Sequence[Any]]) -> pd.DataFrame | None:
+        """The fast path for mixed signatures: every column given, every value of its
+        column's JSON type, one numpy array per column in signature order (the frame the
+        slow way builds, same dtypes, without pandas inferring a type per value).
+
+        A value of the wrong type is refused here, named as it was sent (the slow way
+        sees it after pandas has coerced its column: an int column with one float in it
+        is all floats by then). None sends the request the slow way: nulls, 0/1 in a
+        boolean column, and types this path does not build (datetime, binary)."""
+        arrays: dict[str, np.ndarray] = {}
+        for spec in self.columns:
+            column = values[spec.name]
+            kinds = set(map(type, column))
+            try:
+                if spec.dtype in FLOATS and kinds <= {float, int}:
+                    array = np.array(column, dtype=_NUMPY_FLOAT[spec.dtype])
+                    if (not (self.allow_nan or spec.name in self._nullable)
+                            and np.isnan(array).any()):
+                        return None
+                elif spec.dtype in INTEGERS and kinds == {int}:
+                    # int64 first, then the column's type: what the slow way's astype does
+                    array = np.array(column, dtype=np.int64).astype(_NUMPY_INT[spec.dtype])
+                elif spec.dtype == "string" and kinds == {str}:
+                    array = np.array(column, dtype=object)
+                elif spec.dtype == "boolean" and kinds == {bool}:
+                    array = np.array(column, dtype=bool)
+                else:
+                    self._refuse_first(spec, column)
+                    return None
+            except (OverflowError, ValueError):
+                return None
+            arrays[spec.name] = array
+        return pd.DataFrame(arrays, copy=False)
+
+    @staticmethod
+    def _refuse_first(spec: ColumnSpec, column: Sequence[Any]) -> None:
+        """The first value that is neither of the column's type nor null, as sent."""
+        accepts = _ACCEPTS.get(spec.dtype)
+        if accepts is None or spec.dtype == "datetime":
+            return
+        for row, value in enumerate(column):
+            if not accepts(value) and not _is_null(value):
+                if spec.dtype == "boolean":
+                    raise AmbiguousValue(f"column {spec.name!r}: expected boolean (JSON true "
+                                         f"or false), got {type(value).__name__} "
+                                         f"{shown(value)} at row {row}")
+                raise InputError(f"column {spec.name!r}: expected {spec.dtype}, got "
+                                 f"{type(value).__name__} {shown(value)} at row {row}")
 
     def _reject_nan(self, matrix: np.ndarray) -> None:
         if np.isfinite(matrix.sum()):
