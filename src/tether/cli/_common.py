@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -19,8 +19,10 @@ from typer.core import TyperGroup, TyperOption
 from typer.exceptions import TyperException
 
 from tether.errors import TetherError
-from tether.project import Project
-from tether.store import Event
+
+if TYPE_CHECKING:
+    from tether.project import Project
+    from tether.store import Event
 
 __all__ = [
     "ACCESS_LOG_OPTION",
@@ -212,6 +214,8 @@ class _PlainProgress(Progress):
 
 
 def project_of(ctx: typer.Context) -> Project:
+    from tether.project import Project
+
     options = ctx.find_object(Options) or Options()
     return Project.open(options.config)
 

@@ -20,7 +20,7 @@ from tether.cli._common import (
     run_app,
     server_logging,
 )
-from tether.control.github import DEFAULT_API_URL, dispatch
+from tether.control.github import DEFAULT_API_URL
 from tether.events import EventKind
 
 __all__ = ["register"]
@@ -97,6 +97,8 @@ def trigger(
 ) -> None:
     """Send GitHub's repository_dispatch so a CI workflow retrains (the workflow in
     deploy/github/workflows/ listens for it)."""
+    from tether.control.github import dispatch
+
     project = project_of(ctx)
     payload = {"model_name": project.model_name, "trigger_reason": reason}
     dispatch(github, os.environ.get("TETHER_GITHUB_TOKEN") or os.environ.get("GITHUB_TOKEN"),

@@ -7,11 +7,11 @@ import shutil
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from tether import lifecycle
 from tether.cli._common import (
     JSON_OPTION,
     console,
@@ -21,12 +21,14 @@ from tether.cli._common import (
     progress_bar,
     project_of,
 )
-from tether.config import CONFIG_FILE
-from tether.control.status import ERROR_CONDITIONS, REGISTRY_CONSISTENT, ControllerStatus
 from tether.errors import ConfigError
 from tether.example import EXAMPLES, FEDERATED, TEMPLATES
-from tether.project import Project
-from tether.scoring import Task
+from tether.scoring.tasks import Task
+
+if TYPE_CHECKING:
+    from tether import lifecycle
+    from tether.control.status import ControllerStatus
+    from tether.project import Project
 
 __all__ = ["register"]
 
@@ -75,6 +77,9 @@ def init(
         console.print("next: start a SuperLink and a SuperNode per site (docs/federated.md), "
                       "then [bold]tether retrain[/bold]")
         return
+    from tether.config import CONFIG_FILE
+    from tether.project import Project
+
     source_dir = resources.files("tether.example") / chosen
     directory.mkdir(parents=True, exist_ok=True)
     names = (CONFIG_FILE, "train.py")
@@ -151,6 +156,8 @@ def retrain(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train a candidate version; prints RUN_ID and MODEL_VERSION, writes $GITHUB_OUTPUT."""
+    from tether import lifecycle
+
     project = project_of(ctx)
     with progress_bar() as bar:
         task = bar.add_task(f"training {project.model_name} ({project.policy.trainer})",
@@ -225,6 +232,8 @@ def gate(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Challenger vs champion on the same data; exits 1 when the challenger loses."""
+    from tether import lifecycle
+
     project = project_of(ctx)
     with err_console.status("scoring challenger and champion"):
         verdict = lifecycle.gate(project, version)
@@ -259,6 +268,8 @@ def promote(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Make a version the champion; the old champion becomes `previous`."""
+    from tether import lifecycle
+
     project = project_of(ctx)
     number = lifecycle.promote(project, version, reason)
     state = project.registry.state()
@@ -275,6 +286,8 @@ def rollback(
 ) -> None:
     """Put the previous champion (or --to N) back; the current one is tagged rolled_back.
     During a rollout (and without --to), abort it: the champion keeps all traffic."""
+    from tether import lifecycle
+
     project = project_of(ctx)
     if to is None and project.registry.state().rollout is not None:
         _abort(project, reason, as_json)
@@ -285,6 +298,8 @@ def rollback(
 
 
 def _render_controller(status: ControllerStatus | None) -> None:
+    from tether.control.status import ERROR_CONDITIONS, REGISTRY_CONSISTENT
+
     if status is None:
         console.print("controller: no pass recorded yet (`tether up` or `tether controller` "
                       "runs it)")
@@ -355,6 +370,8 @@ def status(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """What is serving, what is rolling out, and every version's state."""
+    from tether import lifecycle
+
     project = project_of(ctx)
     result = lifecycle.status(project, repair=repair)
     def render() -> None:
@@ -370,6 +387,8 @@ def history(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Every decision, oldest first, with its reason."""
+    from tether import lifecycle
+
     project = project_of(ctx)
     events = lifecycle.history(project, limit)
 
@@ -388,6 +407,8 @@ def prune(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Delete what the retention policy no longer keeps (the controller does it hourly)."""
+    from tether import lifecycle
+
     project = project_of(ctx)
     result = lifecycle.prune(project, predictions_days=predictions_days,
                              totals_days=totals_days)

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from tether.cli._common import JSON_OPTION, console, emit, err_console, project_of
 from tether.errors import DataError, TetherError
-from tether.monitoring.backtest import Predictor, backtest
-from tether.monitoring.drift import METHODS, DriftReport, detect_drift
-from tether.monitoring.monitor import Monitor, Snapshot
-from tether.monitoring.profile import build_profile
-from tether.monitoring.report import backtest_html, drift_html
-from tether.tables import read_table
+from tether.monitoring.methods import METHODS
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from tether.monitoring.backtest import Predictor
+    from tether.monitoring.drift import DriftReport
+    from tether.monitoring.monitor import Snapshot
 
 __all__ = ["register"]
 
@@ -31,6 +32,8 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 
 
 def _read(path: Path, what: str) -> pd.DataFrame:
+    from tether.tables import read_table
+
     frame = read_table(path)
     if frame.empty:
         raise DataError(f"{path}: the {what} file has no rows")
@@ -99,6 +102,9 @@ def drift(
     """
     if method is not None and method not in METHODS:
         raise DataError(f"--method {method!r}: choose from {', '.join(METHODS)}")
+    from tether.monitoring.drift import detect_drift
+    from tether.monitoring.profile import build_profile
+
     reference_frame = _read(reference, "reference")
     current_frame = _read(current, "current")
     left_out = [*exclude, *([target] if target is not None else [])]
@@ -119,6 +125,8 @@ def drift(
         report = detect_drift(profile, current_frame, method=method, alpha=alpha,
                               share_threshold=share)
     if html_out is not None:
+        from tether.monitoring.report import drift_html
+
         _write_html(html_out, drift_html(report, profile, current_frame))
 
     def render() -> None:
@@ -172,6 +180,8 @@ def monitor(
     """The live picture of every version taking traffic (or of --version N) from the
     store: metrics, drift, changes. Under --json: the champion's, with the challenger's
     under `challenger` while one rolls out."""
+    from tether.monitoring.monitor import Monitor
+
     project = project_of(ctx)
     monitor_ = Monitor(project)
     if version is not None:
@@ -258,6 +268,8 @@ def backtest_command(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Replay monitoring over history in chunks: what would tether have flagged, and when?"""
+    from tether.monitoring.backtest import backtest
+
     reference_frame = _read(reference, "reference")
     analysis_frame = _read(analysis, "analysis")
     predictor = _model_predictor(ctx, model) if model is not None else None
@@ -276,6 +288,8 @@ def backtest_command(
         except ValueError as exc:
             raise DataError(f"backtest: {exc}") from exc
     if html_out is not None:
+        from tether.monitoring.report import backtest_html
+
         _write_html(html_out, backtest_html(result))
     emit(result, as_json, lambda: _backtest_view(result))
 

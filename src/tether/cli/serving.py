@@ -18,9 +18,7 @@ from tether.cli._common import (
     run_app,
     server_logging,
 )
-from tether.config import policy_path
 from tether.errors import ConfigError
-from tether.project import Project
 
 __all__ = ["register"]
 
@@ -52,6 +50,8 @@ def serve(
         raise ConfigError(f"--workers {workers}: tether serve runs one worker per process; "
                           "run more replicas behind a load balancer instead")
     from tether import apps
+    from tether.config import policy_path
+    from tether.project import Project
 
     logging_args = server_logging(log_format, log_level, access_log)
     options = ctx.find_object(Options) or Options()

@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import httpx
-
 from tether.errors import ConfigError, TetherError
 
 __all__ = ["DEFAULT_API_URL", "DispatchFailed", "dispatch"]
@@ -29,6 +27,8 @@ def dispatch(repo: str, token: str | None, event_type: str, client_payload: dict
     if not token:
         raise ConfigError("no GitHub token: set TETHER_GITHUB_TOKEN (a token with the repo "
                           "scope, or a fine-grained token with contents: write)")
+    import httpx  # here: `tether trigger --help` and the CLI's import need no HTTP client
+
     url = f"{api_url.rstrip('/')}/repos/{repo}/dispatches"
     try:
         response = httpx.post(

@@ -55,6 +55,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from tether.monitoring.methods import METHODS
 from tether.monitoring.profile import (
     CategoricalProfile,
     FeatureProfile,
@@ -80,7 +81,6 @@ __all__ = [
 
 NUMERIC_METHODS = ("ks", "wasserstein", "psi", "jensenshannon")
 CATEGORICAL_METHODS = ("chi2", "psi", "jensenshannon")
-METHODS = ("ks", "wasserstein", "psi", "jensenshannon", "chi2")
 TESTS = frozenset({"ks", "chi2"})
 DISTANCE_THRESHOLDS = {"wasserstein": 0.1, "jensenshannon": 0.1, "psi": 0.2}
 LARGE_SAMPLE = 1000

@@ -5,21 +5,29 @@ One concept per module: `base` (what a metric is), `counts` (what metrics are co
 from), `binary`, `multiclass`, `regression` (the metrics), `catalog` (the table and
 `evaluate`). Modelled on river's `metrics/base.py` (`bigger_is_better`, one class per
 metric), computed in batches with sklearn.metrics.
+
+The re-exports below are resolved on first use (PEP 562): `Task` alone (`tasks`) does
+not import numpy, pandas or scikit-learn.
 """
 
 from __future__ import annotations
 
-from tether.scoring.base import Direction, Metric, Scores, Source, Task, Undefined
-from tether.scoring.catalog import (
-    DEFAULT_PRIMARY,
-    METRICS,
-    attempt,
-    evaluate,
-    metric,
-    metrics_of,
-    names_of,
-)
-from tether.scoring.counts import Confusion, ConfusionMatrix, ErrorSums
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tether.scoring.base import Direction, Metric, Scores, Source, Undefined
+    from tether.scoring.catalog import (
+        DEFAULT_PRIMARY,
+        METRICS,
+        attempt,
+        evaluate,
+        metric,
+        metrics_of,
+        names_of,
+    )
+    from tether.scoring.counts import Confusion, ConfusionMatrix, ErrorSums
+    from tether.scoring.tasks import Task
 
 __all__ = [
     "DEFAULT_PRIMARY",
@@ -39,3 +47,34 @@ __all__ = [
     "metrics_of",
     "names_of",
 ]
+
+_HOME = {
+    "DEFAULT_PRIMARY": "catalog",
+    "METRICS": "catalog",
+    "Confusion": "counts",
+    "ConfusionMatrix": "counts",
+    "Direction": "base",
+    "ErrorSums": "counts",
+    "Metric": "base",
+    "Scores": "base",
+    "Source": "base",
+    "Task": "tasks",
+    "Undefined": "base",
+    "attempt": "catalog",
+    "evaluate": "catalog",
+    "metric": "catalog",
+    "metrics_of": "catalog",
+    "names_of": "catalog",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'tether.scoring' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"tether.scoring.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -26,19 +26,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from tether.scoring.tasks import Task
+
 __all__ = ["Direction", "Metric", "Scores", "Source", "Task", "Undefined"]
-
-
-class Task(StrEnum):
-    """What a model predicts."""
-
-    BINARY = "binary_classification"
-    MULTICLASS = "multiclass_classification"
-    REGRESSION = "regression"
-
-    @property
-    def classification(self) -> bool:
-        return self is not Task.REGRESSION
 
 
 class Direction(StrEnum):
