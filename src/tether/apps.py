@@ -29,26 +29,25 @@ import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from tether.control.app import controller_app, status_routes
-from tether.control.controller import Controller
-from tether.control.hooks import hook_routes
-from tether.control.metrics import ControllerMetrics
-from tether.control.push import http_push
-from tether.control.triggers import Trigger, TriggerKind
-from tether.control.worker import Retrain
 from tether.metric_names import exported_by
 from tether.monitoring.exporter import MonitoringCollector
 from tether.monitoring.monitor import Monitor
 from tether.project import Project
 
-__all__ = ["SHAPES", "Process", "controller", "dashboard", "replay", "serve", "serve_folder",
-           "up"]
+if TYPE_CHECKING:
+    # each shape imports its parts when it is built: a model server never loads the
+    # controller (nor, through it, training and the gate)
+    from tether.control.controller import Controller
+    from tether.control.worker import Retrain
+
+__all__ = ["SHAPES", "Process", "controller", "dashboard", "replay", "serve",
+           "serve_folder", "up"]
 
 SHAPES = ("serve", "controller", "up", "dashboard")
 PUSH_TIMEOUT_SECONDS = 60.0
@@ -121,6 +120,9 @@ def controller(project: Project, *, servers: Sequence[str] = (), interval: float
                lock_ttl: float = 15.0) -> Process:
     """The controller alone (`tether controller`): servers follow it through the registry
     and a push to their `/admin/reload`."""
+    from tether.control.app import controller_app
+    from tether.control.push import http_push
+
     registry = CollectorRegistry()
     monitor = Monitor(project, clock=project.clock)
     push = http_push(list(servers), project.settings.admin_token) if servers else None
@@ -133,6 +135,9 @@ def up(project: Project, *, interval: float | None = None, poll: bool = True,
        lock_ttl: float = 15.0, poll_seconds: float | None = None,
        wait_for_model: bool = True) -> Process:
     """Server and controller in one process (`tether up`, `tether demo`)."""
+    from tether.control.app import status_routes
+    from tether.control.hooks import hook_routes
+    from tether.control.triggers import Trigger, TriggerKind
     from tether.serving import create_app
 
     registry = CollectorRegistry()
@@ -175,6 +180,8 @@ def replay(project: Project, *, retrain: Retrain | None = None) -> Process:
     """Server and controller for `tether replay`: the caller answers requests in process
     and calls `controller.tick()` itself, with `project.clock` moved by the history. No
     registry poller and no loop thread: the push is the server's in-process reload."""
+    from tether.control.controller import Controller
+    from tether.control.metrics import ControllerMetrics
     from tether.serving import create_app
 
     registry = CollectorRegistry()
@@ -203,6 +210,8 @@ def dashboard(project: Project, *, poll_seconds: float = 5.0) -> Process:
 
 def _controller(project: Project, monitor: Monitor, registry: CollectorRegistry, *,
                 lock_ttl: float, push: Callable[[], None] | None = None) -> Controller:
+    from tether.control.controller import Controller
+    from tether.control.metrics import ControllerMetrics
     from tether.federated.sites import with_site_drift
 
     # a federated trainer with site_drift on: each site's own data summaries, too
