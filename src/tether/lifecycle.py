@@ -27,18 +27,21 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.control.status import ControllerStatus
 from tether.errors import InvalidTransition, RegistryConflict, TetherError, VersionNotFound
 from tether.events import EventKind
-from tether.gate import run_gate
 from tether.project import Project
 from tether.registry import Evidence, RegistryState, RolloutSpec, State, find_problems
 from tether.registry.transitions import check_expected
 from tether.store import FINE_TOTALS_DAYS, Event, PruneResult
-from tether.training import Progress, TrainResult, retrain
-from tether.verdict import Assessment
+
+if TYPE_CHECKING:
+    # training and the gate (scikit-learn, the scoring catalogue) are imported by the
+    # steps that run them: `tether status` and `history` only read
+    from tether.training import Progress, TrainResult
+    from tether.verdict import Assessment
 
 __all__ = ["REGISTRY_LEASE_SECONDS", "REGISTRY_WAIT_SECONDS", "Status", "gate", "history",
            "load_failures", "promote", "prune", "repair", "rollback", "start_rollout",
@@ -55,6 +58,8 @@ _held = threading.local()
 def train(project: Project, reason: str = "manual",
           progress: Progress | None = None) -> TrainResult:
     """Retrain, recording a failure in the event log before re-raising it."""
+    from tether.training import retrain
+
     try:
         return retrain(project, reason=reason, progress=progress)
     except TetherError as exc:
@@ -63,6 +68,8 @@ def train(project: Project, reason: str = "manual",
 
 
 def gate(project: Project, version: int | None = None) -> Assessment:
+    from tether.gate import run_gate
+
     return run_gate(project, version)
 
 
