@@ -64,3 +64,14 @@ def test_drift_on_files_needs_no_registry_model_library_or_plots(tmp_path: Path)
     assert not set(loaded) & {"mlflow", "sklearn", "matplotlib", "sqlalchemy",
                               "tether.registry", "tether.project", "tether.apps"}
     assert "numpy" in loaded  # it did compute something
+
+
+def test_a_model_server_and_a_registry_read_import_no_controller_training_or_gate() -> None:
+    """`tether serve` builds its app from `tether.apps`; `tether status` and `history` go
+    through `tether.lifecycle`: neither loads the controller, training or the gate."""
+    code = ("import sys, tether.lifecycle, tether.apps; print([m for m in "
+            "('tether.control.controller', 'tether.control.plan', 'tether.training', "
+            "'tether.gate', 'matplotlib') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
