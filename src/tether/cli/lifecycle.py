@@ -331,6 +331,8 @@ def abort(
 
 
 def _abort(project: Project, reason: str, as_json: bool) -> None:
+    from tether import lifecycle
+
     number = lifecycle.abort(project, reason)
     champion = project.registry.state().champion
     emit({"aborted": number, "champion": champion}, as_json,
