@@ -128,6 +128,7 @@ def _example(example: str | None, template: str | None, task: Task | None) -> st
 
 def _init_rainfall(directory: Path, force: bool) -> None:
     """The rainfall project and its history, for `tether replay` (`make replay`)."""
+    from tether.config import CONFIG_FILE
     from tether.replay.datasets import RAINFALL_START, rainfall
 
     history = rainfall()

@@ -17,7 +17,6 @@ from rich.progress import (
 from rich.table import Table
 
 from tether.cli._common import JSON_OPTION, Options, console, err_console
-from tether.config import load_config
 
 __all__ = ["register"]
 
@@ -54,6 +53,7 @@ def replay(
 ) -> None:
     """Replay the history through the real server, labels and controller in simulated
     time, with the project's policy and the baselines side by side."""
+    from tether.config import load_config
     from tether.replay import ReplayOptions, load_history
     from tether.replay import replay as run_replay
 
