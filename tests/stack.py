@@ -5,7 +5,6 @@ constants (scrape every second, shorter `for:` and group waits) are rewritten.""
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -20,16 +19,6 @@ MISSING = ("needs Debian's prometheus and prometheus-alertmanager (.ci/run insta
            if PROMETHEUS is None or ALERTMANAGER is None else None)
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL after 30 s; a stopped (SIGSTOP) process is continued first."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGCONT)
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def prometheus_config(folder: Path, jobs: dict[str, list[str]], alertmanager_port: int,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -23,11 +22,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from tests.processes import tether_up
 from tether.cli import app
 from tether.example.datasets import breast_cancer
-from tether.net import free_port, wait_http
 
-CLI = "from tether.cli import main; main()"
 runner = CliRunner()
 
 # what a data scientist already has: a pipeline logged, registered and aliased by MLflow
@@ -87,28 +85,8 @@ def log_with_mlflow(folder: Path, name: str, alias: str = "prod") -> None:
 
 @pytest.fixture
 def up(folder: Path) -> Iterator[Callable[[], str]]:
-    started: list[subprocess.Popen[bytes]] = []
-    log = folder / "up.log"
-
-    def start() -> str:
-        port = free_port()
-        with log.open("ab") as out:
-            started.append(subprocess.Popen(
-                [sys.executable, "-c", CLI, "up", "--port", str(port), "--interval", "0.5"],
-                cwd=folder, env={**os.environ, "TETHER_POLL_SECONDS": "1"},
-                stdout=out, stderr=subprocess.STDOUT))
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/ready", process=started[-1], log=log, timeout=180)
-        return url
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    """Starts `tether up` in the project folder when called; stops it afterwards."""
+    yield from tether_up(folder)
 
 
 def traffic(url: str, seconds: float) -> int:

@@ -20,7 +20,8 @@ import httpx
 import pytest
 
 from tests.conftest import write_project
-from tests.stack import MISSING, query, start_alertmanager, start_prometheus, stop
+from tests.processes import stop
+from tests.stack import MISSING, query, start_alertmanager, start_prometheus
 from tether import lifecycle
 from tether.demo.traffic import Replayer
 from tether.net import free_port, wait_http

@@ -10,7 +10,6 @@ the shipped Prometheus rules and Grafana dashboard query.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import POSTGRES_URL, use_trained, write_project
 from tests.deploy.test_process_shapes import queried_gauges
+from tests.processes import stop
 from tether.demo.traffic import Replayer
 from tether.metric_names import METRICS
 from tether.net import free_port, wait_http
@@ -38,14 +38,6 @@ TOKEN = "split-token"
 WATCHED = {"drift", "metric", "change_detected"}
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def samples(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:

@@ -11,9 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,13 +23,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tests.processes import tether_up
 from tether.cli import app
 from tether.example import datasets
-from tether.net import free_port, wait_http
 
 pytestmark = pytest.mark.slow
 
-CLI = "from tether.cli import main; main()"
 runner = CliRunner()
 
 # example -> (data, primary metric, whether a label-free estimate is expected, how much
@@ -92,28 +88,7 @@ def shorten(folder: Path, tolerance: float) -> None:
 @pytest.fixture
 def up(folder: Path) -> Iterator[Callable[[], str]]:
     """Starts `tether up` in the project folder when called; stops it afterwards."""
-    started: list[subprocess.Popen[bytes]] = []
-    log = folder / "up.log"
-
-    def start() -> str:
-        port = free_port()
-        with log.open("wb") as out:
-            started.append(subprocess.Popen(
-                [sys.executable, "-c", CLI, "up", "--port", str(port), "--interval", "0.5"],
-                cwd=folder, env={**os.environ, "TETHER_POLL_SECONDS": "1"},
-                stdout=out, stderr=subprocess.STDOUT))
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/ready", process=started[-1], log=log, timeout=180)
-        return url
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    yield from tether_up(folder)
 
 
 def send(url: str, data: pd.DataFrame, target: str, rows: int, rng: np.random.Generator,

@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 
 from tests.fleet import nginx
-from tests.stack import start_alertmanager, start_prometheus, stop
+from tests.processes import stop
+from tests.stack import start_alertmanager, start_prometheus
 from tether.config import load_config
 from tether.control.push import http_push
 from tether.net import free_port, wait_http
