@@ -49,7 +49,9 @@ def compose() -> dict[str, Any]:
 
 def readme_commands() -> list[list[str]]:
     blocks = re.findall(r"```bash\n(.*?)```", README, flags=re.S)
-    return [shlex.split(line) for block in blocks for line in block.splitlines() if line]
+    # a line ending in a backslash continues on the next, as in a shell
+    return [shlex.split(line) for block in blocks
+            for line in re.sub(r"\\\n\s*", " ", block).splitlines() if line]
 
 
 def test_image_is_slim_and_runs_as_the_charts_non_root_user() -> None:
