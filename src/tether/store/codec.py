@@ -103,15 +103,16 @@ def encode_features(frame: pd.DataFrame) -> bytes:
     """An Arrow IPC stream: typed columns (numbers, strings, dates), written without a
     per-row step. Arrow's own thread pool is left out: the log writes from a thread
     beside the server's event loop, and on a busy core the pool costs more than it saves."""
-    dtypes = set(frame.dtypes)
-    if len(dtypes) == 1 and getattr(next(iter(dtypes)), "kind", "O") in "fiub":
+    dtypes = list(frame.dtypes)
+    if len(set(dtypes)) == 1 and getattr(dtypes[0], "kind", "O") in "fiub":
         # all of one numeric type (a validated float matrix): columns are views of one
         # transposed copy, ten times faster than the per-column conversion
         matrix = np.ascontiguousarray(frame.to_numpy().T)
         table = pa.table({str(name): matrix[i] for i, name in enumerate(frame.columns)})
     else:
         try:
-            table = pa.Table.from_pandas(frame, preserve_index=False, nthreads=1)
+            table = (_column_by_column(frame) if all(map(_plain, dtypes))
+                     else pa.Table.from_pandas(frame, preserve_index=False, nthreads=1))
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             # a column of mixed Python types (numbers and strings): kept as text rather
             # than losing the rows
@@ -122,6 +123,22 @@ def encode_features(frame: pd.DataFrame) -> bytes:
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     return bytes(sink.getvalue().to_pybytes())
+
+
+def _plain(dtype: object) -> bool:
+    """A numpy dtype or pandas' default text dtype: Arrow reads either back as it was
+    without pandas metadata (other extension types, such as Int64, need it)."""
+    return isinstance(dtype, np.dtype) or dtype == pd.StringDtype(na_value=np.nan)
+
+
+def _column_by_column(frame: pd.DataFrame) -> pa.Table:
+    """The table `pa.Table.from_pandas` builds, without the pandas metadata it adds
+    (index, dtype names) that decoding does not need for plain dtypes: for the one-row
+    frames a busy server logs, that metadata cost more than the columns (about 300
+    against 120 us)."""
+    arrays = [pa.array(column.to_numpy() if isinstance(column.dtype, np.dtype) else column,
+                       from_pandas=True) for _, column in frame.items()]
+    return pa.Table.from_arrays(arrays, names=[str(name) for name in frame.columns])
 
 
 def decode_features(blob: bytes) -> pd.DataFrame:

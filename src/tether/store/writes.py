@@ -20,6 +20,9 @@ from tether.store.schema import batch_features, batches, prediction_ids, traffic
 
 __all__ = ["PredictionWriter"]
 
+INSERT_BATCH = batches.insert()
+INSERT_FEATURES = batch_features.insert()
+
 
 class PredictionWriter:
     """Writes predictions and keeps this writer's traffic totals."""
@@ -76,12 +79,14 @@ class PredictionWriter:
         cache = self.cache
         with cache.lock, self.db.begin() as conn:
             for batch, ids, outputs, features in encoded:
-                (batch_id,) = conn.execute(batches.insert().values(
-                    model_name=batch.model_name, model_version=batch.model_version,
-                    route=batch.route, ts_min=float(batch.outputs.ts.min()),
-                    ts_max=float(batch.outputs.ts.max()), rows=len(batch), ids=ids,
-                    outputs=outputs)).inserted_primary_key or (None,)
-                conn.execute(batch_features.insert().values(batch_id=batch_id, data=features))
+                # statements built once, values as parameters: building `.values(...)`
+                # per batch cost more than SQLite's insert of a one-row batch
+                (batch_id,) = conn.execute(INSERT_BATCH, {
+                    "model_name": batch.model_name, "model_version": batch.model_version,
+                    "route": batch.route, "ts_min": float(batch.outputs.ts.min()),
+                    "ts_max": float(batch.outputs.ts.max()), "rows": len(batch), "ids": ids,
+                    "outputs": outputs}).inserted_primary_key or (None,)
+                conn.execute(INSERT_FEATURES, {"batch_id": batch_id, "data": features})
                 if batch.ids is not None:
                     # a driver-level executemany: per row, SQLAlchemy's parameter handling
                     # would cost more than the insert itself
