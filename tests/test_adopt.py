@@ -7,9 +7,6 @@ Real MLflow registry (SQLite), real `tether up` processes.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -20,13 +17,11 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
+from tests.cli import empty_project, runner, tether, tether_json
 from tests.processes import tether_up
 from tether.cli import app
 from tether.example.datasets import breast_cancer
-
-runner = CliRunner()
 
 # what a data scientist already has: a pipeline logged, registered and aliased by MLflow
 LOG_WITH_MLFLOW = """
@@ -50,25 +45,12 @@ MlflowClient().set_registered_model_alias(name, alias, info.registered_model_ver
 """
 
 
-def tether(*args: str, code: int = 0) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == code, result.output
-    return result.stdout
-
-
-def tether_json(*args: str) -> Any:
-    return json.loads(tether(*args, "--json"))
 
 
 @pytest.fixture
 def folder(tmp_path: Path, mlflow_template: Path,
            monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("TETHER_"):
-            monkeypatch.delenv(name)
-    (tmp_path / ".tether").mkdir()
-    shutil.copyfile(mlflow_template, tmp_path / ".tether" / "mlflow.db")
-    monkeypatch.chdir(tmp_path)
+    empty_project(tmp_path, mlflow_template, monkeypatch)
     tether("init", ".", "--example", "breast-cancer")
     policy = (tmp_path / "tether.yaml").read_text()
     # two shared cores: latency budgets are tested on their own

@@ -5,38 +5,21 @@ gate with metrics read in their own direction (real MLflow registry)."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from tether.cli import app
+from tests.cli import empty_project, tether
 from tether.config import load_config
 from tether.errors import ConfigError
 from tether.example import TEMPLATES
 from tether.scoring import Task, metric
 
-runner = CliRunner()
-
-
-def tether(*args: str, code: int = 0) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == code, result.output
-    return result.stdout
-
 
 @pytest.fixture
 def folder(tmp_path: Path, mlflow_template: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("TETHER_"):
-            monkeypatch.delenv(name)
-    (tmp_path / ".tether").mkdir()
-    shutil.copyfile(mlflow_template, tmp_path / ".tether" / "mlflow.db")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return empty_project(tmp_path, mlflow_template, monkeypatch)
 
 
 @pytest.mark.parametrize("task", list(Task))

@@ -8,9 +8,6 @@ controller, then `tether rollback` by hand. Iris and wine (multiclass), diabetes
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,15 +18,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from typer.testing import CliRunner
 
+from tests.cli import empty_project, tether, tether_json
 from tests.processes import tether_up
-from tether.cli import app
 from tether.example import datasets
 
 pytestmark = pytest.mark.slow
 
-runner = CliRunner()
 
 # example -> (data, primary metric, whether a label-free estimate is expected, how much
 # worse in the metric's units a retrained version may be and still roll out: the second
@@ -43,26 +38,12 @@ CASES: dict[str, tuple[Callable[[], pd.DataFrame], str, bool, float]] = {
 }
 
 
-def tether(*args: str, code: int = 0) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == code, result.output
-    return result.stdout
-
-
-def tether_json(*args: str) -> Any:
-    return json.loads(tether(*args, "--json"))
 
 
 @pytest.fixture
 def folder(tmp_path: Path, mlflow_template: Path,
            monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("TETHER_"):
-            monkeypatch.delenv(name)
-    (tmp_path / ".tether").mkdir()
-    shutil.copyfile(mlflow_template, tmp_path / ".tether" / "mlflow.db")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return empty_project(tmp_path, mlflow_template, monkeypatch)
 
 
 def shorten(folder: Path, tolerance: float) -> None:
