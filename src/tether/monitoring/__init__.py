@@ -11,8 +11,9 @@ The re-exports below are resolved on first use (PEP 562), so importing one modul
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tether.lazy import exports
 
 if TYPE_CHECKING:
     from tether.monitoring.drift import DriftReport, FeatureDrift, detect_drift
@@ -45,13 +46,4 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module 'tether.monitoring' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"tether.monitoring.{_HOME[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = exports(__name__, _HOME)

@@ -12,8 +12,9 @@ not import numpy, pandas or scikit-learn.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tether.lazy import exports
 
 if TYPE_CHECKING:
     from tether.scoring.base import Direction, Metric, Scores, Source, Undefined
@@ -68,13 +69,4 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module 'tether.scoring' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"tether.scoring.{_HOME[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = exports(__name__, _HOME)
