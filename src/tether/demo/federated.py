@@ -27,7 +27,7 @@ import yaml
 
 from tether import lifecycle
 from tether.config import load_config
-from tether.demo.run import DemoResult, _Stage
+from tether.demo.run import DemoResult, Stage, failed
 from tether.errors import TetherError
 from tether.events import EventKind
 from tether.example.health import TARGET, generate
@@ -91,10 +91,10 @@ def run_federated_demo(folder: Path, *,
     """Run the whole loop on a local federation; `show(phase, status)` as it goes."""
     import uvicorn
 
-    from tether.control.embedded import build
+    from tether.apps import up as build
     from tether.demo.traffic import Replayer
 
-    stage = _Stage(show or (lambda phase, status: None))
+    stage = Stage(show or (lambda phase, status: None))
     started = time.monotonic()
     config_path = write_demo_project(folder)
     flower_bin = find_flower_bin(Path.cwd())
@@ -141,49 +141,37 @@ def run_federated_demo(folder: Path, *,
                       failed_requests=replayer.counters.failed_requests, phases=stage.phases)
 
 
-def _loop(project: Project, stage: _Stage, deadline: float,
+def _loop(project: Project, stage: Stage, deadline: float,
           sample: Callable[[int, int], pd.DataFrame], season: dict[str, float], folder: Path,
           build: Any, uvicorn: Any, replayer_class: Any) -> Any:
     stage.enter("starting server and controller")
-    embedded = build(project, interval=project.policy.monitoring.interval_seconds, lock_ttl=5)
+    process = build(project, interval=project.policy.monitoring.interval_seconds, lock_ttl=5)
     sock = bound_socket()
-    server = uvicorn.Server(uvicorn.Config(embedded.app, log_level="error", access_log=False,
+    server = uvicorn.Server(uvicorn.Config(process.app, log_level="error", access_log=False,
                                            lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     replayer = replayer_class(f"http://127.0.0.1:{sock.getsockname()[1]}", sample=sample,
                               target=TARGET, batch_rows=60, max_rate_rows=600.0)
 
-    def status() -> dict[str, Any]:
-        state = project.registry.state()
-        last = project.store.events(project.model_name, limit=1)
-        return {"champion": state.champion, "rollout": state.rollout,
-                "rows": replayer.counters.rows, "labels": replayer.counters.labels,
-                "last_event": f"{last[0].kind}: {last[0].reason}" if last else ""}
-
-    def wait(phase: str, done: Callable[[], bool]) -> None:
-        while not done():
-            if time.monotonic() > deadline:
-                raise TetherError(f"demo: timed out during {phase!r}")
-            stage.show(phase, status())
-            time.sleep(0.5)
-
+    stage.follow(project, replayer, deadline)
     try:
-        wait("starting server and controller", lambda: not thread.is_alive() or server.started)
+        stage.wait("starting server and controller",
+                   lambda: not thread.is_alive() or server.started)
         if not server.started:
             raise TetherError("demo: the server did not start")
         replayer.start()
         stage.enter("calm traffic from three hospitals")
-        wait("calm traffic from three hospitals", lambda: replayer.counters.labels >= 1200)
+        stage.wait("calm traffic from three hospitals", lambda: replayer.counters.labels >= 1200)
         stage.enter(f"a wildfire season at {DRIFTING_SITE}")
         season[DRIFTING_SITE] = SEASON
         write_site_data(folder, DRIFTING_SITE, shift=SEASON)  # its recent patients move
-        wait(f"{DRIFTING_SITE}'s summary of its recent data: drift",
-             lambda: _retraining(project) or _failed(project))
+        stage.wait(f"{DRIFTING_SITE}'s summary of its recent data: drift",
+                   lambda: _retraining(project) or failed(project))
         # the hospital adds the season's patients to the data it trains on
         write_site_data(folder, DRIFTING_SITE, shift=SEASON, train_shift=SEASON)
-        wait("a retrain across the hospitals, gate, canary",
-             lambda: project.registry.state().champion != 1 or _failed(project))
+        stage.wait("a retrain across the hospitals, gate, canary",
+                   lambda: project.registry.state().champion != 1 or failed(project))
         if project.registry.state().champion == 1:
             last = project.store.events(project.model_name, limit=1)
             raise TetherError("demo: the retrained model did not make it through: "
@@ -199,8 +187,3 @@ def _loop(project: Project, stage: _Stage, deadline: float,
 
 def _retraining(project: Project) -> bool:
     return bool(project.store.events(project.model_name, kinds=[EventKind.RETRAIN_STARTED]))
-
-
-def _failed(project: Project) -> bool:
-    return bool(project.store.events(project.model_name, kinds=[
-        EventKind.ROLLOUT_ABORTED, EventKind.GATE_FAILED, EventKind.RETRAIN_FAILED]))

@@ -122,17 +122,43 @@ def open_demo_project(folder: Path, environ: Mapping[str, str] | None = None) ->
     return Project(load_config(write_demo_project(folder), environ={**DEMO_SETTINGS, **env}))
 
 
-class _Stage:
-    """Reports what the demo is doing to whoever displays it."""
+class Stage:
+    """Reports what the demo is doing to whoever displays it, and waits, showing the
+    registry and the traffic so far, for what each phase waits for."""
 
     def __init__(self, show: Callable[[str, dict[str, Any]], None]) -> None:
         self.show = show
         self.phases: list[tuple[str, float]] = []
         self.started = time.monotonic()
+        self._project: Project | None = None
+        self._traffic: Any = None
+        self._deadline = float("inf")
 
     def enter(self, name: str) -> None:
         self.phases.append((name, time.monotonic() - self.started))
         self.show(name, {})
+
+    def follow(self, project: Project, traffic: Any, deadline: float) -> None:
+        """From now on, status shows `project`'s registry and `traffic.counters`; `wait`
+        gives up at `deadline` (time.monotonic())."""
+        self._project, self._traffic, self._deadline = project, traffic, deadline
+
+    def status(self) -> dict[str, Any]:
+        if self._project is None:
+            return {}
+        state = self._project.registry.state()
+        last = self._project.store.events(self._project.model_name, limit=1)
+        return {"champion": state.champion, "rollout": state.rollout,
+                "rows": self._traffic.counters.rows, "labels": self._traffic.counters.labels,
+                "last_event": f"{last[0].kind}: {last[0].reason}" if last else ""}
+
+    def wait(self, phase: str, done: Callable[[], bool]) -> None:
+        """Until `done()`; raises TetherError past the deadline."""
+        while not done():
+            if time.monotonic() > self._deadline:
+                raise TetherError(f"demo: timed out during {phase!r}")
+            self.show(phase, self.status())
+            time.sleep(0.5)
 
 
 def run_demo(folder: Path, *, show: Callable[[str, dict[str, Any]], None] | None = None,
@@ -145,7 +171,7 @@ def run_demo(folder: Path, *, show: Callable[[str, dict[str, Any]], None] | None
     from tether import apps
     from tether.demo.traffic import Replayer
 
-    stage = _Stage(show or (lambda phase, status: None))
+    stage = Stage(show or (lambda phase, status: None))
     started = time.monotonic()
     project = open_demo_project(folder)
     stage.enter("training v1")
@@ -162,35 +188,21 @@ def run_demo(folder: Path, *, show: Callable[[str, dict[str, Any]], None] | None
     thread.start()
     base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     replayer = Replayer(base_url)
-    deadline = started + timeout
-
-    def status() -> dict[str, Any]:
-        state = project.registry.state()
-        last = project.store.events(project.model_name, limit=1)
-        return {"champion": state.champion, "rollout": state.rollout,
-                "rows": replayer.counters.rows, "labels": replayer.counters.labels,
-                "last_event": f"{last[0].kind}: {last[0].reason}" if last else ""}
-
-    def wait(phase: str, done: Callable[[], bool]) -> None:
-        while not done():
-            if time.monotonic() > deadline:
-                raise TetherError(f"demo: timed out during {phase!r}")
-            stage.show(phase, status())
-            time.sleep(0.5)
-
+    stage.follow(project, replayer, started + timeout)
     failure: TetherError | None = None
     try:
-        wait("starting server and controller", lambda: not thread.is_alive() or server.started)
+        stage.wait("starting server and controller",
+                   lambda: not thread.is_alive() or server.started)
         if not server.started:
             raise TetherError("demo: the server did not start")
         replayer.start()
         stage.enter("calm traffic")
-        wait("calm traffic", lambda: replayer.counters.labels >= 3000)
+        stage.wait("calm traffic", lambda: replayer.counters.labels >= 3000)
 
         stage.enter("the world drifts")
         replayer.world.shift, replayer.world.concept = 0.6, 1.0
-        wait("the world drifts: detect, retrain, gate, canary",
-             lambda: project.registry.state().champion != 1 or _aborted(project))
+        stage.wait("the world drifts: detect, retrain, gate, canary",
+                   lambda: project.registry.state().champion != 1 or failed(project))
         if project.registry.state().champion == 1:
             raise TetherError("demo: the retrained model did not make it through the canary: "
                               + _last_reason(project))
@@ -204,8 +216,8 @@ def run_demo(folder: Path, *, show: Callable[[str, dict[str, Any]], None] | None
         push = process.controller.push if process.controller is not None else None
         if push is not None:
             push()
-        wait("probation watches the new champion",
-             lambda: project.registry.state().champion != bad.version)
+        stage.wait("probation watches the new champion",
+                   lambda: project.registry.state().champion != bad.version)
         stage.enter("done")
     except TetherError as exc:
         failure = exc  # the timeline and report so far still get written
@@ -220,7 +232,7 @@ def run_demo(folder: Path, *, show: Callable[[str, dict[str, Any]], None] | None
     if report:
         from tether.demo.report import write_report
 
-        stage.show("writing the report", status())
+        stage.show("writing the report", stage.status())
         path = write_report(project, folder / "report.html")
     result = DemoResult(folder=folder, events=events, report=path,
                         seconds=time.monotonic() - started, rows=replayer.counters.rows,
@@ -232,7 +244,8 @@ def run_demo(folder: Path, *, show: Callable[[str, dict[str, Any]], None] | None
     return result
 
 
-def _aborted(project: Project) -> bool:
+def failed(project: Project) -> bool:
+    """Whether a rollout was aborted, or a gate or a retrain failed."""
     return bool(project.store.events(project.model_name, kinds=[
         EventKind.ROLLOUT_ABORTED, EventKind.GATE_FAILED, EventKind.RETRAIN_FAILED]))
 
