@@ -22,6 +22,11 @@ Parts:
   HistGradientBoosting model, server and sender unpinned as a user runs them; tether and
   the minimal server one after the other; req/s, p50, p99 and failures.
 
+`--suite one-connection` compares, at one connection, tether with the prediction log's
+default durability (`acked`: each answer waits for its commit), tether with `batched`, and
+the minimal server (which logs nothing), rounds interleaved: the p50 ratios to the minimal
+server.
+
 `--suite settings` measures tether against itself instead, each setting beside its
 baseline in the same run: prediction-log durability (batched vs acked) on /predict, the
 access log (off vs text vs JSON), and model threads (libraries' default vs 1) on the
@@ -339,6 +344,50 @@ def settings_suite(models: dict[str, workloads.Workload], folder: Path,
     return results
 
 
+ONE_CONNECTION = [("minimal", None), ("tether, acked", "durability: acked"),
+                  ("tether, batched", "durability: batched")]
+
+
+def minimal_at(model: workloads.Workload, folder: Path, body: Path, seconds: float,
+               ) -> dict[str, float]:
+    port = free_port()
+    spec = peers.spec("minimal", model.path, port, folder, ENV)
+    log = folder / f"minimal-{port}.log"
+    process = start(spec.command, log, spec.env)
+    try:
+        wait_http(spec.url, body=body.read_bytes(), process=process, log=log, timeout=180)
+        wrk(spec.url, body, 1, 1)  # warm-up
+        return wrk(spec.url, body, 1, seconds)
+    finally:
+        stop(process)
+
+
+def one_connection(models: dict[str, workloads.Workload], folder: Path, seconds: float,
+                   rounds: int) -> str:
+    found: dict[tuple[str, int, str], list[float]] = {}
+    for model in models.values():
+        for rows in workloads.ROWS:
+            body = model.bodies[("split", rows)]
+            for index in range(rounds):
+                for label, serving in (ONE_CONNECTION if index % 2 == 0
+                                       else ONE_CONNECTION[::-1]):
+                    figures = (minimal_at(model, folder, body, seconds) if serving is None
+                               else run_tether(model.path, folder, serving, [], body,
+                                               "/invocations", seconds, connections=(1,))[0])
+                    found.setdefault((model.name, rows, label), []).append(figures["p50"])
+                    print(f"  {model.name:20} rows={rows:<3} {label:16} p50 "
+                          f"{figures['p50']:6.2f} ms", flush=True)
+    lines = ["| model | rows | minimal p50 ms | tether acked p50 ms | acked / minimal | "
+             "tether batched p50 ms | batched / minimal |", "|---|---|---|---|---|---|---|"]
+    for model in models.values():
+        for rows in workloads.ROWS:
+            base, acked, batched = (statistics.median(found[(model.name, rows, label)])
+                                    for label, _ in ONE_CONNECTION)
+            lines.append(f"| {model.name} | {rows} | {base:.2f} | {acked:.2f} | "
+                         f"{acked / base:.2f} | {batched:.2f} | {batched / base:.2f} |")
+    return "\n".join(lines)
+
+
 def settings_table(results: list[dict[str, Any]]) -> str:
     lines = ["| setting | model | load | rows | conns | value | req/s | p50 ms | p99 ms | "
              "req/s vs first | p99 vs first |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -390,10 +439,22 @@ def main() -> None:
     parser.add_argument("--soak-rate", type=float, default=200.0, help="requests per second")
     parser.add_argument("--soak-servers", nargs="+", choices=peers.SERVERS,
                         default=["tether", "minimal"])
-    parser.add_argument("--suite", choices=["peers", "settings"], default="peers",
-                        help="peers: the parts above; settings: tether's settings against "
-                             "each other")
+    parser.add_argument("--suite", choices=["peers", "one-connection", "settings"],
+                        default="peers",
+                        help="peers: the parts above; one-connection: tether's durability "
+                             "choices beside the minimal server; settings: tether's settings "
+                             "against each other")
+    parser.add_argument("--rounds", type=int, default=3, help="one-connection rounds")
     args = parser.parse_args()
+    if args.suite == "one-connection":
+        print(f"load average at start: {os.getloadavg()}", flush=True)
+        with tempfile.TemporaryDirectory(prefix="tether-bench-") as scratch:
+            models = workloads.build(Path(scratch), args.models)
+            print("one connection, /invocations, server on CPU 0, wrk -t1 on CPU 1, "
+                  f"{args.rounds} interleaved rounds, medians:", flush=True)
+            print("\n" + one_connection(models, Path(scratch), args.seconds, args.rounds))
+        print(f"\nload average at end: {os.getloadavg()}")
+        return
     if args.suite == "settings":
         with tempfile.TemporaryDirectory(prefix="tether-bench-") as scratch:
             models = workloads.build(Path(scratch),
