@@ -189,10 +189,15 @@ class Durability(StrEnum):
 
     BATCHED answers first and writes within `log_flush_seconds`: a crash of the process
     loses what was not yet written. ACKED answers only once the prediction is committed
-    (group commit): what was answered survives a crash of the server process.
+    (group commit): what was answered survives a crash of the server process. IDS, the
+    default, is ACKED for the predictions a label can reach (answers that carry
+    prediction ids: `/predict`) and BATCHED for the others (MLflow's `/invocations`
+    returns no ids, so no label can ever count on those rows; a crash can cost the drift
+    and traffic windows the last `log_flush_seconds` of them, never a label).
     """
 
     BATCHED = "batched"
+    IDS = "ids"
     ACKED = "acked"
 
 
@@ -206,7 +211,7 @@ class ServingPolicy(_Strict):
     log_queue_rows: int = Field(default=200_000, ge=1)
     log_batch_rows: int = Field(default=20_000, ge=1)
     log_flush_seconds: float = Field(default=0.25, gt=0)
-    durability: Durability = Durability.ACKED
+    durability: Durability = Durability.IDS
     # threads one model call may use (OpenMP, BLAS); null leaves the libraries' defaults
     model_threads: int | None = Field(default=1, ge=1)
     # longer than the idle timeouts of the load balancers in front (AWS ALB and nginx 60 s,

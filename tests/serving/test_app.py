@@ -281,7 +281,7 @@ def test_verbose_health_names_versions_registry_and_mlflow(client: TestClient,
     assert document["registry"]["uri"].startswith("sqlite:///")
     assert document["mlflow"]["client_version"].startswith("3.")
     assert document["mlflow"]["server_version"] is None  # a file, not a tracking server
-    assert document["prediction_log"]["durability"] == "acked"
+    assert document["prediction_log"]["durability"] == "ids"
 
 
 def test_features_reach_the_log_only_when_asked(

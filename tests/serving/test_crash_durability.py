@@ -1,7 +1,8 @@
 """What a crash of `tether serve` loses, on a real process killed with a real signal.
 
-With `serving.durability: acked` (the default) an answered prediction is in the store
-before its answer leaves, so SIGKILL (an OOM kill, a lost node) loses none; with
+With `serving.durability: ids` (the default) or `acked` an answered `/predict`
+prediction is in the store before its answer leaves, so SIGKILL (an OOM kill, a lost
+node) loses none; with
 `batched` a graceful stop (SIGTERM) writes everything queued. Labels sent afterwards for
 every acknowledged id are all accepted."""
 
@@ -57,7 +58,8 @@ def set_durability(project: Project, durability: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("durability", "sig"), [("acked", signal.SIGKILL),
+@pytest.mark.parametrize(("durability", "sig"), [("ids", signal.SIGKILL),
+                                                 ("acked", signal.SIGKILL),
                                                  ("batched", signal.SIGTERM)])
 def test_no_acknowledged_prediction_is_lost(
         project: Project, versions: dict[str, int], cancer: tuple[pd.DataFrame, pd.Series],

@@ -109,3 +109,26 @@ def test_a_ten_megabyte_body_gets_413_and_the_server_stays_up(
                            json={"dataframe_records": records(features, 1)}, timeout=30)
     assert (declared.status_code, streamed.status_code, after.status_code) == (413, 413, 200)
     assert "exceeds the limit of 4194304 bytes" in streamed.json()["message"]
+
+
+@pytest.mark.parametrize("durability", [Durability.IDS, Durability.ACKED])
+def test_which_answers_wait_for_their_commit(
+        project: Project, versions: dict[str, int], cancer: tuple[pd.DataFrame, pd.Series],
+        live: Callable[[Starlette], LiveServer], durability: Durability) -> None:
+    features, _ = cancer
+    # nothing is written by time or size: a row is in the store only if its answer waited
+    options = project.policy.serving.model_copy(update={"log_flush_seconds": 300.0,
+                                                        "log_batch_rows": 100_000,
+                                                        "durability": durability})
+    app = create_app(project, poll=False, registry=CollectorRegistry(), options=options)
+    with live(app) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        mlflow_protocol = client.post("/invocations",
+                                      json={"dataframe_records": records(features, 3)})
+        assert mlflow_protocol.status_code == 200
+        written = project.store.count_predictions(project.model_name)
+        # /invocations answers carry no ids: under `ids` they leave before the commit
+        assert written == (3 if durability is Durability.ACKED else 0)
+        answer = client.post("/predict", json={"dataframe_records": records(features, 2, 3)})
+        assert answer.status_code == 200
+        ids = answer.json()["ids"]
+        assert project.store.add_feedback([(pid, 1.0) for pid in ids]).unknown_ids == []

@@ -3,7 +3,8 @@
 The request path only appends an entry (ids, the validated rows, the outputs); turning
 entries into columnar batches and writing them happens in the background thread.
 
-Two durabilities (`serving.durability`):
+Two ways to queue (`serving.durability` picks per request: `acked` for every request,
+`ids` for those whose answer carries prediction ids, `batched` for none):
 - batched: `put()` returns at once; the thread writes every `flush_seconds` (or sooner
   when `batch_rows` are queued). A full queue drops new entries and counts them rather
   than slowing requests down. A crash loses what was queued and not yet written.

@@ -105,7 +105,7 @@ class ModelServer:
                                      batch_rows=self.options.log_batch_rows,
                                      flush_seconds=self.options.log_flush_seconds)
         self.registry_health = RegistryHealth(metrics, self.model_name)
-        self._acked = self.options.durability is Durability.ACKED
+        self._durability = self.options.durability
         self._slots = SlotCache()
         self._failed: dict[int, str] = {}
         self._ids = IdSource()
@@ -415,6 +415,13 @@ class ModelServer:
             self._start_shadow(shadow, payload, ids)
         return served
 
+    def _waits_for_commit(self, route: str, ids: Sequence[str] | None) -> bool:
+        """Whether the answer waits until its predictions are committed
+        (`serving.durability`); nobody waits for a shadow's answer."""
+        if route == SHADOW or self._durability is Durability.BATCHED:
+            return False
+        return self._durability is Durability.ACKED or ids is not None
+
     async def _call(self, slot: Slot, route: str, rows: Rows,
                     ids: Sequence[str] | None) -> Served:
         """One model call, counted and logged (a failure as error rows, then re-raised)."""
@@ -443,7 +450,7 @@ class ModelServer:
                          ts=self.project.clock())
         if self.options.log_features:
             _log_features(entry)
-        if self._acked and route != SHADOW:  # nobody waits for a shadow's answer
+        if self._waits_for_commit(route, ids):
             await self.predlog.put_and_wait(entry)
         else:
             self.predlog.put(entry)
