@@ -45,6 +45,8 @@ import pyarrow as pa
 __all__ = ["Outputs", "decode_feature_table", "decode_features", "decode_outputs",
            "encode_features", "encode_outputs"]
 
+_UNKNOWN: np.ndarray = np.empty(0)  # a column left out: NaN for every row
+
 
 @dataclass(frozen=True, slots=True)
 class Outputs:
@@ -105,7 +107,6 @@ class Outputs:
                        model_cpu_ms=model_cpu_ms, batch_rows=batch_rows)
 
 
-_UNKNOWN = np.empty(0)
 # The first 8 bytes of a blob with the model's CPU time: a NaN with a payload of its
 # own. Older blobs start with the first row's `ts`, which is never NaN, so the word
 # tells the two layouts apart without a schema migration.
