@@ -4,9 +4,9 @@ Writes N predictions of 13 float features in flushes of 5,000 rows, as the model
 server's log does, into a fresh SQLite file, then reads the newest 5,000 back as a
 window: once in the five-column outputs layout written before the two columns were kept
 (the baseline), once in the current layout (a marker word, then seven columns). Same
-machine, same run, interleaved; each figure beside the baseline as a ratio.
+machine, same run, interleaved, the best of `--rounds`; each figure beside the baseline as a ratio.
 
-    PYTHONPATH=src python benchmarks/store/cpu_columns.py [--rows 200000]
+    PYTHONPATH=src python benchmarks/store/cpu_columns.py [--rows 200000] [--rounds 4]
 """
 
 from __future__ import annotations
@@ -65,16 +65,18 @@ def run(folder: Path, rows: int, encode: Callable[[Outputs], bytes],
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     layouts = {"five": five_columns, "seven": codec.encode_outputs}
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in layouts}
-    # interleaved, twice each, the better of two per figure: the first run of a process
-    # pays for imports and a cold page cache
+    # interleaved, the order reversed every other round, the best of the rounds per
+    # figure: the first run of a process pays for imports and a cold page cache
     try:
         with tempfile.TemporaryDirectory() as scratch:
-            for attempt in range(2):
-                for name, encode in layouts.items():
+            for attempt in range(args.rounds):
+                order = list(layouts.items())
+                for name, encode in (order if attempt % 2 == 0 else order[::-1]):
                     folder = Path(scratch) / f"{attempt}"
                     folder.mkdir(exist_ok=True)
                     runs[name].append(run(folder, args.rows, encode, rng))
