@@ -194,11 +194,11 @@ class MicroBatcher:
     def _checked(self, frame: pd.DataFrame, expected: int) -> Prediction:
         # CPU time of this thread, not the wall clock: a neighbour taking the cores
         # delays the call but does not add to it, so the canary can compare two arms'
-        # costs on a busy machine (`tether.latency.cpu_ratio`). Native pools run at
-        # `threads` (one by default), so the model's work is in this thread. The pair of
-        # reads costs 2-3 us a batch (a system call: thread CPU clocks are not in the
-        # vDSO; measured on a shared 2-core machine), against 3-4 ms of CPU for the
-        # example's one-row call.
+        # costs on a busy machine (`tether.latency.compare_cpu_per_call`). Native pools
+        # run at `threads` (one by default), so the model's work is in this thread. The
+        # pair of reads costs 2-3 us a batch (a system call: thread CPU clocks are not
+        # in the vDSO; measured on a shared 2-core machine), against 3-4 ms of CPU for
+        # the example's one-row call.
         began = time.thread_time_ns()
         try:
             result = self._call(frame)
