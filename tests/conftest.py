@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -94,6 +97,20 @@ def trained_template(tmp_path_factory: pytest.TempPathFactory, mlflow_template: 
     retrain(project)
     project.store.close()
     return folder / ".tether"
+
+
+@contextmanager
+def busy_cores(count: int) -> Iterator[None]:
+    """`count` CPU-bound neighbour processes for the duration of the block."""
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+               for _ in range(count)]
+    try:
+        yield
+    finally:
+        for burner in burners:
+            burner.kill()
+        for burner in burners:
+            burner.wait(timeout=30)
 
 
 def use_trained(project_dir: Path, template: Path) -> None:

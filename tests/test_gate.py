@@ -7,13 +7,11 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import use_trained, write_project
+from tests.conftest import busy_cores, use_trained, write_project
 from tether import lifecycle
 from tether.config import GatePolicy
 from tether.gate import assess
@@ -65,20 +63,6 @@ def test_latency_is_judged_against_the_champion_and_a_ceiling() -> None:
     assert verdicts(30.0, 10.0) == ["fail", "pass"]      # three times slower
     assert verdicts(0.3, 0.05) == ["pass", "pass"]       # x6, but within 1 ms
     assert verdicts(60.0, 40.0) == ["pass", "fail"]      # above the absolute ceiling
-
-
-@contextmanager
-def busy_cores(count: int) -> Iterator[None]:
-    """`count` CPU-bound neighbour processes for the duration of the block."""
-    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-               for _ in range(count)]
-    try:
-        yield
-    finally:
-        for burner in burners:
-            burner.kill()
-        for burner in burners:
-            burner.wait(timeout=30)
 
 
 def gate(folder: Path) -> dict[str, object]:

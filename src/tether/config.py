@@ -155,6 +155,13 @@ class TriggerPolicy(_Strict):
 
 
 class RolloutPolicy(_Strict):
+    """Canary steps and what each one must show. Latency: `max_latency_ratio` bounds the
+    challenger's model CPU time per call over the champion's in the same window,
+    compared batch size by batch size (`tether.latency.compare_cpu_per_call`; a
+    difference under 1 ms never fails), so a loaded machine does not move it;
+    `max_p99_latency_ms` is a ceiling on served wall-clock p99 that fails the challenger
+    only while the champion stays under it."""
+
     shadow: bool = False
     shadow_min_predictions: int = Field(default=200, ge=1)
     steps: list[float] = Field(default_factory=lambda: [0.05, 0.25, 0.5])

@@ -2,9 +2,11 @@
 scores read back from it.
 
 A window (`Store.prediction_window`) has one row per prediction: `id`, `ts`,
-`model_version`, `route`, `prediction`, `score`, `latency_ms`, `error`, `label`; for a
-multiclass classifier, one column per class probability, `proba:0` ... `proba:{k-1}` in
-the model's `classes_` order; then the features.
+`model_version`, `route`, `prediction`, `score`, `latency_ms`, `model_cpu_ms` and
+`batch_rows` (the CPU time and size of the model call that answered it, NaN where
+unknown), `error`, `label`; for a multiclass classifier, one column per class
+probability, `proba:0` ... `proba:{k-1}` in the model's `classes_` order; then the
+features.
 
 >>> import pandas as pd
 >>> frame = pd.DataFrame({"score": [None, None], "proba:0": [0.9, 0.2],
@@ -31,7 +33,8 @@ __all__ = [
 
 PROBA_PREFIX = "proba:"
 WINDOW_COLUMNS = frozenset({"id", "ts", "model_version", "route", "prediction", "score",
-                            "latency_ms", "error", "label"})
+                            "latency_ms", "model_cpu_ms", "batch_rows", "error",
+                            "label"})
 
 
 def proba_column(index: int) -> str:

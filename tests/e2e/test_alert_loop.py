@@ -50,12 +50,9 @@ def loop(project_dir: Path, tmp_path: Path) -> Iterator[dict[str, object]]:
         "rollout.steps": [0.2, 0.5], "rollout.min_predictions": 150,
         "rollout.min_labels": 80, "rollout.step_timeout_seconds": 120,
         "rollout.max_metric_drop": 0.05, "rollout.max_p99_latency_ms": 2000,
-        # This test is about the alert's path to a promotion. The verdicts that could end
-        # it elsewhere have tests of their own (tests/control/test_analysis.py): served
-        # wall-clock medians of two arms on a loaded 2-core runner differ by more than
-        # the default x2 without either model being slower (the gate compared them on CPU
-        # time), and a probation on a few hundred label-free estimates may roll back.
-        "rollout.max_latency_ratio": 20.0,
+        # This test is about the alert's path to a promotion. A probation on a few
+        # hundred label-free estimates may roll back: that verdict has tests of its own
+        # (tests/control/test_analysis.py).
         "rollback.max_metric_drop": 0.5,
     })
     project = Project.open(project_dir / "tether.yaml")

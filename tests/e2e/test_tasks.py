@@ -60,7 +60,7 @@ def shorten(folder: Path, tolerance: float) -> None:
                               drift_consecutive=100_000, max_retrains_per_day=0)
     policy["rollout"].update(steps=[0.5], min_predictions=60, min_labels=40,
                              step_timeout_seconds=600, max_metric_drop=tolerance,
-                             max_p99_latency_ms=5000, max_latency_ratio=20.0)
+                             max_p99_latency_ms=5000)
     policy["rollback"] = {"probation_seconds": 0, "probation_min_predictions": 1,
                           "max_metric_drop": tolerance}
     path.write_text(yaml.safe_dump(policy, sort_keys=False))

@@ -115,3 +115,41 @@ def test_model_calls_run_with_the_thread_limit_and_leave_other_threads_alone() -
     assert outside, "no OpenMP runtime loaded"
     assert seen[0] == {1}
     assert seen[1] == outside and openmp_threads() == outside
+
+
+def test_every_request_carries_its_batch_s_model_cpu_time_and_size() -> None:
+    """The CPU time is the model thread's work during the call, not its waiting: a model
+    that sleeps 20 ms costs next to nothing, one that computes for 20 ms of CPU costs
+    at least that; every request of a batch carries the batch's figures."""
+    sleeps = SlowModel()
+    computed: list[int] = []
+
+    def computes(frame: pd.DataFrame) -> Prediction:
+        began = time.thread_time()
+        while time.thread_time() - began < 0.02:
+            pass
+        computed.append(len(frame))
+        return Prediction(np.zeros(len(frame)))
+
+    async def scenario(batcher: MicroBatcher) -> list[Prediction]:
+        return await asyncio.gather(*[batcher.submit(np.array([[float(i)]] * (1 + i % 2)))
+                                      for i in range(12)])
+
+    found = {}
+    for name, model, calls in (("sleeps", sleeps, sleeps.calls),
+                               ("computes", computes, computed)):
+        batcher = MicroBatcher(model, ["a"], max_rows=64)
+        try:
+            results = asyncio.run(scenario(batcher))
+        finally:
+            batcher.close()
+        # rows answered by calls of each size: exactly that size times its calls
+        rows_by_size: dict[int, int] = {}
+        for result in results:
+            rows_by_size[result.batch_rows] = rows_by_size.get(result.batch_rows, 0) + \
+                len(result.values)
+        assert rows_by_size == {size: size * calls.count(size) for size in set(calls)}
+        assert sum(calls) == 18
+        found[name] = [result.model_cpu_ms for result in results]
+    assert max(found["sleeps"]) < 10.0
+    assert min(found["computes"]) >= 20.0

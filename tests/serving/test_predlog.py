@@ -120,3 +120,19 @@ def test_an_acked_entry_the_store_cannot_write_raises_instead_of_returning(
             asyncio.run(full.put_and_wait(entry(["a", "b"])))
     finally:
         log.close()
+
+
+def test_model_cpu_time_and_batch_size_reach_the_store_and_failures_have_none(
+        store: Store) -> None:
+    log = PredictionLog(store, "m", ServingMetrics(CollectorRegistry()))
+    served = entry(["c1", "c2"])
+    served.model_cpu_ms, served.batch_rows = 0.75, 5.0
+    failed = LogEntry(ids=["c3"], rows=np.zeros((1, 2)), names=NAMES, version=3,
+                      route="champion", latency_ms=4.0, error=True)
+    log.put(served)
+    log.put(failed)
+    assert log.flush() == 3
+    window = store.prediction_window("m", features=False).set_index("id")
+    assert window.loc[["c1", "c2"], "model_cpu_ms"].tolist() == [0.75, 0.75]
+    assert window.loc[["c1", "c2"], "batch_rows"].tolist() == [5.0, 5.0]
+    assert np.isnan(window.loc["c3", ["model_cpu_ms", "batch_rows"]].to_numpy(float)).all()

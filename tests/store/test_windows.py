@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+import pandas as pd
+import pytest
+
 from tests.store.rows import T0, log_one, record
-from tether.store import PredictionRecord, Store
+from tether.store import Outputs, PredictionBatch, PredictionRecord, Store, writes
 
 
 def test_window_joins_labels_and_spreads_features(store: Store) -> None:
@@ -55,8 +59,6 @@ def test_class_probabilities_come_back_with_their_rows_and_labels(store: Store,
                                                                  model: str) -> None:
     """A multiclass model's (n, k) probabilities are kept per row, in class order, beside
     rows of a version that has none (a failed request) and an older batch layout."""
-    import numpy as np
-
     from tether.outputs import model_scores, probability_columns
 
     proba = [[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.25, 0.5, 0.25]]
@@ -79,3 +81,39 @@ def test_class_probabilities_come_back_with_their_rows_and_labels(store: Store,
     assert np.allclose(model_scores(labeled), proba[1:], atol=1e-7)
     (sample,) = store.recent_samples(model, [(1, T0, T0 + 10)], limit=5, labeled_only=True)
     assert np.allclose(model_scores(sample), proba[:0:-1], atol=1e-7)  # newest first
+
+
+def _five_columns(outputs: Outputs) -> bytes:
+    """The outputs layout written before the model's CPU time was kept."""
+    return np.stack([outputs.ts, outputs.prediction, outputs.score, outputs.latency_ms,
+                     outputs.error]).astype("<f8").tobytes()
+
+
+def test_model_cpu_time_and_batch_size_come_back_beside_older_rows(
+        store: Store, model: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows the server logged with its model calls' CPU time and size keep them; rows of
+    batches written in the older five-column layout, and rows written one at a time,
+    read back with NaN for both."""
+    def batch(ids: list[str], ts: float, cpu: list[float], rows: list[float]
+              ) -> PredictionBatch:
+        n = len(ids)
+        return PredictionBatch(
+            model_name=model, model_version=1, route="champion", ids=ids,
+            features=pd.DataFrame({"x": np.arange(n, dtype=float)}),
+            outputs=Outputs(ts=np.full(n, ts), prediction=np.ones(n),
+                            score=np.full(n, 0.6), latency_ms=np.full(n, 9.0),
+                            error=np.zeros(n, dtype=bool), model_cpu_ms=np.array(cpu),
+                            batch_rows=np.array(rows)))
+
+    with monkeypatch.context() as old_code:
+        old_code.setattr(writes, "encode_outputs", _five_columns)
+        store.log_batches([batch([f"{model}-old"], T0, [7.0], [1.0])])
+    store.log_batches([batch([f"{model}-a", f"{model}-b", f"{model}-c"], T0 + 1,
+                             [0.25, 0.25, 1.5], [2.0, 2.0, 1.0])])
+    store.log_predictions([record(f"{model}-one", ts=T0 + 2, model=model, x=1.0)])
+    window = store.prediction_window(model, features=False)
+    assert window["id"].tolist() == [f"{model}-{s}" for s in ("old", "a", "b", "c", "one")]
+    assert window["latency_ms"].tolist() == [9.0, 9.0, 9.0, 9.0, 2.0]
+    cpu, rows = window["model_cpu_ms"].to_numpy(), window["batch_rows"].to_numpy()
+    assert np.isnan(cpu[[0, 4]]).all() and np.isnan(rows[[0, 4]]).all()
+    assert cpu[1:4].tolist() == [0.25, 0.25, 1.5] and rows[1:4].tolist() == [2.0, 2.0, 1.0]

@@ -3,8 +3,9 @@
 Pure: the numbers come in, an `Assessment` (`tether.verdict`, the gate's type too) with
 its checks goes out. Too little data is inconclusive, never a pass; a challenger fails
 only when the data says it is worse with the confidence the policy asks for (`alpha`).
-Latency compares the two arms over the same window, where both share the machine
-(`tether.latency`); the metric's direction comes from `tether.scoring`.
+Latency compares the two arms' model CPU time per call over the same window, batch size
+by batch size (`tether.latency.compare_cpu_per_call`), so a busy machine does not move
+it; the metric's direction comes from `tether.scoring`.
 
 >>> from tether.config import RolloutPolicy
 >>> policy = RolloutPolicy(min_predictions=100, min_labels=0, max_error_rate=0.01)
@@ -29,7 +30,7 @@ import numpy as np
 from scipy import stats
 
 from tether.config import RolloutPolicy
-from tether.latency import ceiling_check, ratio_check
+from tether.latency import ceiling_check, compare_cpu_per_call, median_per_call, ratio_check
 from tether.scoring import Metric, Task, attempt, metric
 from tether.verdict import Assessment, Check, Verdict
 
@@ -49,7 +50,9 @@ class ArmStats:
 
     `y_score`: positive-class probabilities (n,) for binary tasks, class probabilities
     (n, k) in `classes` order for multiclass ones; `estimated`: label-free estimates,
-    None where undefined."""
+    None where undefined. `model_cpu_ms`, `batch_rows`: per served row (m,), the CPU
+    milliseconds and row count of the model call that answered it (NaN where unknown);
+    `latency_*_ms`: served wall clock."""
 
     version: int
     route: str
@@ -63,14 +66,23 @@ class ArmStats:
     y_score: np.ndarray | None = None
     classes: Sequence[Any] | None = None
     estimated: Mapping[str, float | None] = field(default_factory=dict)
+    model_cpu_ms: np.ndarray = field(default_factory=lambda: np.empty(0))
+    batch_rows: np.ndarray = field(default_factory=lambda: np.empty(0))
 
     @property
     def error_rate(self) -> float:
         return self.errors / self.predictions if self.predictions else 0.0
 
+    @property
+    def model_cpu_p50_ms(self) -> float | None:
+        """Median model CPU ms per call (each call counted once), None if unmeasured."""
+        return median_per_call(self.model_cpu_ms, self.batch_rows)
+
     def summary(self) -> dict[str, Any]:
+        cpu = self.model_cpu_p50_ms
         return {"version": self.version, "route": self.route, "predictions": self.predictions,
                 "errors": self.errors, "error_rate": round(self.error_rate, 6),
+                "model_cpu_p50_ms": None if cpu is None else round(cpu, 4),
                 "latency_p50_ms": round(self.latency_p50_ms, 3),
                 "latency_p99_ms": round(self.latency_p99_ms, 3), "labels": self.labels,
                 "estimated": dict(self.estimated)}
@@ -149,18 +161,31 @@ def _error_check(challenger: ArmStats, policy: RolloutPolicy) -> Check:
 
 
 def _latency_checks(challenger: ArmStats, champion: ArmStats, policy: RolloutPolicy,
-                    same_window: bool) -> list[Check]:
+                    same_window: bool) -> tuple[list[Check], dict[str, Any]]:
     checks = []
+    numbers: dict[str, Any] = {}
+    if same_window and champion.predictions > 0:
+        # CPU time of the model calls, not the served wall clock: a loaded machine
+        # stretches the wall clock of both arms unevenly (queueing, batching, which arm
+        # a burst hit), but not the CPU a call needs
+        found = compare_cpu_per_call(challenger.model_cpu_ms, challenger.batch_rows,
+                                     champion.model_cpu_ms, champion.batch_rows)
+        numbers["model_cpu"] = found.as_dict()
+        if found.ratio is None or found.challenger_ms is None or found.champion_ms is None:
+            checks.append(Check("latency_ratio", Verdict.PASS,
+                                f"no CPU time ratio: {found.reason}; the p99 ceiling "
+                                "still applies"))
+        else:
+            checks.append(ratio_check(
+                found.challenger_ms, found.champion_ms, max_ratio=policy.max_latency_ratio,
+                what=f"model CPU time per call, {found.calls} calls in {found.strata} "
+                     f"batch size{'s' if found.strata != 1 else ''} both arms served"))
     measured = champion.predictions > 0 and champion.latency_p50_ms > 0
-    if same_window and measured:
-        checks.append(ratio_check(challenger.latency_p50_ms, champion.latency_p50_ms,
-                                  max_ratio=policy.max_latency_ratio,
-                                  what="median of served requests, same window"))
     checks.append(ceiling_check(
         challenger.latency_p99_ms,
         champion.latency_p99_ms if same_window and measured else None,
         ceiling_ms=policy.max_p99_latency_ms, what="p99 of served requests", robust=False))
-    return checks
+    return checks, numbers
 
 
 def _metric_check(challenger: ArmStats, champion: ArmStats, policy: RolloutPolicy,
@@ -235,8 +260,10 @@ def assess(challenger: ArmStats, champion: ArmStats, policy: RolloutPolicy, *,
                                  f"predictions {challenger.predictions} < min_predictions "
                                  f"{needed}", value=challenger.predictions,
                                  threshold=needed)], numbers)
-    checks = [_error_check(challenger, policy),
-              *_latency_checks(challenger, champion, policy, same_window)]
+    latency_checks, latency_numbers = _latency_checks(challenger, champion, policy,
+                                                      same_window)
+    checks = [_error_check(challenger, policy), *latency_checks]
+    numbers.update(latency_numbers)
     check, metric_numbers = _metric_check(challenger, champion, policy, chosen,
                                           estimate_rejects)
     checks.append(check)

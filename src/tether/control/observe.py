@@ -215,7 +215,8 @@ def _came_through_a_canary(project: Project, promotion: Event) -> bool:
 def arm_stats(project: Project, version: int, route: str, since: float | None,
               until: float | None = None, estimator: Estimator | None = None,
               limit: int = MAX_WINDOW_ROWS) -> ArmStats:
-    """Counts, errors, p99 latency and labeled outcomes of one arm since `since`."""
+    """Counts, errors, served latency, model CPU time per call and labeled outcomes of one
+    arm since `since`."""
     window = project.store.prediction_window(project.model_name, version=version, route=route,
                                              since=since, until=until, limit=limit,
                                              features=False)
@@ -237,6 +238,8 @@ def arm_stats(project: Project, version: int, route: str, since: float | None,
         y_pred=labeled["prediction"].to_numpy(dtype=float),
         y_score=model_scores(labeled),
         estimated=_estimate(estimator, version, served),
+        model_cpu_ms=served["model_cpu_ms"].to_numpy(dtype=float),
+        batch_rows=served["batch_rows"].to_numpy(dtype=float),
     )
 
 

@@ -17,6 +17,8 @@ per core; benchmarks/README.md, "settings").
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,17 +36,24 @@ __all__ = ["MicroBatcher", "ModelCallFailed", "Prediction"]
 @dataclass(frozen=True, slots=True)
 class Prediction:
     """A batch's answer: labels or values (n,); positive-class scores (n,) of a binary
-    classifier; class probabilities (n, k) of a multiclass one, columns in `classes_`."""
+    classifier; class probabilities (n, k) of a multiclass one, columns in `classes_`.
+
+    `model_cpu_ms`: CPU time of the model thread during the call that answered it (NaN
+    until the batcher measured it); `batch_rows`: how many rows that call had. A slice
+    keeps both: every request of a batch carries its batch's figures."""
 
     values: np.ndarray
     scores: np.ndarray | None = None
     probabilities: np.ndarray | None = None
+    model_cpu_ms: float = math.nan
+    batch_rows: int = 0
 
     def slice(self, start: int, stop: int) -> Prediction:
         return Prediction(self.values[start:stop],
                           None if self.scores is None else self.scores[start:stop],
                           None if self.probabilities is None
-                          else self.probabilities[start:stop])
+                          else self.probabilities[start:stop],
+                          self.model_cpu_ms, self.batch_rows)
 
 
 class ModelCallFailed(Exception):
@@ -183,14 +192,23 @@ class MicroBatcher:
             start = stop
 
     def _checked(self, frame: pd.DataFrame, expected: int) -> Prediction:
+        # CPU time of this thread, not the wall clock: a neighbour taking the cores
+        # delays the call but does not add to it, so the canary can compare two arms'
+        # costs on a busy machine (`tether.latency.compare_cpu_per_call`). Native pools
+        # run at `threads` (one by default), so the model's work is in this thread. The
+        # pair of reads costs 2-3 us a batch (a system call: thread CPU clocks are not
+        # in the vDSO; measured on a shared 2-core machine), against 3-4 ms of CPU for
+        # the example's one-row call.
+        began = time.thread_time_ns()
         try:
             result = self._call(frame)
         except Exception as exc:
             raise ModelCallFailed(_describe(exc)) from exc
+        cpu_ms = (time.thread_time_ns() - began) / 1e6
         if len(result.values) != expected:
             raise ModelCallFailed(f"the model returned {len(result.values)} predictions for "
                                   f"{expected} rows")
-        return result
+        return dataclasses.replace(result, model_cpu_ms=cpu_ms, batch_rows=expected)
 
 
 def _describe(exc: BaseException) -> str:

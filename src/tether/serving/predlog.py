@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -56,6 +57,8 @@ class LogEntry:
     probabilities: np.ndarray | None = None  # (n, k) of a multiclass classifier
     error: bool = False
     ts: float = field(default_factory=time.time)
+    model_cpu_ms: float = math.nan  # the model call's CPU time (`Prediction`); NaN if failed
+    batch_rows: float = math.nan  # rows of that call
     committed: asyncio.Future[None] | None = None  # set once written (acked durability)
 
     def outputs(self) -> Outputs:
@@ -64,7 +67,9 @@ class LogEntry:
                        score=_floats(self.scores, n), latency_ms=np.full(n, self.latency_ms),
                        error=np.full(n, self.error),
                        proba=None if self.probabilities is None
-                       else np.asarray(self.probabilities, dtype=float).reshape(n, -1))
+                       else np.asarray(self.probabilities, dtype=float).reshape(n, -1),
+                       model_cpu_ms=np.full(n, self.model_cpu_ms),
+                       batch_rows=np.full(n, self.batch_rows, dtype=float))
 
 
 def as_batches(model_name: str, entries: Sequence[LogEntry]) -> list[PredictionBatch]:

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import math
 import os
 import threading
 import time
@@ -447,7 +448,8 @@ class ModelServer:
         entry = LogEntry(ids=ids, rows=rows, names=slot.validator.names, version=slot.version,
                          route=route, latency_ms=elapsed * 1000.0, values=result.values,
                          scores=result.scores, probabilities=result.probabilities,
-                         ts=self.project.clock())
+                         ts=self.project.clock(), model_cpu_ms=result.model_cpu_ms,
+                         batch_rows=result.batch_rows or math.nan)
         if self.options.log_features:
             _log_features(entry)
         if self._waits_for_commit(route, ids):

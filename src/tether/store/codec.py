@@ -12,6 +12,21 @@
 ...                      proba=np.array([[0.1, 0.2, 0.7], [0.8, 0.1, 0.1]]))
 >>> decode_outputs(encode_outputs(multiclass), 2).proba.round(3).tolist()
 [[0.1, 0.2, 0.7], [0.8, 0.1, 0.1]]
+>>> timed = Outputs(ts=np.array([1.0, 2.0]), prediction=np.array([1.0, 0.0]),
+...                 score=np.array([0.9, 0.2]), latency_ms=np.array([3.0, 3.0]),
+...                 error=np.array([False, False]), model_cpu_ms=np.array([0.4, 0.4]),
+...                 batch_rows=np.array([2.0, 2.0]))
+>>> back = decode_outputs(encode_outputs(timed), 2)
+>>> back.model_cpu_ms.tolist(), back.batch_rows.tolist()
+([0.4, 0.4], [2.0, 2.0])
+
+A blob written before the model's CPU time was kept (five columns, no marker) still
+decodes; its rows have no CPU time:
+
+>>> old = np.array([[1.0], [1.0], [0.9], [3.0], [0.0]]).astype("<f8").tobytes()
+>>> back = decode_outputs(old, 1)
+>>> back.latency_ms.tolist(), np.isnan(back.model_cpu_ms).tolist()
+([3.0], [True])
 >>> frame = pd.DataFrame({"x": [1.5, 2.5], "purpose": ["car", "home"]})
 >>> decode_features(encode_features(frame)).equals(frame)
 True
@@ -21,7 +36,7 @@ True
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -30,13 +45,19 @@ import pyarrow as pa
 __all__ = ["Outputs", "decode_feature_table", "decode_features", "decode_outputs",
            "encode_features", "encode_outputs"]
 
+_UNKNOWN: np.ndarray = np.empty(0)  # a column left out: NaN for every row
+
 
 @dataclass(frozen=True, slots=True)
 class Outputs:
     """Per row of a batch: when, what was predicted, how sure, how fast, whether it failed.
     A missing prediction or score (a failed request, a class label that is not a
     number, a model without scores) is NaN. `proba`: a multiclass classifier's class
-    probabilities (n, k) in its `classes_` order, None for other models."""
+    probabilities (n, k) in its `classes_` order, None for other models.
+    `model_cpu_ms`: CPU milliseconds of the model call that answered the row (the
+    server's model thread); `batch_rows`: rows in that call. Both NaN where unknown (a
+    failed request, a row written one at a time or before they were kept); left out,
+    they are NaN."""
 
     ts: np.ndarray
     prediction: np.ndarray
@@ -44,6 +65,13 @@ class Outputs:
     latency_ms: np.ndarray
     error: np.ndarray
     proba: np.ndarray | None = None
+    model_cpu_ms: np.ndarray = field(default_factory=lambda: _UNKNOWN)
+    batch_rows: np.ndarray = field(default_factory=lambda: _UNKNOWN)
+
+    def __post_init__(self) -> None:
+        for name in ("model_cpu_ms", "batch_rows"):
+            if getattr(self, name) is _UNKNOWN:
+                object.__setattr__(self, name, np.full(len(self.ts), np.nan))
 
     @property
     def classes(self) -> int:
@@ -54,16 +82,20 @@ class Outputs:
         return Outputs(ts=self.ts[index], prediction=self.prediction[index],
                        score=self.score[index], latency_ms=self.latency_ms[index],
                        error=self.error[index],
-                       proba=None if self.proba is None else self.proba[index])
+                       proba=None if self.proba is None else self.proba[index],
+                       model_cpu_ms=self.model_cpu_ms[index],
+                       batch_rows=self.batch_rows[index])
 
     @staticmethod
     def concat(parts: list[Outputs]) -> Outputs:
-        ts, prediction, score, latency_ms, error = (
+        ts, prediction, score, latency_ms, error, model_cpu_ms, batch_rows = (
             np.concatenate([getattr(p, name) for p in parts])
-            for name in ("ts", "prediction", "score", "latency_ms", "error"))
+            for name in ("ts", "prediction", "score", "latency_ms", "error",
+                         "model_cpu_ms", "batch_rows"))
         k = max((p.classes for p in parts), default=0)
         if not k:
-            return Outputs(ts, prediction, score, latency_ms, error)
+            return Outputs(ts, prediction, score, latency_ms, error,
+                           model_cpu_ms=model_cpu_ms, batch_rows=batch_rows)
         # rows without probabilities (a failed request, another version) are NaN
         proba = np.full((sum(len(p.ts) for p in parts), k), np.nan)
         start = 0
@@ -71,32 +103,52 @@ class Outputs:
             if part.proba is not None:
                 proba[start:start + len(part.ts), :part.classes] = part.proba
             start += len(part.ts)
-        return Outputs(ts, prediction, score, latency_ms, error, proba)
+        return Outputs(ts, prediction, score, latency_ms, error, proba,
+                       model_cpu_ms=model_cpu_ms, batch_rows=batch_rows)
+
+
+# The first 8 bytes of a blob with the model's CPU time: a NaN with a payload of its
+# own. Older blobs start with the first row's `ts`, which is never NaN, so the word
+# tells the two layouts apart without a schema migration.
+MARKER = np.array([0x7FF8_7465_7468_0002], dtype="<u8").tobytes()
+_COLUMNS = 7
+_OLD_COLUMNS = 5
 
 
 def encode_outputs(outputs: Outputs) -> bytes:
-    """Five float64 columns back to back: a decode is one `frombuffer`, no parsing.
-    Class probabilities follow as float32 (n, k), row by row: 4 bytes a class, and a
-    probability needs no more than float32's seven digits."""
+    """`MARKER`, then seven float64 columns back to back (ts, prediction, score,
+    latency_ms, error, model_cpu_ms, batch_rows): a decode is one `frombuffer`, no
+    parsing. Class probabilities follow as float32 (n, k), row by row: 4 bytes a class,
+    and a probability needs no more than float32's seven digits."""
     head = np.stack([outputs.ts, outputs.prediction, outputs.score, outputs.latency_ms,
-                     outputs.error]).astype("<f8", copy=False).tobytes()
+                     outputs.error, outputs.model_cpu_ms, outputs.batch_rows]
+                    ).astype("<f8", copy=False).tobytes()
     if outputs.proba is None:
-        return head
-    return head + np.ascontiguousarray(outputs.proba, dtype="<f4").tobytes()
+        return MARKER + head
+    return MARKER + head + np.ascontiguousarray(outputs.proba, dtype="<f4").tobytes()
 
 
 def decode_outputs(blob: bytes, rows: int) -> Outputs:
-    """The outputs of `rows` rows; the blob's length says how many class probabilities
-    follow the five columns (batches written before they were kept have none)."""
-    head = 5 * 8 * rows
-    columns = np.frombuffer(blob, dtype="<f8", count=5 * rows).reshape(5, rows)
+    """The outputs of `rows` rows, of either layout: with `MARKER`, seven columns; without
+    (written before the model's CPU time was kept), five, and the CPU time and batch
+    size are NaN. The blob's length says how many class probabilities follow the
+    columns (batches written before they were kept have none)."""
+    marked = blob[:len(MARKER)] == MARKER
+    start = len(MARKER) if marked else 0
+    width = _COLUMNS if marked else _OLD_COLUMNS
+    head = start + width * 8 * rows
+    columns = np.frombuffer(blob, dtype="<f8", count=width * rows,
+                            offset=start).reshape(width, rows)
     proba = None
     if len(blob) > head and rows:
         k = (len(blob) - head) // (4 * rows)
         proba = np.frombuffer(blob, dtype="<f4", offset=head,
                               count=rows * k).reshape(rows, k).astype(float)
+    unknown = np.full(rows, np.nan)
     return Outputs(ts=columns[0], prediction=columns[1], score=columns[2],
-                   latency_ms=columns[3], error=columns[4] != 0, proba=proba)
+                   latency_ms=columns[3], error=columns[4] != 0, proba=proba,
+                   model_cpu_ms=columns[5] if marked else unknown,
+                   batch_rows=columns[6] if marked else unknown)
 
 
 def encode_features(frame: pd.DataFrame) -> bytes:

@@ -105,8 +105,10 @@ class Store:
                           features: bool = True, until: float | None = None) -> pd.DataFrame:
         """The most recent predictions (oldest first), joined to their labels.
 
-        Columns: id, ts, model_version, route, prediction, score, latency_ms, error,
-        label (NaN when none yet), and one column per feature (unless `features=False`).
+        Columns: id, ts, model_version, route, prediction, score, latency_ms (served
+        wall clock), model_cpu_ms and batch_rows (CPU time and rows of the model call
+        that answered the row, NaN where unknown), error, label (NaN when none yet),
+        and one column per feature (unless `features=False`).
         """
         return reads.prediction_window(
             self.db, model_name, version=version, route=route, since=since, limit=limit,

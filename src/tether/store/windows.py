@@ -207,7 +207,7 @@ def _with_features(conn: sa.Connection, frame: pd.DataFrame,
 def _frame(parts: list[Part], labels: Mapping[str, float]) -> pd.DataFrame:
     """The chosen rows as one frame, oldest first."""
     columns = ["id", "ts", "model_version", "route", "prediction", "score", "latency_ms",
-               "error", "label", "_position"]
+               "model_cpu_ms", "batch_rows", "error", "label", "_position"]
     if not parts:
         return pd.DataFrame({name: pd.Series(dtype=float) for name in columns})
     ids = [p.ids[i] for p in parts for i in p.index.tolist()]
@@ -220,6 +220,8 @@ def _frame(parts: list[Part], labels: Mapping[str, float]) -> pd.DataFrame:
         "prediction": out.prediction,
         "score": out.score,
         "latency_ms": out.latency_ms,
+        "model_cpu_ms": out.model_cpu_ms,
+        "batch_rows": out.batch_rows,
         "error": out.error,
         "label": np.array([labels.get(pid, np.nan) for pid in ids], dtype=float),
         "_position": np.arange(len(ids)),  # where the row's features sit, for features=True
