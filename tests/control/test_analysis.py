@@ -188,3 +188,18 @@ def test_a_metric_the_window_does_not_define_is_inconclusive() -> None:
     assert result.verdict is Verdict.INCONCLUSIVE
     assert result.message == ("recall undefined for the challenger (no positive labels "
                               "(recall is 0/0)) on this window")
+
+
+def test_a_probation_names_the_versions_it_compares() -> None:
+    """In a probation the baseline is the version that served before and the champion is
+    the new one: the message says which is which by version, not champion/challenger."""
+    previous = arm(2, accuracy=0.9, labels=2000, seed=1)
+    analysis = assess(arm(3, accuracy=0.6, labels=2000, seed=3), previous, POLICY,
+                      primary="accuracy", task="binary_classification", same_window=False,
+                      estimate_rejects=True)
+    assert analysis.verdict is Verdict.FAIL
+    assert "(version 2 -> version 3)" in analysis.message
+    assert "champion" not in analysis.message
+    canary = assess(arm(3, accuracy=0.6, labels=2000, seed=3), previous, POLICY,
+                    primary="accuracy", task="binary_classification")
+    assert "(champion -> challenger)" in canary.message

@@ -189,8 +189,12 @@ def _latency_checks(challenger: ArmStats, champion: ArmStats, policy: RolloutPol
 
 
 def _metric_check(challenger: ArmStats, champion: ArmStats, policy: RolloutPolicy,
-                  chosen: Metric, estimate_rejects: bool) -> tuple[Check, dict[str, Any]]:
+                  chosen: Metric, estimate_rejects: bool, same_window: bool,
+                  ) -> tuple[Check, dict[str, Any]]:
     margin = policy.max_metric_drop
+    # a probation's baseline is the version that served before, no longer the champion
+    arms = ("champion -> challenger" if same_window
+            else f"version {champion.version} -> version {challenger.version}")
     primary = chosen.name
     enough = min(challenger.labels, champion.labels) >= max(policy.min_labels, 2)
     if enough:
@@ -203,7 +207,7 @@ def _metric_check(challenger: ArmStats, champion: ArmStats, policy: RolloutPolic
             return Check("metric", Verdict.INCONCLUSIVE,
                          f"{primary} {found.reason} on this window"), numbers
         text = (f"{primary} {chosen.format(found.champion)} -> "
-                f"{chosen.format(found.challenger)} (champion -> challenger), "
+                f"{chosen.format(found.challenger)} ({arms}), "
                 f"{chosen.words(found.point)}; {1 - policy.alpha:.0%} CI of the improvement "
                 f"[{found.lower:+.4g}, {found.upper:+.4g}] on "
                 f"{challenger.labels}/{champion.labels} labels")
@@ -218,8 +222,7 @@ def _metric_check(challenger: ArmStats, champion: ArmStats, policy: RolloutPolic
         gain = chosen.improvement(mine, theirs)
         numbers = {"metric": primary, "direction": chosen.direction.value,
                    "estimated_improvement": gain}
-        text = (f"estimated {chosen.change(theirs, mine)} (champion -> challenger; labels "
-                "too few)")
+        text = f"estimated {chosen.change(theirs, mine)} ({arms}; labels too few)"
         if gain < -margin:
             text = f"{text}: worse by more than max_metric_drop {margin}"
             if policy.min_labels > 0 and not estimate_rejects:
@@ -265,7 +268,7 @@ def assess(challenger: ArmStats, champion: ArmStats, policy: RolloutPolicy, *,
     checks = [_error_check(challenger, policy), *latency_checks]
     numbers.update(latency_numbers)
     check, metric_numbers = _metric_check(challenger, champion, policy, chosen,
-                                          estimate_rejects)
+                                          estimate_rejects, same_window)
     checks.append(check)
     numbers.update(metric_numbers)
     return Assessment(checks, numbers)
