@@ -13,17 +13,13 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+from log_timing import FLUSH_ROWS, write_then_read
 
-from tether.store import Outputs, PredictionBatch, Store, codec, writes
-
-FLUSH_ROWS = 5_000
-COLUMNS = [f"f{i}" for i in range(13)]
+from tether.store import Outputs, codec, writes
 
 
 def five_columns(outputs: Outputs) -> bytes:
@@ -34,32 +30,13 @@ def five_columns(outputs: Outputs) -> bytes:
 
 def run(folder: Path, rows: int, encode: Callable[[Outputs], bytes],
         rng: np.random.Generator) -> dict[str, float]:
-    path = folder / f"store-{encode.__name__}.db"
     writes.encode_outputs = encode  # the writer's encoder, swapped for the baseline
-    store = Store(f"sqlite:///{path}")
-    now = time.time()
-    written = 0.0
-    for start in range(0, rows, FLUSH_ROWS):
-        n = min(FLUSH_ROWS, rows - start)
-        batch = PredictionBatch(
-            model_name="m", model_version=1, route="champion",
-            ids=[f"req-{start + i:012x}" for i in range(n)],
-            features=pd.DataFrame(rng.normal(size=(n, 13)), columns=COLUMNS),
-            outputs=Outputs(ts=np.full(n, now + start), prediction=np.ones(n),
-                            score=np.full(n, 0.7), latency_ms=np.full(n, 2.0),
-                            error=np.zeros(n, dtype=bool),
-                            model_cpu_ms=np.full(n, 0.4), batch_rows=np.full(n, 3.0)))
-        began = time.perf_counter()
-        store.log_batches([batch])
-        written += time.perf_counter() - began
-    began = time.perf_counter()
-    for _ in range(5):
-        window = store.prediction_window("m", limit=5_000)
-    read = (time.perf_counter() - began) / 5
-    assert len(window) == 5_000
-    store.close()
-    return {"write_us": written / rows * 1e6, "read_ms": read * 1000,
-            "mb": path.stat().st_size / 1e6}
+    return write_then_read(
+        folder / f"store-{encode.__name__}.db", rows, rng,
+        lambda n, ts: Outputs(ts=np.full(n, ts), prediction=np.ones(n),
+                              score=np.full(n, 0.7), latency_ms=np.full(n, 2.0),
+                              error=np.zeros(n, dtype=bool), model_cpu_ms=np.full(n, 0.4),
+                              batch_rows=np.full(n, 3.0)))
 
 
 def main() -> None:

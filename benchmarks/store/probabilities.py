@@ -13,45 +13,22 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+from log_timing import FLUSH_ROWS, write_then_read
 
-from tether.store import Outputs, PredictionBatch, Store
-
-FLUSH_ROWS = 5_000
-COLUMNS = [f"f{i}" for i in range(13)]
+from tether.store import Outputs
 
 
 def run(folder: Path, rows: int, classes: int, rng: np.random.Generator) -> dict[str, float]:
-    path = folder / f"store-{classes}.db"
-    store = Store(f"sqlite:///{path}")
-    now = time.time()
-    written = 0.0
-    for start in range(0, rows, FLUSH_ROWS):
-        n = min(FLUSH_ROWS, rows - start)
-        proba = rng.dirichlet(np.ones(classes), size=n) if classes else None
-        batch = PredictionBatch(
-            model_name="m", model_version=1, route="champion",
-            ids=[f"req-{start + i:012x}" for i in range(n)],
-            features=pd.DataFrame(rng.normal(size=(n, 13)), columns=COLUMNS),
-            outputs=Outputs(ts=np.full(n, now + start), prediction=np.ones(n),
-                            score=np.full(n, np.nan if classes else 0.7),
-                            latency_ms=np.full(n, 2.0), error=np.zeros(n, dtype=bool),
-                            proba=proba))
-        began = time.perf_counter()
-        store.log_batches([batch])
-        written += time.perf_counter() - began
-    began = time.perf_counter()
-    for _ in range(5):
-        window = store.prediction_window("m", limit=5_000)
-    read = (time.perf_counter() - began) / 5
-    assert len(window) == 5_000
-    store.close()
-    return {"write_us": written / rows * 1e6, "read_ms": read * 1000,
-            "mb": path.stat().st_size / 1e6}
+    return write_then_read(
+        folder / f"store-{classes}.db", rows, rng,
+        lambda n, ts: Outputs(ts=np.full(n, ts), prediction=np.ones(n),
+                              score=np.full(n, np.nan if classes else 0.7),
+                              latency_ms=np.full(n, 2.0), error=np.zeros(n, dtype=bool),
+                              proba=rng.dirichlet(np.ones(classes), size=n) if classes
+                              else None))
 
 
 def main() -> None:
