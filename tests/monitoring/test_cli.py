@@ -98,10 +98,26 @@ def test_drift_with_a_partly_different_schema_names_the_columns(files: Path) -> 
     assert code == 0
     assert report["missing_columns"] == ["age"] and report["extra_columns"] == ["new_column"]
     income = next(f for f in report["features"] if f["name"] == "income")
-    assert income["drifted"] is None and "type mismatch" in income["reason"]
+    assert income["drifted"] is True and "type mismatch" in income["reason"]
     code, _, err = run("drift", "--reference", str(files / "ref.csv"),
                        "--current", str(files / "partial.csv"), "--method", "nonsense")
     assert code == 2 and "--method" in err
+
+
+def test_drift_counts_a_column_turned_non_numeric(files: Path) -> None:
+    frame = generate(800, seed=5)
+    frame["age"] = "old"
+    frame.to_csv(files / "age_as_text.csv", index=False)
+    code, out, _ = run("drift", "--reference", str(files / "ref.csv"),
+                       "--current", str(files / "age_as_text.csv"), "--json",
+                       "--share", "0.01")
+    report = json.loads(out)
+    age = next(f for f in report["features"] if f["name"] == "age")
+    assert age["drifted"] is True and "type mismatch" in age["reason"]
+    assert code == 1 and report["drifted"] is True and report["share_drifted"] > 0
+    code, out, _ = run("drift", "--reference", str(files / "ref.csv"),
+                       "--current", str(files / "age_as_text.csv"), "--share", "0.01")
+    assert code == 1 and "DRIFT" in out
 
 
 def scored(frame: pd.DataFrame, model: LogisticRegression) -> pd.DataFrame:
@@ -220,3 +236,16 @@ def test_backtest_regression_uses_residuals(tmp_path: Path) -> None:
     alarms = [a["row"] for a in result["alarms"] if a["stream"] == "error"]
     assert alarms and 2000 <= alarms[0] < 2300
     assert result["columns"]["features"] == ["x"]
+
+
+@pytest.mark.parametrize("command", ["drift", "backtest"])
+def test_an_unwritable_report_is_refused_before_any_work(files: Path, command: str) -> None:
+    second = "--current" if command == "drift" else "--analysis"
+    for html, words in ((files / "no" / "such" / "r.html", "does not exist"),
+                        (files, "is a folder")):
+        # the data files do not exist either: the report path is checked first
+        code, out, err = run(command, "--reference", str(files / "absent.csv"), second,
+                             str(files / "absent.csv"), "--html", str(html), "--json")
+        assert code == 2 and "--html" in err and words in err
+        assert len(err.strip().splitlines()) == 1
+        assert json.loads(out)["error"]["exit_code"] == 2

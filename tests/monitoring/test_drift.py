@@ -185,8 +185,16 @@ def test_mismatched_types_are_named_not_guessed(profile: Profile) -> None:
     current = generate(500, seed=10)[FEATURES].copy()
     current["income"] = current["income"].astype(object)
     current.loc[:9, "income"] = "n/a"
-    result = detect_drift(profile, current).feature("income")
-    assert result.drifted is None and "type mismatch" in (result.reason or "")
+    report = detect_drift(profile, current)
+    result = report.feature("income")
+    # a value a numeric column cannot hold is drift, and counts in the share
+    assert result.drifted is True and "type mismatch" in (result.reason or "")
+    judged = [f for f in report.features if f.drifted is not None]
+    assert report.share_drifted == sum(bool(f.drifted) for f in judged) / len(judged)
+    assert report.share_drifted is not None and report.share_drifted > 0
+    # below min_rows there is no verdict, mismatch or not
+    small = detect_drift(profile, current.head(5)).feature("income")
+    assert small.drifted is None and "type mismatch" in (small.reason or "")
     # Numbers as text are numbers: a CSV read as strings still compares.
     as_text = generate(500, seed=10)[FEATURES].astype(str)
     assert detect_drift(profile, as_text).feature("income").drifted is False

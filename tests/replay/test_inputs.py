@@ -80,6 +80,10 @@ def test_a_label_delay_longer_than_the_history(project: Path) -> None:
     (("--rate", "1/d", "--compare", "static,weekly"), "--compare 'weekly': expected static"),
     (("--rate", "1/d", "--initial", "199"), "leaves nothing to replay"),
     (("--time-column", "when"), "no time column 'when'"),
+    (("--rate", "1/d", "--window", "0d"), "--window 0d: a window must be longer than zero"),
+    (("--rate", "1/d", "--window", "1s"), "into more than 10,000 windows"),
+    (("--rate", "1/d", "--html", "/nonexistent/dir/r.html"),
+     "--html /nonexistent/dir/r.html: the folder /nonexistent/dir does not exist"),
 ])
 def test_options_that_cannot_be_replayed(project: Path, options: tuple[str, ...],
                                          expected: str) -> None:

@@ -15,10 +15,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup, TyperOption
 from typer.exceptions import TyperException
 
-from tether.errors import TetherError
+from tether.errors import ConfigError, TetherError
 
 if TYPE_CHECKING:
     from tether.project import Project
@@ -32,6 +33,7 @@ __all__ = [
     "Group",
     "Options",
     "announce",
+    "check_output_file",
     "console",
     "emit",
     "err_console",
@@ -60,6 +62,7 @@ SERVER_LOG_LEVEL_OPTION = typer.Option("info", "--log-level", envvar="TETHER_LOG
                                        help="Level of tether's own log records.")
 
 UNEXPECTED = 1
+USAGE = 2
 
 
 @dataclass
@@ -81,13 +84,23 @@ class Group(TyperGroup):
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         args = _root_flags_first(args)
         ctx.meta[ARGS] = list(args)
-        return super().parse_args(ctx, args)
+        try:
+            return super().parse_args(ctx, args)
+        except NoArgsIsHelpError:
+            raise
+        except UsageError as exc:
+            _fail(ctx, _usage_message(exc), "UsageError", USAGE)
+            raise  # pragma: no cover - _fail always exits
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, TyperException):
+        except NoArgsIsHelpError:
             raise
+        except UsageError as exc:
+            _fail(ctx, _usage_message(exc), "UsageError", USAGE)
+        except (typer.Exit, typer.Abort, TyperException, BrokenPipeError):
+            raise  # a closed pipe (`tether ... | head`): Click ends quietly
         except TetherError as exc:
             if _debug(ctx):
                 raise
@@ -98,6 +111,15 @@ class Group(TyperGroup):
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             _fail(ctx, f"unexpected {type(exc).__name__}: {message} (run with --debug for the "
                   "traceback)", type(exc).__name__, UNEXPECTED)
+
+
+def _usage_message(exc: UsageError) -> str:
+    """Click's usage error as one line: what was wrong, where the allowed values are.
+    `Invalid value for '--to': Input should be a valid integer (see `tether rollback
+    --help`)`."""
+    message = " ".join(exc.format_message().split())
+    path = exc.ctx.command_path if exc.ctx is not None else "tether"
+    return f"{message} (see `{path} --help`)"
 
 
 def _fail(ctx: Any, message: str, kind: str, code: int) -> None:
@@ -131,6 +153,25 @@ _option_type = TyperOption.display_type_rich
 TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
 
 
+def check_output_file(path: Path | None, option: str = "--html") -> None:
+    """Refuse, before any work, an output file that could not be written: its folder
+    missing or not writable, or the path itself a folder. ConfigError (exit 2)."""
+    if path is None:
+        return
+    import os
+
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise ConfigError(f"{option} {path}: is a folder; pass a file path such as "
+                          f"{path / 'report.html'}")
+    if not folder.is_dir():
+        raise ConfigError(f"{option} {path}: the folder {folder} does not exist; create it "
+                          "or pass a path in an existing folder")
+    if not os.access(folder, os.W_OK):
+        raise ConfigError(f"{option} {path}: the folder {folder} is not writable; pass a "
+                          "path in a folder you can write in")
+
+
 def port_option(default: int, envvar: str) -> Any:
     return typer.Option(default, "--port", envvar=envvar, min=0, max=65535,
                         help="Port to listen on (0: any free port; the one taken is printed).")
@@ -162,7 +203,10 @@ def quiet_libraries() -> None:
     import logging
     import warnings
 
+    from tether.logs import quiet_retries_and_setup
+
     warnings.filterwarnings("ignore")
+    quiet_retries_and_setup()
     for name in ("mlflow", "alembic", "urllib3", "git"):
         logging.getLogger(name).setLevel(logging.ERROR)
 

@@ -10,7 +10,14 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tether.cli._common import JSON_OPTION, console, emit, err_console, project_of
+from tether.cli._common import (
+    JSON_OPTION,
+    check_output_file,
+    console,
+    emit,
+    err_console,
+    project_of,
+)
 from tether.errors import DataError, TetherError
 from tether.monitoring.methods import METHODS
 
@@ -105,6 +112,7 @@ def drift(
     from tether.monitoring.drift import detect_drift
     from tether.monitoring.profile import build_profile
 
+    check_output_file(html_out)
     reference_frame = _read(reference, "reference")
     current_frame = _read(current, "current")
     left_out = [*exclude, *([target] if target is not None else [])]
@@ -270,6 +278,7 @@ def backtest_command(
     """Replay monitoring over history in chunks: what would tether have flagged, and when?"""
     from tether.monitoring.backtest import backtest
 
+    check_output_file(html_out)
     reference_frame = _read(reference, "reference")
     analysis_frame = _read(analysis, "analysis")
     predictor = _model_predictor(ctx, model) if model is not None else None

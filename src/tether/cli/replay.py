@@ -16,7 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from tether.cli._common import JSON_OPTION, Options, console, err_console
+from tether.cli._common import JSON_OPTION, Options, check_output_file, console, err_console
 
 __all__ = ["register"]
 
@@ -57,6 +57,7 @@ def replay(
     from tether.replay import ReplayOptions, load_history
     from tether.replay import replay as run_replay
 
+    check_output_file(html)
     options = ctx.find_object(Options) or Options()
     config = load_config(options.config)
     history = load_history(data, target=target, time_column=time_column, rate=rate,

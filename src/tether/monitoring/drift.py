@@ -309,7 +309,11 @@ def feature_drift(name: str, profile: FeatureProfile, current: pd.Series, *,
                     f"{missingness['missing_share']:.1%} of rows"
                     if missingness["missing_drifted"] else None)
     if unparseable:
-        return FeatureDrift(**base, score=None, drifted=missingness["missing_drifted"] or None,
+        # values a numeric column cannot hold are drift in themselves (the model cannot
+        # read them); below min_rows the window is too small for any verdict
+        enough = len(current) >= min_rows
+        return FeatureDrift(**base, score=None,
+                            drifted=True if enough else missingness["missing_drifted"] or None,
                             reason=_join(missing_note,
                                          f"type mismatch: the reference is numeric, the "
                                          f"current column has {unparseable} non-numeric "

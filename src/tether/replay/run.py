@@ -67,6 +67,22 @@ def initial_rows(history: History, initial: str | None) -> int:
     return count
 
 
+MAX_REPORT_WINDOWS = 10_000  # more windows than a table or a plot can show
+
+
+def check_window(text: str, replayed: float) -> float:
+    """Seconds in `--window`; ReplayInputError unless it cuts the replayed span (seconds)
+    into between 1 and MAX_REPORT_WINDOWS windows."""
+    width = parse_duration(text, "--window")
+    if width <= 0:
+        raise ReplayInputError(f"--window {text}: a window must be longer than zero, e.g. 30d")
+    if replayed / width > MAX_REPORT_WINDOWS:
+        raise ReplayInputError(f"--window {text}: cuts the replayed history "
+                               f"({describe_seconds(replayed)}) into more than "
+                               f"{MAX_REPORT_WINDOWS:,} windows; pass a longer one")
+    return width
+
+
 def plan_replay(history: History, config: Config, options: ReplayOptions,
                 workdir: Path) -> Plan:
     start = initial_rows(history, options.initial)
@@ -76,6 +92,8 @@ def plan_replay(history: History, config: Config, options: ReplayOptions,
         raise ReplayInputError(f"--label-delay {options.label_delay} is longer than the "
                                f"replayed history ({describe_seconds(replayed)}): no label "
                                "would arrive")
+    if options.window:
+        check_window(options.window, replayed)
     gaps = np.diff(history.times[start:])
     typical = float(np.median(gaps)) if len(gaps) else 1.0
     # a pass per monitoring interval, but never more often than rows arrive: a replay of
@@ -132,7 +150,7 @@ def document(plan: Plan, arms: list[Arm], runs: list[ArmRun], options: ReplayOpt
              seconds: float) -> dict[str, Any]:
     history, policy = plan.history, plan.config.policy
     first, last = float(history.times[plan.start]), float(history.times[-1])
-    width = (parse_duration(options.window, "--window") if options.window
+    width = (check_window(options.window, last - first) if options.window
              else default_window(last - first))
     windows = windows_of(first, last + 1e-6, width)
     changes = detected_changes(runs[0])
