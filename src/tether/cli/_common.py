@@ -118,8 +118,9 @@ def _usage_message(exc: UsageError) -> str:
     `Invalid value for '--to': Input should be a valid integer (see `tether rollback
     --help`)`."""
     message = " ".join(exc.format_message().split())
-    path = exc.ctx.command_path if exc.ctx is not None else "tether"
-    return f"{message} (see `{path} --help`)"
+    # the program is `tether` however it was started (`python -m tether`, a test runner)
+    words = exc.ctx.command_path.split()[1:] if exc.ctx is not None else []
+    return f"{message} (see `{' '.join(['tether', *words])} --help`)"
 
 
 def _fail(ctx: Any, message: str, kind: str, code: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from datetime import UTC, datetime
 from importlib import resources
@@ -22,7 +23,7 @@ from tether.cli._common import (
     project_of,
 )
 from tether.errors import ConfigError
-from tether.example import EXAMPLES, FEDERATED, TEMPLATES
+from tether.example import EXAMPLE_NAMES, EXAMPLES, FEDERATED, RAINFALL, TEMPLATES
 from tether.scoring.tasks import Task
 
 if TYPE_CHECKING:
@@ -43,7 +44,6 @@ def _figure(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
-RAINFALL = "rainfall"  # the history `tether replay` runs on, with its project
 EXAMPLE_HELP = ("The example to start from: "
                 + ", ".join(f"{name} ({item.what})" for name, item in EXAMPLES.items())
                 + f", {FEDERATED} (a health-risk model trained across three hospitals "
@@ -64,6 +64,7 @@ def init(
 ) -> None:
     """Scaffold tether.yaml and a trainer from an example (default: the loan-default
     classifier)."""
+    _project_folder(directory)
     if example == RAINFALL and task in (None, Task.BINARY) and template is None:
         _init_rainfall(directory, force)
         return
@@ -74,8 +75,8 @@ def init(
         files = write_template(directory, force=force)
         console.print(f"wrote {len(files)} files in {directory}: tether.yaml, train.py, the "
                       "Flower app in app/ and each hospital's data in sites/")
-        console.print("next: start a SuperLink and a SuperNode per site (docs/federated.md), "
-                      "then [bold]tether retrain[/bold]")
+        console.print(f"next: {_cd(directory)}start a SuperLink and a SuperNode per site "
+                      "(docs/federated.md), then [bold]tether retrain[/bold]", soft_wrap=True)
         return
     from tether.config import CONFIG_FILE
     from tether.project import Project
@@ -99,8 +100,28 @@ def init(
         with err_console.status("creating the registry"):
             project.registry.create()
         console.print(f"created the registry {registry}")
-    console.print("next: [bold]tether retrain[/bold], [bold]tether gate[/bold], "
-                  "[bold]tether promote[/bold]")
+    console.print(f"next: {_cd(directory)}[bold]tether retrain[/bold], [bold]tether gate[/bold], "
+                  "[bold]tether promote[/bold]", soft_wrap=True)
+
+
+def _project_folder(directory: Path) -> None:
+    """Create the folder `tether init` writes in, or say in one line why it cannot be."""
+    for folder in (directory, *directory.parents):
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(f"{folder}: is a file, not a folder; pass `tether init` a new "
+                              "or existing folder")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{directory}: cannot create the folder ({exc.strerror}); pass "
+                          "`tether init` a folder you can write in") from exc
+
+
+def _cd(directory: Path) -> str:
+    """`cd DIR && ` when the project is not the current folder, for the next-step hint."""
+    if directory.resolve() == Path.cwd().resolve():
+        return ""
+    return f"cd {shlex.quote(str(directory))} && "
 
 
 def _example(example: str | None, template: str | None, task: Task | None) -> str:
@@ -111,15 +132,15 @@ def _example(example: str | None, template: str | None, task: Task | None) -> st
         example = example or FEDERATED
     if example is None:
         return TEMPLATES[task or Task.BINARY]
-    if example == FEDERATED:
+    if example in (FEDERATED, RAINFALL):
         if task not in (None, Task.BINARY):
-            raise ConfigError(f"--example {FEDERATED} is a binary classifier; it does not "
+            raise ConfigError(f"--example {example} is a binary classifier; it does not "
                               f"take --task {task.value}")
         return FEDERATED
     found = EXAMPLES.get(example)
     if found is None:
         raise ConfigError(f"--example {example!r} is not an example; choose one of "
-                          + ", ".join([*EXAMPLES, FEDERATED]))
+                          + ", ".join(EXAMPLE_NAMES))
     if task is not None and task is not found.task:
         raise ConfigError(f"--example {example} is {found.task.value}; it does not take "
                           f"--task {task.value}")
@@ -146,7 +167,7 @@ def _init_rainfall(directory: Path, force: bool) -> None:
     console.print(f"wrote {directory / CONFIG_FILE}, {directory / 'train.py'} and "
                   f"{directory / 'rainfall.csv'} ({len(history):,} days from {RAINFALL_START})",
                   soft_wrap=True)
-    console.print(f"next: cd {directory} && [bold]tether replay --data rainfall.csv --target "
+    console.print(f"next: {_cd(directory)}[bold]tether replay --data rainfall.csv --target "
                   f"rain --rate 1/d --start {RAINFALL_START} --initial 3y --label-delay 1d "
                   "--compare static,periodic:1y --html replay.html[/bold]", soft_wrap=True)
 

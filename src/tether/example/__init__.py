@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from tether.scoring import Task
 
-__all__ = ["EXAMPLES", "FEDERATED", "TEMPLATES", "Example"]
+__all__ = ["EXAMPLES", "EXAMPLE_NAMES", "FEDERATED", "RAINFALL", "TEMPLATES", "Example"]
 
 FEDERATED = "federated"
+RAINFALL = "rainfall"  # the history `tether replay` runs on, with its project
 
 
 class Example:
@@ -28,6 +29,9 @@ EXAMPLES = {
     "wine": Example("wine", Task.MULTICLASS, "wine cultivar, 3 classes"),
     "diabetes": Example("regression", Task.REGRESSION, "disease progression"),
 }
+
+# every name `tether init --example` takes, in the order help and errors list them
+EXAMPLE_NAMES = (*EXAMPLES, FEDERATED, RAINFALL)
 
 # task -> folder of the example `tether init --task T` writes
 TEMPLATES = {Task.BINARY: "project", Task.REGRESSION: "regression",

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from tether.config import MonitoringPolicy
-from tether.errors import DataError, ReferenceMissing, TetherError
+from tether.errors import DataError, ReferenceMissing, TetherError, VersionNotFound
 from tether.monitoring.detectors import BernoulliCUSUM, DriftDetector, PageHinkley
 from tether.monitoring.drift import DriftReport, detect_drift
 from tether.monitoring.estimation import Calibrator, estimate_performance, expected_errors
@@ -215,7 +215,7 @@ class Monitor:
         try:
             path = self.project.registry.reference_artifact(version, PROFILE_FILE)
             return Profile.from_dict(json.loads(path.read_text()))
-        except ReferenceMissing:
+        except (ReferenceMissing, VersionNotFound):
             raise
         except (TetherError, OSError, ValueError) as exc:
             raise DataError(f"version {version}: no readable {PROFILE_FILE} to monitor "

@@ -308,7 +308,12 @@ class Registry:
         """A local path to a reference artifact logged with the version's training run
         (or, for an adopted version, the run `tether adopt` logged them to). Raises
         ReferenceMissing when the version has none of that name."""
-        version = self.client.get_model_version(self.model_name, str(number))
+        try:
+            version = self.client.get_model_version(self.model_name, str(number))
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                self.version(number)  # raises VersionNotFound naming the known versions
+            raise
         run_id = (version.tags or {}).get(REFERENCE_RUN_TAG) or version.run_id
         if not run_id:
             raise ReferenceMissing(f"version {number} has no training run to read {name} "
