@@ -28,6 +28,7 @@ from __future__ import annotations
 import atexit
 import logging
 import logging.handlers
+import os
 import queue
 import sys
 import time
@@ -151,8 +152,22 @@ def configure_logging(log_format: str = "text", level: str = "info", *,
     access.setLevel(logging.INFO if access_log else logging.WARNING)
     for name in QUIET:
         logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
+    quiet_retries_and_setup(numeric)
     # Python's warnings become records too, so that every line of a JSON log is JSON
     logging.captureWarnings(log_format == "json")
+
+
+def quiet_retries_and_setup(level: int = logging.WARNING) -> None:
+    """Below debug, drop the lines that repeat what tether already says once: urllib3's
+    warning at every retry while the registry is down (tether logs the outage itself)
+    and MLflow's INFO lines on creating its tables (MLflow sets its logger's level from
+    MLFLOW_LOGGING_LEVEL when it is imported, so the variable is set too)."""
+    if level <= logging.DEBUG:
+        return
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    mlflow_logger = logging.getLogger("mlflow")
+    mlflow_logger.setLevel(max(mlflow_logger.level, logging.WARNING))
 
 
 def reset_logging() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import tempfile
 import threading
 import time
@@ -162,7 +163,21 @@ def requirements_key(model: Any) -> tuple[str, ...]:
     return (flavour, *sorted(parts))
 
 
+class _PickleNotice(logging.Filter):
+    """Drops MLflow's warning on every sklearn model logged as cloudpickle (one per
+    retrain, 88 in a replay). tether logs cloudpickle on purpose: the artifacts are its
+    own, written and read by the project's registry; skops would refuse the trainer's
+    own classes unless each were listed as trusted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pickle or cloudpickle format" not in record.getMessage()
+
+
+_PICKLE_NOTICE = _PickleNotice()
+
+
 def _log_model(model: Any, signature: Any, example: pd.DataFrame) -> Any:
+    logging.getLogger("mlflow.sklearn").addFilter(_PICKLE_NOTICE)
     key = requirements_key(model)
     with _requirements_lock:
         known = _requirements.get(key)
