@@ -316,3 +316,38 @@ def test_monitoring_doc_lists_every_alert_with_its_action() -> None:
     for name, rule in alerts.items():
         assert rows[name][2] == rule["for"]
         assert rows[name][3] == rule["labels"].get("action", "-")
+
+
+def curl_commands(markdown: str) -> list[str]:
+    """Every curl command in a page: an inline `curl ...` span (across line breaks) or a
+    line of a code block (continuations joined)."""
+    text = markdown.replace("\\\n", " ")
+    commands = []
+    for match in re.finditer(r"\bcurl\s", text):
+        start = match.start()
+        if start and text[start - 1] == "`":
+            end = text.index("`", start)
+        else:
+            end = text.find("\n", start) % (len(text) + 1)
+        commands.append(" ".join(text[start:end].split()))
+    return commands
+
+
+def posts_json(command: str) -> bool:
+    return bool(re.search(r"(?:-d|--data(?:-raw|-binary)?)\s+(?:['\"]\s*[\[{]|@\S+\.json)",
+                          command))
+
+
+def test_every_documented_curl_that_posts_json_says_so() -> None:
+    """curl's -d sends a form content type, which the server (as MLflow's) refuses."""
+    pages = [REPO / "README.md", *sorted(DOCS.glob("*.md"))]
+    posting = [(page.name, command) for page in pages
+               for command in curl_commands(page.read_text()) if posts_json(command)]
+    assert len(posting) >= 4  # /predict twice in serving.md, the two dispatches
+    bare = [(name, command) for name, command in posting
+            if not re.search(r"content-type:\s*application/json", command, re.I)
+            and "--json " not in command]
+    assert not bare, bare
+    assert curl_commands("run `curl -X POST h -d\n'{\"a\": 1}'` now") == [
+        "curl -X POST h -d '{\"a\": 1}'"]
+    assert not posts_json("curl -s localhost:8000/ready")

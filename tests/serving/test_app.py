@@ -91,6 +91,14 @@ def test_bad_input_gets_a_4xx_json_reason_and_the_server_stays_up(
         (b'{"dataframe_records": [', "application/json", 400, "malformed JSON"),
         (orjson.dumps({"dataframe_records": good}), "text/plain", 415, "not supported"),
         (orjson.dumps({"dataframe_records": good}), None, 415, "not supported"),
+        # curl's default for -d: the fix is named in the answer
+        (orjson.dumps({"dataframe_records": good}), "application/x-www-form-urlencoded", 415,
+         "send the header Content-Type: application/json (curl: -H 'Content-Type: "
+         "application/json')"),
+        (b'{"features": 5}', "application/json", 400,
+         "features must be a list of rows (or one row)"),
+        (b'{"features": {"mean radius": 1}}', "application/json", 400,
+         "features must be a list of rows (or one row)"),
         (b"", "application/json", 400, "empty body"),
         (b"x" * (10 * 1024 * 1024), "application/json", 413, "bytes exceeds the limit"),
         (orjson.dumps({"dataframe_records": [{k: v for k, v in good[0].items()

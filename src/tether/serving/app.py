@@ -180,7 +180,9 @@ class _Handlers:
         body = await read_body(request, self.options.max_body_bytes)
         content_type = request.headers.get("content-type")
         if content_type is None:
-            raise UnsupportedMediaType("no content type: send application/json or text/csv")
+            raise UnsupportedMediaType("no content type: send the header Content-Type: "
+                                       "application/json (curl: -H 'Content-Type: "
+                                       "application/json') or Content-Type: text/csv")
         try:
             if not _plain(content_type):
                 raise InputError("content type parameters: MLflow answers these")
@@ -233,7 +235,8 @@ class _Handlers:
     async def feedback(self, request: Request) -> Response:
         body = await read_body(request, self.options.max_body_bytes)
         if media_type(request.headers.get("content-type")) != JSON:
-            raise UnsupportedMediaType("feedback: send application/json")
+            raise UnsupportedMediaType("feedback: send the header Content-Type: application/json "
+                                       "(curl: -H 'Content-Type: application/json')")
         labels = _labels(body, self.options.max_rows)
         result = await self.server.feedback(labels)
         return json_response({"accepted": result.accepted, "unknown_ids": result.unknown_ids})

@@ -114,7 +114,8 @@ def parse_body(body: bytes, content_type: str | None, *, max_rows: int,
     if kind == CSV:
         return _parse_csv(body, max_rows=max_rows)
     raise UnsupportedMediaType(f"content type {content_type or '(none)'!r} is not supported; "
-                               f"send {JSON} or {CSV}")
+                               f"send the header Content-Type: {JSON} (curl: -H "
+                               f"'Content-Type: {JSON}') or Content-Type: {CSV}")
 
 
 def check_for_mlflow(body: bytes, content_type: str, validator: Validator, *,
@@ -145,7 +146,7 @@ def payload_of(document: Any, *, max_rows: int) -> Payload:
 
 def _payload(document: Any, *, max_rows: int, extra_keys: Collection[str],
              flat: bool) -> Payload:
-    if flat and isinstance(document, dict) and isinstance(document.get(FEATURES), list) \
+    if flat and isinstance(document, dict) and FEATURES in document \
             and not any(key in document for key in FORMATS):
         return _features(document, max_rows=max_rows, extra_keys=extra_keys)
     if flat and isinstance(document, dict) and document and \
@@ -179,6 +180,10 @@ def _features(document: dict[str, Any], *, max_rows: int,
     if unknown:
         raise InputError(f"unknown field(s) {sorted(unknown)}")
     rows = document[FEATURES]
+    if not isinstance(rows, list):
+        raise InputError(f"features must be a list of rows (or one row) of values in the "
+                         f"model's column order, e.g. [[5.1, 3.5]] or [5.1, 3.5]; got "
+                         f"{type(rows).__name__}")
     if rows and not isinstance(rows[0], list):
         rows = [rows]
     if not all(isinstance(row, list) for row in rows):
