@@ -37,6 +37,8 @@ name, alias = sys.argv[1], sys.argv[2]
 mlflow.set_tracking_uri("sqlite:///.tether/mlflow.db")
 frame = breast_cancer()
 X, y = frame.drop(columns="target"), frame["target"]
+if sys.argv[3:] == ["renamed"]:  # trained on columns the project's data does not have
+    X = X.rename(columns=lambda column: column.upper())
 with mlflow.start_run():
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
     info = mlflow.sklearn.log_model(model, name="model", input_example=X.head(3),
@@ -60,8 +62,8 @@ def folder(tmp_path: Path, mlflow_template: Path,
     return tmp_path
 
 
-def log_with_mlflow(folder: Path, name: str, alias: str = "prod") -> None:
-    subprocess.run([sys.executable, "-c", LOG_WITH_MLFLOW, name, alias], cwd=folder,
+def log_with_mlflow(folder: Path, name: str, alias: str = "prod", *extra: str) -> None:
+    subprocess.run([sys.executable, "-c", LOG_WITH_MLFLOW, name, alias, *extra], cwd=folder,
                    check=True, capture_output=True, timeout=300)
 
 
@@ -159,3 +161,26 @@ def test_adopt_says_what_it_cannot_take(folder: Path) -> None:
     missing = runner.invoke(app, ["adopt", "models:/nobody@prod"])
     assert missing.exit_code == 4 and "nobody" in missing.output
     assert len(missing.output.strip().splitlines()) == 1
+
+
+def test_a_failed_adopt_registers_nothing_and_the_gate_says_why_it_could_not_run(
+        folder: Path) -> None:
+    log_with_mlflow(folder, "cancer-clf", "prod", "renamed")
+    failed = runner.invoke(app, ["adopt", "models:/cancer-clf@prod"])
+    assert failed.exit_code == 2, failed.output
+    lines = failed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "that the reference data does not have" in lines[0]
+    assert "(30 in all)" in lines[0] and "nothing was registered" in lines[0]
+    assert tether_json("status")["versions"] == []
+    assert tether("gate", code=4) == ""  # no candidate left behind to gate
+    # the same model registered straight into the project's name: the gate cannot
+    # score the reference rows with it, which is not a lost gate (exit 1)
+    log_with_mlflow(folder, "breast-cancer", "prod", "renamed")
+    # (version 2: the withdrawn version's number is not reused)
+    gated = runner.invoke(app, ["gate", "--version", "2"])
+    assert gated.exit_code == 2, gated.output
+    lines = gated.stderr.strip().splitlines()
+    assert len(lines) == 1, gated.stderr
+    assert lines[0].startswith("error: the gate could not run: the challenger (version 2) "
+                               "cannot score the ")
+    assert "it takes column(s) MEAN_RADIUS, MEAN_TEXTURE" in lines[0]

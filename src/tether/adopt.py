@@ -55,8 +55,26 @@ class Adopted:
 def adopt(project: Project, uri: str) -> Adopted:
     """Take the model at `uri` into the project and record its reference artifacts.
     Raises ConfigError for a URI of another form, ModelNotFound when it names nothing,
-    DataError when the model cannot predict the reference data's features."""
+    DataError when the model cannot predict the reference data's features; a version
+    registered by this call is then withdrawn again, so a failed adopt leaves nothing."""
     number, created = project.registry.adopt(uri)
+    try:
+        return _complete(project, uri, number, created)
+    except Exception as exc:
+        if not created:
+            raise
+        try:
+            project.registry.withdraw(number)
+        except TetherError:
+            raise exc from None
+        if isinstance(exc, TetherError):
+            raise type(exc)(f"{exc}; version {number} was withdrawn again, nothing was "
+                            "registered") from exc
+        raise
+
+
+def _complete(project: Project, uri: str, number: int, created: bool) -> Adopted:
+    """Record the reference artifacts of the version `adopt` took."""
     policy = project.policy
     target = policy.model.target
     try:
@@ -73,8 +91,10 @@ def adopt(project: Project, uri: str) -> Adopted:
         wanted = [c.name for c in model.columns]
         unknown = [c for c in wanted if c not in reference.columns]
         if unknown:
-            raise DataError(f"the model takes column(s) {', '.join(unknown)} that the "
-                            "reference data does not have (data.reference)")
+            named = ", ".join(unknown[:5]) + (f" ... ({len(unknown)} in all)"
+                                              if len(unknown) > 5 else "")
+            raise DataError(f"the model takes column(s) {named} that the reference data "
+                            "does not have (data.reference)")
         features = wanted
     train_rows, holdout = split_reference(project, reference)
     try:

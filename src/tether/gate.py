@@ -28,7 +28,13 @@ import numpy as np
 import pandas as pd
 
 from tether.config import GatePolicy
-from tether.errors import InvalidTransition, ReferenceMissing, VersionNotFound
+from tether.errors import (
+    DataError,
+    InvalidTransition,
+    ReferenceMissing,
+    TetherError,
+    VersionNotFound,
+)
 from tether.events import EventKind
 from tether.latency import Timing, ceiling_check, ratio_check, time_interleaved
 from tether.project import Project
@@ -138,6 +144,26 @@ def score_model(model: LoadedModel, frame: pd.DataFrame, target: str,
     return evaluate(kind, truth, predictions, scores, classes=classes)
 
 
+def _score_or_say_why(model: LoadedModel, frame: pd.DataFrame, target: str, task: Task,
+                      role: str, segment: str) -> Scores:
+    """`score_model`, or a DataError (exit 2: the gate could not run, which is not a lost
+    gate) naming the version and, when the model's signature says so, the columns the
+    rows lack."""
+    try:
+        return score_model(model, frame, target, task)
+    except TetherError:
+        raise
+    except Exception as exc:
+        lines = str(exc).strip().splitlines()
+        why = lines[0] if lines else type(exc).__name__
+        lacking = [c.name for c in (model.columns or []) if c.name not in frame.columns]
+        if lacking:
+            why = (f"it takes column(s) {', '.join(lacking[:5])}"
+                   f"{' ...' if len(lacking) > 5 else ''} that the rows do not have")
+        raise DataError(f"the gate could not run: the {role} (version {model.version}) "
+                        f"cannot score the {len(frame)} {segment} rows: {why}") from exc
+
+
 def _evaluation_data(project: Project, version: int) -> tuple[pd.DataFrame, str]:
     """The challenger's holdout plus labels that arrived after it was trained. A version
     registered by plain MLflow has no holdout of its own: the reference data's, split
@@ -203,8 +229,9 @@ def run_gate(project: Project, version: int | None = None) -> Assessment:
     data, segment = _evaluation_data(project, number)
     challenger = registry.load_model(number)
     champion = registry.load_model(state.champion) if state.champion is not None else None
-    challenger_scores = score_model(challenger, data, target, task)
-    champion_scores = (score_model(champion, data, target, task)
+    challenger_scores = _score_or_say_why(challenger, data, target, task, "challenger",
+                                          segment)
+    champion_scores = (_score_or_say_why(champion, data, target, task, "champion", segment)
                        if champion is not None else None)
     batch = _features(data, target).head(policy.gate.latency_batch_rows)
     calls = {"challenger": lambda: challenger.predict(batch)}

@@ -357,6 +357,12 @@ class Registry:
                             (self.tracking_uri, self.registry_uri),
                             {STATE_TAG: State.CANDIDATE.value})
 
+    @translate("withdraw an adopted version")
+    def withdraw(self, number: int) -> None:
+        """Delete version `number`, which `adopt` registered moments ago and which could
+        not be completed: nothing else has seen it yet."""
+        self.client.delete_model_version(self.model_name, str(number))
+
     @translate("record the reference of an adopted version")
     def log_reference(self, number: int, artifacts: Mapping[str, pd.DataFrame],
                       files: Mapping[str, str]) -> str:
