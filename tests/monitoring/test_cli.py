@@ -249,3 +249,14 @@ def test_an_unwritable_report_is_refused_before_any_work(files: Path, command: s
         assert code == 2 and "--html" in err and words in err
         assert len(err.strip().splitlines()) == 1
         assert json.loads(out)["error"]["exit_code"] == 2
+
+
+def test_backtest_of_a_registry_model_outside_a_project_says_what_it_needs(
+        files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(files)
+    monkeypatch.delenv("TETHER_CONFIG", raising=False)
+    code, _, err = run("backtest", "--reference", "ref.csv", "--analysis", "shifted.csv",
+                       "--target", "default", "--model", "models:/loans/1")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--model models:/loans/1: a models:/ URI is read from the project's registry" in err
+    assert "or give --model a local MLflow model folder" in err

@@ -18,7 +18,7 @@ from tether.cli._common import (
     err_console,
     project_of,
 )
-from tether.errors import DataError, TetherError
+from tether.errors import ConfigError, DataError, TetherError
 from tether.monitoring.methods import METHODS
 
 if TYPE_CHECKING:
@@ -224,7 +224,14 @@ def _model_predictor(ctx: typer.Context, uri: str) -> Predictor:
             number = int(uri.rstrip("/").rsplit("/", 1)[1])
         except ValueError as exc:
             raise DataError(f"--model {uri!r}: expected models:/NAME/VERSION") from exc
-        loaded = project_of(ctx).registry.load_model(number)
+        try:
+            project = project_of(ctx)
+        except ConfigError as exc:
+            raise ConfigError(f"--model {uri}: a models:/ URI is read from the project's "
+                              f"registry, and there is no project here ({exc}); run it in "
+                              "the project's folder, pass --config PATH, or give --model a "
+                              "local MLflow model folder") from exc
+        loaded = project.registry.load_model(number)
     else:
         if not Path(uri).is_dir():
             raise DataError(f"--model {uri!r}: not a folder with an MLflow model")
