@@ -55,3 +55,27 @@ def test_a_multiclass_replay_prints_the_document_and_writes_the_report(wine: Pat
     assert report.count("<img src='data:image/png;base64,") == 1
     assert "static: timeline" in report and "policy: timeline" in report
     assert "http" not in report  # nothing fetched
+
+
+def test_decision_reasons_are_wrapped_whole_never_cut() -> None:
+    import re
+
+    from rich.console import Console
+
+    from tether.cli.replay import decisions_table
+
+    reason = ("gate passed: f1_macro 0.8123 vs champion 0.7981 (+0.0142 >= min_improvement "
+              "0.0050); latency p95 1.31 ms vs 1.28 ms, ratio 1.02 <= 1.50; drift share 0.05 "
+              "unchanged (median of 3 checks)")
+    decisions = [{"ts": 0.0, "kind": "gate_passed", "version": 3, "reason": reason},
+                 {"ts": 0.0, "kind": "trigger_skipped", "version": None, "reason": "busy"}]
+    for width in (80, 100, 160):
+        console = Console(width=width, record=True, color_system=None)
+        console.print(decisions_table(decisions))
+        text = console.export_text()
+        assert "busy" not in text and "1 decisions" in text
+        cells = [line.split("│")[-2].strip() for line in text.splitlines()
+                 if line.count("│") == 5]
+        assert " ".join(cell for cell in cells if cell) .endswith(reason), text
+        for number in re.findall(r"\d+\.\d+", reason):
+            assert number in text.replace("\n", " "), (number, text)

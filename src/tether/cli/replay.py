@@ -149,17 +149,26 @@ def _render(document: dict[str, Any], html: Path | None) -> None:
             console.print(f"{policy['name']}: recovered after {len(recovered)} of "
                           f"{len(policy['recoveries'])} detected changes ({times})")
     own = document["policies"][0]
-    decisions = [d for d in own["decisions"] if d["kind"] not in ("trigger_skipped",)]
-    timeline = Table(title=f"the project's policy: {len(decisions)} decisions")
-    for column in ("date", "event", "version", "reason"):
-        timeline.add_column(column)
-    for decision in decisions:
-        timeline.add_row(when(decision["ts"])[:10], decision["kind"],
-                         "-" if decision["version"] is None else str(decision["version"]),
-                         decision["reason"][:100])
-    console.print(timeline)
+    console.print(decisions_table(own["decisions"]))
     if html is not None:
         console.print(f"report: {html}")
+
+
+def decisions_table(decisions: list[dict[str, Any]]) -> Table:
+    """The project's decisions, each reason whole: Rich wraps it at word boundaries, so
+    no number or word is cut."""
+    from tether.replay.history import when
+
+    shown = [d for d in decisions if d["kind"] not in ("trigger_skipped",)]
+    timeline = Table(title=f"the project's policy: {len(shown)} decisions")
+    for column in ("date", "event", "version"):
+        timeline.add_column(column, no_wrap=True)
+    timeline.add_column("reason", overflow="fold", ratio=1)
+    for decision in shown:
+        timeline.add_row(when(decision["ts"])[:10], decision["kind"],
+                         "-" if decision["version"] is None else str(decision["version"]),
+                         decision["reason"])
+    return timeline
 
 
 def comparisons(document: dict[str, Any]) -> list[str]:
