@@ -91,3 +91,18 @@ def test_monitor_an_unknown_version_names_the_known_ones(project_dir: Path) -> N
                     "(run `tether retrain`)")
     _, stdout = refused("monitor", "--version", "99", "--json", code=4)
     assert json.loads(stdout)["error"]["type"] == "VersionNotFound"
+
+
+def test_the_readme_names_every_command_without_json() -> None:
+    import re
+
+    import typer
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    sentence = readme[readme.index("takes `--json`: all but"):readme.index("Errors are one")]
+    named = set(re.findall(r"`([a-z]+)`", sentence))
+    group = typer.main.get_command(app)
+    without = {name for name, command in group.commands.items()  # type: ignore[attr-defined]
+               if not command.hidden
+               and not any("--json" in option.opts for option in command.params)}
+    assert without == named == {"init", "up", "serve", "controller", "dashboard"}, without
