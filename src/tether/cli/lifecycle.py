@@ -82,7 +82,7 @@ def init(
     from tether.project import Project
 
     source_dir = resources.files("tether.example") / chosen
-    directory.mkdir(parents=True, exist_ok=True)
+    _make_folder(directory)
     names = (CONFIG_FILE, "train.py")
     for name in names:
         if (directory / name).exists() and not force:
@@ -105,11 +105,16 @@ def init(
 
 
 def _project_folder(directory: Path) -> None:
-    """Create the folder `tether init` writes in, or say in one line why it cannot be."""
+    """Refuse, in one line and before anything is written, a project folder that is a
+    file or lies under one."""
     for folder in (directory, *directory.parents):
         if folder.exists() and not folder.is_dir():
             raise ConfigError(f"{folder}: is a file, not a folder; pass `tether init` a new "
                               "or existing folder")
+
+
+def _make_folder(directory: Path) -> None:
+    """Create the folder `tether init` writes in, or say in one line why it cannot be."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -159,7 +164,7 @@ def _init_rainfall(directory: Path, force: bool) -> None:
         if (directory / name).exists() and not force:
             raise ConfigError(f"{directory / name}: already exists; pass --force to "
                               "overwrite it")
-    directory.mkdir(parents=True, exist_ok=True)
+    _make_folder(directory)
     for name in names[:2]:
         with resources.as_file(source_dir / name) as source:
             shutil.copyfile(source, directory / name)
