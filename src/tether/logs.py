@@ -162,10 +162,12 @@ def quiet_retries_and_setup(level: int = logging.WARNING) -> None:
     warning at every retry while the registry is down (tether logs the outage itself)
     and MLflow's INFO lines on creating its tables (MLflow sets its logger's level from
     MLFLOW_LOGGING_LEVEL when it is imported, so the variable is set too)."""
+    retries = logging.getLogger("urllib3.connectionpool")
     if level <= logging.DEBUG:
+        retries.setLevel(logging.NOTSET)  # urllib3's own level again
         return
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    retries.setLevel(logging.ERROR)
     mlflow_logger = logging.getLogger("mlflow")
     mlflow_logger.setLevel(max(mlflow_logger.level, logging.WARNING))
 
