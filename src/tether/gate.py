@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tether.classes import ClassCodes, model_classes
 from tether.config import GatePolicy
 from tether.errors import (
     DataError,
@@ -117,8 +118,7 @@ def _features(frame: pd.DataFrame, target: str) -> pd.DataFrame:
 
 
 def _classes(model: LoadedModel) -> Sequence[Any] | None:
-    classes = getattr(model.raw, "classes_", None)
-    return None if classes is None else list(np.asarray(classes).tolist())
+    return model_classes(model)
 
 
 def score_model(model: LoadedModel, frame: pd.DataFrame, target: str,
@@ -139,7 +139,10 @@ def score_model(model: LoadedModel, frame: pd.DataFrame, target: str,
         scores = proba[:, -1] if proba.ndim == 2 else proba
     elif proba is not None and kind is Task.MULTICLASS and proba.ndim == 2:
         scores = proba
-    if kind is not Task.MULTICLASS:
+    if kind is Task.BINARY and classes:
+        codes = ClassCodes(classes)  # 1.0: classes_[1], the class the score is for
+        truth, predictions = codes.encode(truth), codes.encode(predictions)
+    elif kind is not Task.MULTICLASS:
         truth, predictions = truth.astype(float), predictions.astype(float)
     return evaluate(kind, truth, predictions, scores, classes=classes)
 
@@ -186,8 +189,11 @@ def _evaluation_data(project: Project, version: int) -> tuple[pd.DataFrame, str]
                                            limit=project.policy.monitoring.window_size,
                                            labeled_only=True)
     if not live.empty and set(features) <= set(live.columns):
+        from tether.training import stored_labels
+
         live = live[live["route"] != "shadow"]
-        rows = live[features].assign(**{target: live["label"].to_numpy(), "_segment": "live"})
+        rows = live[features].assign(**{target: stored_labels(project, live),
+                                        "_segment": "live"})
         holdout = pd.concat([holdout, rows], ignore_index=True)
     current = holdout[holdout["_segment"].isin(["recent", "live"])]
     if len(current) >= project.policy.monitoring.min_labels:

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from tether.classes import ClassCodes, VersionClasses, model_classes, version_classes
 from tether.config import Task
 from tether.errors import DataError, TetherError, TrainingError
 from tether.events import EventKind
@@ -177,8 +179,21 @@ def recent_labeled(project: Project, features: list[str]) -> pd.DataFrame:
     if window.empty or not set(features) <= set(window.columns):
         return pd.DataFrame(columns=[*features, project.policy.model.target])
     rows = window[features].copy()
-    rows[project.policy.model.target] = window["label"].to_numpy()
+    rows[project.policy.model.target] = stored_labels(project, window)
     return rows
+
+
+def stored_labels(project: Project, window: pd.DataFrame) -> np.ndarray:
+    """The labels of a window read from the store as the classes they stand for (a
+    classifier's labels are kept as class indices; each is read with the class list of
+    the version that made the prediction); a regressor's as the numbers they are."""
+    labels = window["label"].to_numpy()
+    if not project.policy.model.task.classification or window.empty:
+        return labels
+    classes = VersionClasses(partial(version_classes, project.registry))
+    found = classes.decode(window["model_version"].to_numpy(), labels)
+    # numeric classes come back as numbers (an object column would read as no classes)
+    return pd.Series(found).infer_objects().to_numpy()
 
 
 def predict_scores(model: Any, frame: pd.DataFrame, *, multiclass: bool = False
@@ -276,18 +291,20 @@ def score_reference(model: Any, train_rows: pd.DataFrame, holdout: pd.DataFrame,
     and the profile of `train_rows` with the holdout's calibration. `classes`: the
     model's, when it has no `classes_` of its own (a pyfunc). Raises TrainingError when
     the model cannot predict the holdout."""
-    predictions, scores = _score_holdout(model, holdout[features], task is Task.MULTICLASS)
-    truth = holdout[target].to_numpy()
-    if task is not Task.MULTICLASS:
+    predicted, scores = _score_holdout(model, holdout[features], task is Task.MULTICLASS)
+    truth, predictions = holdout[target].to_numpy(), predicted
+    labels = model_classes(model) or (list(classes) if classes else None)
+    if task is Task.BINARY and labels:
+        # the classes as the store keeps them: 1.0 is classes_[1], the positive class,
+        # whose probability is the score, whatever the labels are ("yes"/"no", -1/1)
+        codes = ClassCodes(labels)
+        truth, predictions = codes.encode(truth), codes.encode(predictions)
+    elif task is not Task.MULTICLASS:
         truth, predictions = truth.astype(float), predictions.astype(float)
-    found = getattr(model, "classes_", None)
-    if found is None:
-        found = getattr(getattr(model, "raw", None), "classes_", None)
-    labels = np.asarray(found).tolist() if found is not None else classes
     holdout_scores = evaluate(task, truth, predictions,
                               scores if task.classification else None, classes=labels)
     metrics = {f"holdout_{k}": v for k, v in holdout_scores.defined().items()}
-    scored = holdout.assign(_prediction=predictions)
+    scored = holdout.assign(_prediction=predicted if labels else predictions)
     if scores is not None and scores.ndim == 1:
         scored["_score"] = scores
     elif scores is not None:

@@ -64,7 +64,8 @@ def test_feedback_is_written_before_the_answer(client: TestClient, project: Proj
 
 
 @pytest.mark.parametrize(("labels", "fragment"), [
-    ([{"id": "a", "label": "yes"}], "labels[0].label: expected a number, got str 'yes'"),
+    ([{"id": "a", "label": None}], "labels[0].label: expected a class (a string or a number) "
+                                   "or a number, got NoneType None"),
     ([{"id": "a", "label": 1}, {"id": ["x"], "label": 1}], "labels[1].id: expected a string"),
     ([{"id": "a"}], "labels[0]: expected an object with 'id' and 'label'"),
 ])

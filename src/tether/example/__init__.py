@@ -26,6 +26,8 @@ EXAMPLES = {
     "loans": Example("project", Task.BINARY, "loan default, generated data"),
     "breast-cancer": Example("cancer", Task.BINARY, "malignant or benign tumour"),
     "iris": Example("multiclass", Task.MULTICLASS, "iris species, 3 classes"),
+    "iris-species": Example("species", Task.MULTICLASS,
+                            "iris species by name (setosa, versicolor, virginica)"),
     "wine": Example("wine", Task.MULTICLASS, "wine cultivar, 3 classes"),
     "diabetes": Example("regression", Task.REGRESSION, "disease progression"),
 }

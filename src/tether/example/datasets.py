@@ -1,9 +1,12 @@
 """Data sets scikit-learn ships with the package (nothing is downloaded), as data
 generators for the example projects: `tether init --example diabetes` (regression),
-`--example iris` and `--example wine` (multiclass), `--example breast-cancer` (binary).
+`--example iris`, `--example iris-species` and `--example wine` (multiclass),
+`--example breast-cancer` (binary).
 
 >>> diabetes().shape, iris()["target"].nunique(), wine()["target"].nunique()
 ((442, 11), 3, 3)
+>>> sorted(iris_species()["species"].unique())
+['setosa', 'versicolor', 'virginica']
 >>> breast_cancer().shape
 (569, 31)
 >>> list(iris().columns)  # doctest: +NORMALIZE_WHITESPACE
@@ -17,7 +20,7 @@ import re
 import pandas as pd
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine
 
-__all__ = ["breast_cancer", "diabetes", "iris", "wine"]
+__all__ = ["breast_cancer", "diabetes", "iris", "iris_species", "wine"]
 
 
 def _snake(name: str) -> str:
@@ -35,6 +38,15 @@ def iris() -> pd.DataFrame:
     versicolor, virginica; Fisher, 1936)."""
     frame = load_iris(as_frame=True).frame
     return frame.rename(columns={c: _snake(c) for c in frame.columns})
+
+
+def iris_species() -> pd.DataFrame:
+    """The iris flowers with `species` named: setosa, versicolor, virginica (a
+    classifier whose classes are strings)."""
+    data = load_iris(as_frame=True)
+    frame = data.frame.rename(columns={c: _snake(c) for c in data.frame.columns})
+    names = pd.Series(data.target_names[data.target], index=frame.index)
+    return frame.drop(columns="target").assign(species=names.to_numpy())
 
 
 def wine() -> pd.DataFrame:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tether.classes import ClassCodes
 from tether.config import MonitoringPolicy
 from tether.errors import DataError, ReferenceMissing, TetherError, VersionNotFound
 from tether.monitoring.detectors import BernoulliCUSUM, DriftDetector, PageHinkley
@@ -118,10 +119,16 @@ def window_drift(profile: Profile, frame: pd.DataFrame, policy: MonitoringPolicy
     valid = frame[~failed & frame["prediction"].notna().to_numpy()]
     features = frame[feature_columns(frame)]
     prediction_column = "score" if profile.prediction_column == SCORE else "prediction"
+    predicted = valid[prediction_column]
+    classes = profile.meta.get(CLASSES)
+    if prediction_column == "prediction" and classes:
+        # the store keeps class indices; the profile counts the classes themselves
+        predicted = pd.Series(ClassCodes(classes).decode(predicted.to_numpy()),
+                              index=predicted.index, name=predicted.name)
     return detect_drift(profile, features, alpha=policy.drift_alpha,
                         share_threshold=policy.drift_share_threshold,
                         thresholds={"psi": policy.psi_threshold},
-                        prediction=valid[prediction_column])
+                        prediction=predicted)
 
 
 @dataclass
@@ -150,19 +157,17 @@ class _Reference:
         classes = self.profile.meta.get(CLASSES) if self.profile is not None else None
         if classes is None and self.class_calibrators is not None:
             classes = self.class_calibrators.classes
-        return None if classes is None else numeric_labels(list(classes))
+        return None if classes is None else list(classes)
+
+    @property
+    def codes(self) -> list[float] | None:
+        """The classes as the store keeps labels and predictions: indices 0.0 .. k-1."""
+        classes = self.classes
+        return None if classes is None else ClassCodes(classes).codes
 
     @property
     def calibrated(self) -> bool:
         return self.calibrator is not None or self.class_calibrators is not None
-
-
-def numeric_labels(classes: list[Any]) -> list[Any]:
-    """Classes as the store keeps labels and predictions: numbers as floats."""
-    try:
-        return [float(c) for c in classes]
-    except (TypeError, ValueError):
-        return list(classes)
 
 
 class Monitor:
@@ -271,7 +276,7 @@ class Monitor:
             scores = model_scores(labeled)
             if scores is not None and (scores.ndim == 2) != (self.task == Task.MULTICLASS):
                 scores = None
-            classes = reference.classes
+            classes = reference.codes
             if scores is not None and scores.ndim == 2 and (
                     classes is None or len(classes) != scores.shape[1]):
                 scores = None  # probabilities whose classes are unknown rank nothing

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tether.classes import ClassCodes, plain_classes
 from tether.errors import DataError
 from tether.monitoring.estimation import Calibrator
 from tether.monitoring.multiclass_estimation import ClassCalibrators
@@ -55,16 +56,24 @@ def reference_profile(train: pd.DataFrame, features: list[str], holdout: pd.Data
         return _multiclass_profile(train, features, holdout, target=target,
                                    prediction=prediction, classes=classes)
     scores = predictions = labels = None
+    binary = task == "binary_classification"
+    # a binary classifier's labels as the store keeps them: 1.0 is the positive class
+    # (classes[1]), whatever the labels are
+    codes = ClassCodes(classes) if binary and classes else None
     if holdout is not None and len(holdout):
-        labels = holdout[target].to_numpy(dtype=float) if target in holdout else None
+        if target in holdout:
+            labels = (codes.encode(holdout[target].to_numpy()) if codes is not None
+                      else holdout[target].to_numpy(dtype=float))
         if score in holdout and holdout[score].notna().any():
             scores = holdout[score]
         if prediction in holdout:
             predictions = holdout[prediction]
     calibration = None
     error_rate = math.nan
-    meta: dict[str, str] = {"target": target, "task": task}
-    if task == "binary_classification" and labels is not None:
+    meta: dict[str, Any] = {"target": target, "task": task}
+    if codes is not None:
+        meta[CLASSES] = codes.classes
+    if binary and labels is not None:
         if scores is not None:
             try:
                 calibration = Calibrator.fit(scores.to_numpy(dtype=float), labels).as_dict()
@@ -73,7 +82,9 @@ def reference_profile(train: pd.DataFrame, features: list[str], holdout: pd.Data
         else:
             meta[CALIBRATION_ERROR] = "the model gives no scores (no predict_proba)"
         if predictions is not None:
-            error_rate = float(np.mean(predictions.to_numpy(dtype=float) != labels))
+            predicted = (codes.encode(predictions.to_numpy()) if codes is not None
+                         else predictions.to_numpy(dtype=float))
+            error_rate = float(np.mean(predicted != labels))
     distribution = scores if scores is not None else predictions
     return build_profile(train, features=features, prediction=distribution,
                          calibration=calibration, error_rate=error_rate, meta=meta)
@@ -84,7 +95,7 @@ def _multiclass_profile(train: pd.DataFrame, features: list[str],
                         classes: list[object] | None) -> Profile:
     meta: dict[str, Any] = {"target": target, "task": "multiclass_classification"}
     if classes is not None:
-        meta[CLASSES] = [v.item() if isinstance(v, np.generic) else v for v in classes]
+        meta[CLASSES] = plain_classes(classes)
     calibration = None
     error_rate = math.nan
     predictions = None

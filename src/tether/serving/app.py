@@ -292,7 +292,7 @@ def _plain(content_type: str) -> bool:
     return all(p.lower() in ("charset=utf-8", "") for p in parameters)
 
 
-def _labels(body: bytes, max_rows: int) -> list[tuple[str, float]]:
+def _labels(body: bytes, max_rows: int) -> list[tuple[str, Any]]:
     if not body.strip():
         raise InputError('empty body: send {"labels": [{"id": ..., "label": ...}, ...]}')
     document = load_json(body)
@@ -301,7 +301,7 @@ def _labels(body: bytes, max_rows: int) -> list[tuple[str, float]]:
     items = document["labels"]
     if len(items) > max_rows:
         raise PayloadTooLarge(f"{len(items)} labels exceed the limit of {max_rows} per request")
-    labels: list[tuple[str, float]] = []
+    labels: list[tuple[str, Any]] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict) or "id" not in item or "label" not in item:
             raise InputError(f"labels[{index}]: expected an object with 'id' and 'label'")
@@ -309,12 +309,11 @@ def _labels(body: bytes, max_rows: int) -> list[tuple[str, float]]:
         if isinstance(pid, bool) or not isinstance(pid, str | int):
             raise InputError(f"labels[{index}].id: expected a string, got "
                              f"{type(pid).__name__}")
-        if isinstance(label, bool):
-            label = int(label)
-        if not isinstance(label, int | float):
-            raise InputError(f"labels[{index}].label: expected a number, got "
-                             f"{type(label).__name__} {shown(label)}")
-        labels.append((str(pid), float(label)))
+        if not isinstance(label, int | float | str):  # bool is an int
+            raise InputError(f"labels[{index}].label: expected a class (a string or a "
+                             f"number) or a number, got {type(label).__name__} "
+                             f"{shown(label)}")
+        labels.append((str(pid), label))
     return labels
 
 

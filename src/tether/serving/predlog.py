@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from pyarrow import ArrowException
 
+from tether.classes import ClassCodes
 from tether.errors import StoreError, TetherError
 from tether.serving.metrics import ServingMetrics
 from tether.serving.validation import Rows, row_count
@@ -56,6 +57,7 @@ class LogEntry:
     scores: np.ndarray | None = None
     probabilities: np.ndarray | None = None  # (n, k) of a multiclass classifier
     error: bool = False
+    codes: ClassCodes | None = None  # a classifier's: predictions are logged as class indices
     ts: float = field(default_factory=time.time)
     model_cpu_ms: float = math.nan  # the model call's CPU time (`Prediction`); NaN if failed
     batch_rows: float = math.nan  # rows of that call
@@ -63,7 +65,10 @@ class LogEntry:
 
     def outputs(self) -> Outputs:
         n = row_count(self.rows)
-        return Outputs(ts=np.full(n, self.ts), prediction=_floats(self.values, n),
+        prediction = (self.codes.encode(self.values).reshape(n)
+                      if self.codes is not None and self.values is not None
+                      else _floats(self.values, n))
+        return Outputs(ts=np.full(n, self.ts), prediction=prediction,
                        score=_floats(self.scores, n), latency_ms=np.full(n, self.latency_ms),
                        error=np.full(n, self.error),
                        proba=None if self.probabilities is None
@@ -101,7 +106,7 @@ def _floats(values: np.ndarray | None, n: int) -> np.ndarray:
         return np.full(n, np.nan)
     try:
         return np.asarray(values, dtype=float).reshape(n)
-    except (TypeError, ValueError):  # string class labels: the store keeps numbers only
+    except (TypeError, ValueError):  # text from a model whose classes are unknown
         return np.full(n, np.nan)
 
 

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
+from tether.classes import VersionClasses, model_classes, recorded_classes, version_classes
 from tether.config import Durability, ServingPolicy
 from tether.errors import (
     InputError,
@@ -110,6 +111,7 @@ class ModelServer:
         self._slots = SlotCache()
         self._failed: dict[int, str] = {}
         self._ids = IdSource()
+        self._classes = VersionClasses(self._version_classes)
         self._reload_lock: asyncio.Lock | None = None
         self._queued: asyncio.Task[None] | None = None  # a reload waiting for its turn
         self._queued_retry = False
@@ -339,7 +341,9 @@ class ModelServer:
             model: LoadedModel = load()
             return build_slot(model, self.metrics, max_batch_rows=options.max_batch_rows,
                               max_wait_s=options.max_wait_ms / 1000.0,
-                              threads=options.model_threads)
+                              threads=options.model_threads,
+                              classes=None if model_classes(model)
+                              else self._recorded_classes(version))
 
         try:
             slot = await asyncio.to_thread(build)
@@ -361,6 +365,7 @@ class ModelServer:
             return None
         self._failed.pop(version, None)
         self._slots.add(slot)
+        self._classes.put(version, slot.codes)
         _freeze_heap()
         return slot
 
@@ -448,7 +453,8 @@ class ModelServer:
         entry = LogEntry(ids=ids, rows=rows, names=slot.validator.names, version=slot.version,
                          route=route, latency_ms=elapsed * 1000.0, values=result.values,
                          scores=result.scores, probabilities=result.probabilities,
-                         ts=self.project.clock(), model_cpu_ms=result.model_cpu_ms,
+                         codes=slot.codes, ts=self.project.clock(),
+                         model_cpu_ms=result.model_cpu_ms,
                          batch_rows=result.batch_rows or math.nan)
         if self.options.log_features:
             _log_features(entry)
@@ -491,20 +497,59 @@ class ModelServer:
         scorer = await asyncio.to_thread(slot.mlflow_scoring, mlflow_scoring)
         return await asyncio.to_thread(scorer, body, content_type)
 
-    async def feedback(self, labels: Sequence[tuple[str, float]]) -> FeedbackResult:
-        """Write labels before answering; each also labels its shadow twin, if any."""
+    async def feedback(self, labels: Sequence[tuple[str, Any]]) -> FeedbackResult:
+        """Write labels before answering; each also labels its shadow twin, if any.
+
+        A classifier's label is one of the classes of the version that made the
+        prediction, kept as its index (`tether.classes`); a label that is none of them
+        refuses the request (LabelNotAClass, 400) and writes nothing."""
         def write() -> FeedbackResult:
             self.predlog.flush()  # predictions still queued must be known to the store
             store = self.project.store
-            result = store.add_feedback(labels)
+            result = store.add_feedback(labels, self._label_code)
             # shadow rows of the same requests get the same labels (ids without one are
-            # simply unknown to the store)
-            store.add_feedback([(f"{pid}{SHADOW_SUFFIX}", label) for pid, label in labels])
+            # simply unknown to the store); a class the shadow version lacks is left out
+            store.add_feedback([(f"{pid}{SHADOW_SUFFIX}", label) for pid, label in labels],
+                               self._shadow_label_code)
             return result
 
         result = await asyncio.to_thread(write)
         self.metrics.feedback_labels.labels(self.model_name).inc(result.accepted)
         return result
+
+    def _label_code(self, version: int, label: Any) -> float:
+        codes = self._classes.get(version)
+        if codes is not None:
+            return codes.code(label, owner=f"version {version} (which made the prediction)")
+        if isinstance(label, bool):
+            return float(label)
+        try:
+            return float(label)
+        except (TypeError, ValueError):
+            raise InputError(f"label {label!r}: version {version} made the prediction and "
+                             "has no classes, so its labels are numbers") from None
+
+    def _shadow_label_code(self, version: int, label: Any) -> float | None:
+        try:
+            return self._label_code(version, label)
+        except InputError:
+            return None
+
+    def _recorded_classes(self, version: int) -> list[Any] | None:
+        """A version's classes when its model has no `classes_`: from its profile."""
+        if self.model_path is not None:
+            return None
+        return recorded_classes(self.project.registry, version)
+
+    def _version_classes(self, version: int) -> list[Any] | None:
+        """The classes of a version that is not loaded (a label for a prediction made
+        before this process started serving it, or by a retired version)."""
+        slot = self._slots.get(version)
+        if slot is not None:
+            return slot.codes.classes if slot.codes is not None else None
+        if self.model_path is not None:
+            return None
+        return version_classes(self.project.registry, version)
 
     # what is served --------------------------------------------------------------------
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from tether.classes import ClassCodes, model_classes
 from tether.registry import LoadedModel, ScoringResponse
 from tether.serving.batching import MicroBatcher, Prediction
 from tether.serving.metrics import ServingMetrics
@@ -77,6 +78,7 @@ class Slot:
     metrics: ServingMetrics
     loaded_at: float = field(default_factory=time.time)
     proven: bool = False  # a real prediction succeeded (warm-up or traffic)
+    codes: ClassCodes | None = None  # a classifier's classes: what the log keeps for each
     _children: dict[str, tuple[Any, Any, Any]] = field(default_factory=dict)
     _scoring: Callable[[bytes, str], ScoringResponse] | None = None
     _scoring_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -111,11 +113,13 @@ class Slot:
 
 
 def build_slot(model: LoadedModel, metrics: ServingMetrics, *, max_batch_rows: int,
-               max_wait_s: float, threads: int | None = 1) -> Slot:
+               max_wait_s: float, threads: int | None = 1,
+               classes: Sequence[Any] | None = None) -> Slot:
     """Compile the version's checks, then warm it with real predictions (blocking): on its
     input example, and on its serving input example parsed as a client's request
     (`tether.serving.warmup`); a version that fails on either never takes traffic.
-    `threads` caps the native thread pools of its model calls."""
+    `threads` caps the native thread pools of its model calls. `classes`: a classifier's
+    class list when the model has no `classes_` of its own (a pyfunc; from its profile)."""
     validator = Validator(model.columns)
     batch_rows = metrics.batch_rows.labels(model.name, str(model.version))
 
@@ -141,8 +145,9 @@ def build_slot(model: LoadedModel, metrics: ServingMetrics, *, max_batch_rows: i
     except BaseException:
         batcher.close()
         raise
+    found = model_classes(model) or (list(classes) if classes else None)
     return Slot(model=model, validator=validator, batcher=batcher, metrics=metrics,
-                proven=proven)
+                proven=proven, codes=ClassCodes(found) if found else None)
 
 
 RETIRE_AFTER_SECONDS = 10.0

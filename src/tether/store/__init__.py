@@ -17,6 +17,7 @@ facade; each concern is a module of its own (see `facade.py`), beside what they 
 from tether.store.codec import Outputs
 from tether.store.facade import Store
 from tether.store.kept_totals import FINE_TOTALS_DAYS
+from tether.store.labels import LabelEncoder
 from tether.store.records import (
     Event,
     FeedbackResult,
@@ -42,6 +43,7 @@ __all__ = [
     "Event",
     "FeedbackResult",
     "LabelBucket",
+    "LabelEncoder",
     "LogResult",
     "Outputs",
     "PredictionBatch",

@@ -32,7 +32,7 @@ from tether.store import aggregates, locks, retention, status
 from tether.store import events as event_log
 from tether.store import windows as reads
 from tether.store.connection import Database, first_line, safe_url
-from tether.store.labels import LabelWriter
+from tether.store.labels import LabelEncoder, LabelWriter
 from tether.store.records import (
     Event,
     FeedbackResult,
@@ -154,10 +154,14 @@ class Store:
 
     # labels ------------------------------------------------------------------------
 
-    def add_feedback(self, labels: Iterable[tuple[str, float]]) -> FeedbackResult:
+    def add_feedback(self, labels: Iterable[tuple[str, Any]],
+                     encode: LabelEncoder | None = None) -> FeedbackResult:
         """Record labels by prediction id. Idempotent: a repeated id keeps its latest
-        label (the label totals take the old one away)."""
-        return self._labels.add_feedback(labels)
+        label (the label totals take the old one away). Labels are numbers, or, with
+        `encode(version, label)`, whatever it turns into the number to keep (a class's
+        index) given the version that made the prediction; what it raises refuses the
+        whole call and writes nothing."""
+        return self._labels.add_feedback(labels, encode)
 
     # events ------------------------------------------------------------------------
 

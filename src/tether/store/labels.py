@@ -18,7 +18,12 @@ from tether.store.kept_totals import TOTALS_WIDTHS, TotalsCache, TotalsKey, upse
 from tether.store.records import FeedbackResult
 from tether.store.schema import batches, feedback, label_totals, prediction_ids
 
-__all__ = ["LabelWriter"]
+__all__ = ["LabelEncoder", "LabelWriter"]
+
+# a label as a client sent it -> the number kept for it, given the version that made the
+# prediction (a class's index, tether.classes); None leaves the label out. Raising
+# (InputError) refuses the whole request: nothing is written.
+LabelEncoder = Callable[[int, Any], float | None]
 
 # what a replaced label took with it: model, version, prediction time, prediction, score,
 # label
@@ -35,8 +40,10 @@ class LabelWriter:
         self.clock = clock  # what "now" is for a label's time (a replay's simulated time)
         self.cache = TotalsCache(label_totals, totals.LABEL_WIDTH)
 
-    def add_feedback(self, labels: Iterable[tuple[str, float]]) -> FeedbackResult:
-        pairs = {str(pid): float(label) for pid, label in labels}
+    def add_feedback(self, labels: Iterable[tuple[str, Any]],
+                     encode: LabelEncoder | None = None) -> FeedbackResult:
+        pairs: dict[str, Any] = {str(pid): label if encode is not None else float(label)
+                                 for pid, label in labels}
         if not pairs:
             return FeedbackResult(accepted=0, unknown_ids=[])
         now = self.clock()
@@ -54,8 +61,10 @@ class LabelWriter:
                               feedback.c.model_version, feedback.c.prediction_ts,
                               feedback.c.prediction, feedback.c.score, feedback.c.label)
                     .where(feedback.c.prediction_id.in_(chunk))))
-            accepted = [pid for pid in ids if pid in located]
-            rows = _label_rows(conn, accepted, located, pairs, now)
+            found = [pid for pid in ids if pid in located]
+            rows = _label_rows(conn, found, located, pairs, now, encode)
+            accepted = {row["prediction_id"] for row in rows}
+            previous = {pid: old for pid, old in previous.items() if pid in accepted}
             for chunk in in_chunks(list(previous)):
                 conn.execute(feedback.delete().where(feedback.c.prediction_id.in_(chunk)))
             if rows:
@@ -63,7 +72,7 @@ class LabelWriter:
             updated = self._totals(conn, rows, list(previous.values()))
             upsert(conn, self.db.dialect, label_totals, self.writer, updated)
         cache.keep(updated)
-        return FeedbackResult(accepted=len(accepted),
+        return FeedbackResult(accepted=len(rows),
                               unknown_ids=[pid for pid in ids if pid not in located])
 
     def _totals(self, conn: sa.Connection, added: list[dict[str, Any]], removed: list[_Old],
@@ -92,8 +101,8 @@ class LabelWriter:
 
 
 def _label_rows(conn: sa.Connection, accepted: list[str],
-                located: Mapping[str, tuple[int, int]], pairs: Mapping[str, float],
-                now: float) -> list[dict[str, Any]]:
+                located: Mapping[str, tuple[int, int]], pairs: Mapping[str, Any],
+                now: float, encode: LabelEncoder | None) -> list[dict[str, Any]]:
     batch_ids = sorted({located[pid][0] for pid in accepted})
     info: dict[int, tuple[str, int, str, Outputs]] = {}
     for chunk in in_chunks(batch_ids):
@@ -106,7 +115,10 @@ def _label_rows(conn: sa.Connection, accepted: list[str],
     for pid in accepted:
         batch_id, row = located[pid]
         model, version, route, out = info[batch_id]
-        rows.append({"prediction_id": pid, "label": pairs[pid], "ts": now,
+        label = pairs[pid] if encode is None else encode(int(version), pairs[pid])
+        if label is None:
+            continue
+        rows.append({"prediction_id": pid, "label": float(label), "ts": now,
                      "model_name": model, "model_version": version, "route": route,
                      "batch_id": batch_id, "row": row,
                      "prediction_ts": float(out.ts[row]),
