@@ -25,6 +25,7 @@ from tether.classes import ClassCodes, LabelNotAClass
 from tether.config import RolloutPolicy
 from tether.control.analysis import assess
 from tether.control.observe import arm_stats
+from tether.dashboard.payloads import TimeRange, timeseries_payload
 from tether.example import datasets
 from tether.monitoring.monitor import Monitor
 from tether.project import Project
@@ -189,6 +190,16 @@ def test_a_model_with_its_own_classes_is_served_labelled_monitored_and_canaried(
         assert abs(estimated - live) < 0.15
         assert snapshot.drift is not None and snapshot.drift.prediction is not None
         assert not snapshot.drift.prediction.drifted  # the holdout's classes, counted alike
+
+        # the dashboard's live and estimated lines of the primary metric
+        now = time.time()
+        chart = timeseries_payload(project, TimeRange(now - 600, now + 1, 3600), case.primary)
+        points = [p for series in chart["series"] for p in series["points"]]
+        assert chart["estimate_source"] and points
+        for point in points:
+            assert point["live_metric"] == pytest.approx(live, abs=0.05), point
+            assert point["estimated_metric"] == pytest.approx(estimated, abs=0.1), (
+                point["estimated_reason"])
 
         # a retrain learns from those labels read back as classes
         second = retrain(project, reason="labels")

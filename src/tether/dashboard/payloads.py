@@ -22,7 +22,9 @@ from tether.errors import InputError, TetherError
 from tether.monitoring.drift import FeatureDrift, Histogram, histogram
 from tether.monitoring.estimation import SCORE_BINS, estimate_from_bins
 from tether.monitoring.monitor import Monitor, window_drift
-from tether.outputs import model_scores
+from tether.monitoring.multiclass_estimation import ClassCalibrators, estimate_multiclass
+from tether.monitoring.reference import CALIBRATION_ERROR
+from tether.outputs import model_scores, proba_column
 from tether.project import Project
 from tether.registry import RegistryState
 from tether.scoring import Confusion, ErrorSums, Metric, Source, Task, attempt, names_of
@@ -185,9 +187,11 @@ def _latest_analysis(project: Project, version: int) -> dict[str, Any] | None:
 Point = tuple[float | None, str | None]  # a value, or None and why
 
 
-def timeseries_payload(project: Project, span: TimeRange, metric: str | None) -> dict[str, Any]:
+def timeseries_payload(project: Project, span: TimeRange, metric: str | None,
+                       monitor: Monitor | None = None) -> dict[str, Any]:
     """Per version and bucket: traffic, errors, p99 latency, labels, live and estimated
-    metric; a metric the bucket does not define is null with its reason."""
+    metric; a metric the bucket does not define is null with its reason. `monitor`
+    holds the versions' profiles (a multiclass estimate needs their calibration)."""
     task = project.policy.model.task
     allowed = metrics_of_task(task)
     name_chosen = metric or project.policy.metric.primary
@@ -215,7 +219,10 @@ def timeseries_payload(project: Project, span: TimeRange, metric: str | None) ->
         labeled_bins = _bins_by_bucket(labeled_bins_job.result() if labeled_bins_job else [])
         all_bins = _bins_by_bucket(all_bins_job.result() if all_bins_job else [])
     live = _live_metric(project, chosen, width, labels, labeled_bins)
-    estimated = _estimated_metric(chosen, task, traffic, all_bins)
+    estimated = (_estimated_multiclass(project, monitor or Monitor(project), chosen,
+                                       traffic, width)
+                 if task is Task.MULTICLASS and chosen.estimable
+                 else _estimated_metric(chosen, task, traffic, all_bins))
     series: dict[int, list[dict[str, Any]]] = {}
     for bucket in traffic:
         key = (bucket.start, bucket.version)
@@ -343,6 +350,54 @@ def _estimated_metric(chosen: Metric, task: Task, traffic: list[TrafficBucket],
     return found
 
 
+def _estimated_multiclass(project: Project, monitor: Monitor, chosen: Metric,
+                          traffic: list[TrafficBucket], width: float,
+                          ) -> dict[tuple[float, int], Point]:
+    """Multiclass CBPE per bucket and version: the version's per-class calibration
+    applied to the class probabilities of the bucket's latest SAMPLE_ROWS predictions
+    (the store keeps no per-class totals)."""
+    keys = [(b.start, b.version) for b in traffic]
+    if not keys:
+        return {}
+    frames = project.store.recent_samples(
+        project.model_name, [(v, t, t + width) for t, v in keys], limit=SAMPLE_ROWS,
+        labeled_only=False)
+    calibrators: dict[int, ClassCalibrators | str] = {}
+    found: dict[tuple[float, int], Point] = {}
+    for key, frame in zip(keys, frames, strict=True):
+        version = key[1]
+        if version not in calibrators:
+            calibrators[version] = _class_calibrators(monitor, version)
+        chosen_calibrators = calibrators[version]
+        if isinstance(chosen_calibrators, str):
+            found[key] = (None, chosen_calibrators)
+            continue
+        k = len(chosen_calibrators.classes)
+        columns = [proba_column(j) for j in range(k)]
+        proba = (frame[columns].to_numpy(dtype=float) if set(columns) <= set(frame.columns)
+                 else np.empty((0, k)))
+        proba = proba[np.isfinite(proba).all(axis=1)]
+        if len(proba) < MIN_BUCKET_LABELS:
+            found[key] = (None, f"{len(proba)} prediction(s) with class probabilities in "
+                                f"the bucket, an estimate needs {MIN_BUCKET_LABELS}")
+            continue
+        scores = estimate_multiclass(chosen_calibrators, proba)
+        found[key] = (scores.get(chosen.name), scores.reason(chosen.name))
+    return found
+
+
+def _class_calibrators(monitor: Monitor, version: int) -> ClassCalibrators | str:
+    """The version's per-class calibration, or why there is none."""
+    try:
+        profile = monitor.profile(version)
+    except TetherError as exc:
+        return f"no estimate: {exc}"
+    if not profile.class_calibration:
+        why = profile.meta.get(CALIBRATION_ERROR)
+        return f"no estimate: the reference cannot calibrate ({why or 'no calibration'})"
+    return ClassCalibrators.from_dict(profile.class_calibration)
+
+
 def _metric_source(task: Task, chosen: Metric) -> str:
     if _from_totals(task, chosen):
         return "every labeled prediction in the bucket, from the store's running totals"
@@ -354,6 +409,10 @@ def _metric_source(task: Task, chosen: Metric) -> str:
 
 
 def _estimate_source(task: Task, chosen: Metric) -> str | None:
+    if task is Task.MULTICLASS and chosen.estimable:
+        return (f"multiclass confidence-based estimate from the class probabilities of the "
+                f"latest {SAMPLE_ROWS} predictions of each bucket and version, with the "
+                "version's per-class calibration (assumes it still holds)")
     if task is not Task.BINARY or not chosen.estimable:
         return None
     return ("confidence-based estimate from the scores of every prediction in the bucket, "

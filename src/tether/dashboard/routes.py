@@ -111,9 +111,10 @@ def dashboard_routes(
           Added up from the running totals the store keeps per 5 seconds and per minute
           (other bucket widths: from the rows), per time bucket and version. Accuracy, precision,
           recall, F1, MAE and RMSE are exact over every labeled row; ROC AUC and the
-          label-free estimates come from 100-bin score histograms; log loss and R2 use
-          the latest 500 labeled rows of each bucket. p99 latency comes from a latency
-          histogram with bins 10% wide.
+          binary label-free estimates come from 100-bin score histograms; log loss, R2
+          and multiclass metrics use the latest 500 labeled rows of each bucket, and a
+          multiclass estimate the class probabilities of its latest 500 predictions.
+          p99 latency comes from a latency histogram with bins 10% wide.
         tags: [dashboard]
         parameters:
           - {name: metric, in: query, schema: {type: string},
@@ -133,7 +134,7 @@ def dashboard_routes(
         check_model(request)
         params = request.query_params
         span = TimeRange.parse(params.get("window"), params.get("bucket"))
-        return await call(timeseries_payload, project, span, params.get("metric"))
+        return await call(timeseries_payload, project, span, params.get("metric"), monitor)
 
     async def api_drift(request: Request) -> Response:
         """Feature drift.

@@ -118,8 +118,9 @@ class Store:
                        *, limit: int, labeled_only: bool) -> list[pd.DataFrame]:
         """For each (version, start, end): its latest `limit` predictions in [start, end).
 
-        Columns prediction, score, label (None unless `labeled_only`). For metrics the
-        totals cannot give (log loss, R2): each bucket costs at most `limit` rows.
+        Columns prediction, score, label (None unless `labeled_only`), and a multiclass
+        model's class probabilities `proba:0` ... `proba:{k-1}`. For metrics the totals
+        cannot give (log loss, R2, multiclass): each bucket costs at most `limit` rows.
         """
         return reads.recent_samples(self.db, model_name, windows, limit=limit,
                                       labeled_only=labeled_only)

@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
-from tether.outputs import proba_column
+from tether.outputs import proba_column, probability_columns
 from tether.store.codec import Outputs, decode_feature_table, decode_ids, decode_outputs
 from tether.store.connection import Database, in_chunks
 from tether.store.schema import batch_features, batches, feedback
@@ -90,7 +90,9 @@ def recent_samples(db: Database, model_name: str,
                 continue
             frame = _frame(recent_parts(conn, model_name, version, None, start, end, limit),
                            {})
-            frames.append(frame.iloc[-limit:][columns[:2]].assign(label=None)
+            # a multiclass model's class probabilities come along (its label-free estimate)
+            kept = [*columns[:2], *probability_columns(frame)]
+            frames.append(frame.iloc[-limit:][kept].assign(label=None)
                           .reset_index(drop=True))
     return frames
 
