@@ -1,9 +1,9 @@
 """Every kind of model a user brings, run as a user would: `tether init --example X`,
 retrain, gate, promote, `tether up` (a real server and controller in their own process),
 predictions and feedback over HTTP, `tether monitor`, a second version canaried by the
-controller, then `tether rollback` by hand. Iris and wine (multiclass), diabetes
-(regression), breast cancer (binary), on data scikit-learn ships; a real MLflow registry
-(SQLite) and a real store.
+controller, then `tether rollback` by hand. Iris (by class number and by species name)
+and wine (multiclass), diabetes (regression), breast cancer (binary), on data
+scikit-learn ships; a real MLflow registry (SQLite) and a real store.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ pytestmark = pytest.mark.slow
 # the noise of a few hundred rows)
 CASES: dict[str, tuple[Callable[[], pd.DataFrame], str, bool, float]] = {
     "iris": (datasets.iris, "f1_macro", True, 0.1),
+    "iris-species": (datasets.iris_species, "f1_macro", True, 0.1),
     "wine": (datasets.wine, "f1_macro", True, 0.1),
     "diabetes": (datasets.diabetes, "rmse", False, 15.0),
     "breast-cancer": (datasets.breast_cancer, "roc_auc", True, 0.1),
@@ -89,8 +90,9 @@ def send(url: str, data: pd.DataFrame, target: str, rows: int, rng: np.random.Ge
             assert len(document["predictions"]) == per_request
             served[document["model_version"]] = (served.get(document["model_version"], 0)
                                                   + per_request)
-            labels = [{"id": pid, "label": float(value)}
-                      for pid, value in zip(document["ids"], chosen[target], strict=True)]
+            labels = [{"id": pid, "label": value}  # the target's own values: 2, "setosa"
+                      for pid, value in zip(document["ids"], chosen[target].tolist(),
+                                            strict=True)]
             assert client.post("/feedback", json={"labels": labels}).status_code == 200
     return served
 
@@ -133,7 +135,8 @@ def test_a_model_of_each_task_runs_the_whole_loop(example: str, folder: Path,
         probabilities = np.array(answer["probabilities"])
         assert probabilities.shape == (1, data[target].nunique())
         assert probabilities.sum() == pytest.approx(1.0)
-        assert answer["predictions"][0] == int(probabilities.argmax())
+        classes = sorted(data[target].unique().tolist())  # the model's classes_
+        assert answer["predictions"][0] == classes[int(probabilities.argmax())]
     if example == "iris":  # the iris blueprint's own requests, trailing slashes and all
         answer = httpx.post(f"{url}/predict/", json={"features": [[1, 2, 3, 4]]}, timeout=30)
         assert answer.status_code == 200 and len(answer.json()["predictions"]) == 1
