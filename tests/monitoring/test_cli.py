@@ -260,3 +260,36 @@ def test_backtest_of_a_registry_model_outside_a_project_says_what_it_needs(
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "--model models:/loans/1: a models:/ URI is read from the project's registry" in err
     assert "or give --model a local MLflow model folder" in err
+
+
+def test_backtest_of_yes_no_labels_matches_the_same_labels_as_0_1(files: Path) -> None:
+    train = generate(4000, seed=5)
+    model = LogisticRegression(max_iter=2000).fit(train[NUMERIC], train["default"])
+    results = {}
+    for spelling in ("numbers", "words"):
+        reference, history = scored(generate(3000, seed=6), model), \
+            scored(generate(3000, seed=7, concept=1.0), model)
+        if spelling == "words":  # "yes": the loan defaulted (the positive class)
+            for frame in (reference, history):
+                for column in ("default", "pred"):
+                    frame[column] = np.where(frame[column] == 1, "yes", "no")
+        reference.to_csv(files / f"{spelling}-ref.csv", index=False)
+        history.to_csv(files / f"{spelling}-history.csv", index=False)
+        code, out, err = run("backtest", "--reference", str(files / f"{spelling}-ref.csv"),
+                             "--analysis", str(files / f"{spelling}-history.csv"),
+                             "--target", "default", "--proba", "proba", "--pred", "pred",
+                             "--chunk-size", "1000", "--json")
+        assert code == 0, err
+        results[spelling] = json.loads(out)
+    numbers, words = results["numbers"], results["words"]
+    assert words["task"] == "binary_classification"
+    assert [c["realized"] for c in words["chunks"]] == [c["realized"] for c in numbers["chunks"]]
+    assert words["chunks"][0]["realized"]["recall"] is not None
+    assert [c["estimated"] for c in words["chunks"]] == [c["estimated"] for c in numbers["chunks"]]
+    assert words["alarms"] == numbers["alarms"]
+    three = generate(300, seed=9).assign(default=lambda f: np.array(["a", "b", "c"])[
+        np.arange(len(f)) % 3])
+    three.to_csv(files / "three.csv", index=False)
+    code, _, err = run("backtest", "--reference", str(files / "three.csv"),
+                       "--analysis", str(files / "three.csv"), "--target", "default")
+    assert code == 2 and "3 distinct values" in err

@@ -216,7 +216,7 @@ def monitor(
          as_json, render)
 
 
-def _model_predictor(ctx: typer.Context, uri: str) -> Predictor:
+def _model_predictor(ctx: typer.Context, uri: str) -> tuple[Predictor, list[Any] | None]:
     from tether.registry import load_model_dir
 
     if uri.startswith("models:/"):
@@ -244,7 +244,9 @@ def _model_predictor(ctx: typer.Context, uri: str) -> Predictor:
             scores = scores[:, -1]
         return predictions, scores
 
-    return predict
+    from tether.classes import model_classes
+
+    return predict, model_classes(loaded)
 
 
 def _backtest_view(result: dict[str, Any]) -> None:
@@ -288,7 +290,7 @@ def backtest_command(
     check_output_file(html_out)
     reference_frame = _read(reference, "reference")
     analysis_frame = _read(analysis, "analysis")
-    predictor = _model_predictor(ctx, model) if model is not None else None
+    predictor, classes = _model_predictor(ctx, model) if model is not None else (None, None)
     with _progress() as progress:
         task = progress.add_task("backtest", total=None)
 
@@ -298,7 +300,8 @@ def backtest_command(
         try:
             result = backtest(reference_frame, analysis_frame, chunk_size=chunk_size,
                               target=target, proba=proba, pred=pred, predictor=predictor,
-                              alpha=alpha, share_threshold=share, progress=advance)
+                              alpha=alpha, share_threshold=share, classes=classes,
+                              progress=advance)
         except TetherError:
             raise
         except ValueError as exc:

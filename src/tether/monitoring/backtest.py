@@ -27,12 +27,13 @@ which each fired. The result is a plain dict with a stable, documented layout
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from tether.classes import ClassCodes
 from tether.errors import DataError
 from tether.monitoring.detectors import BernoulliCUSUM, DriftDetector, PageHinkley
 from tether.monitoring.drift import MIN_ROWS, detect_drift
@@ -58,9 +59,42 @@ def _task(target: pd.Series) -> str:
     return "regression"
 
 
-def _column(frame: pd.DataFrame, name: str | None, what: str, file: str) -> pd.Series | None:
+def _binary_codes(classes: Sequence[Any] | None, frames: Sequence[pd.DataFrame],
+                  columns: Sequence[str | None]) -> ClassCodes | None:
+    """The two classes of a binary model whose labels are not 0/1 ("yes"/"no", -1/1):
+    the model's own (`classes`, positive second), else the target's two values sorted as
+    sklearn's `classes_` are; None for numeric targets without `classes`."""
+    if classes is not None:
+        return ClassCodes(classes) if len(classes) == 2 else None
+    found: set[Any] = set()
+    text = False
+    for frame in frames:
+        for name in columns:
+            if name is not None and name in frame.columns:
+                present = frame[name].dropna()
+                text = text or not pd.api.types.is_numeric_dtype(present)
+                found.update(present.tolist())
+    if not text:
+        return None
+    if len(found) != 2:
+        raise DataError(f"the target has {len(found)} distinct values that are not all "
+                        "numbers; a backtest takes a binary target (two classes, such as "
+                        "yes/no) or a numeric one")
+    return ClassCodes(sorted(found, key=str))
+
+
+def _column(frame: pd.DataFrame, name: str | None, what: str, file: str,
+            codes: ClassCodes | None = None) -> pd.Series | None:
     if name is None or name not in frame.columns:
         return None
+    if codes is not None:  # class labels: 1.0 is the positive (second) class
+        values = pd.Series(codes.encode(frame[name].to_numpy()), index=frame.index)
+        unknown = values.isna() & frame[name].notna()
+        if unknown.any():
+            raise DataError(f"{file}: {what} column {name!r} holds "
+                            f"{frame[name][unknown].iloc[0]!r}, which is not one of the "
+                            f"classes {codes.classes}")
+        return values
     values = pd.to_numeric(frame[name], errors="coerce")
     if values.isna().sum() > frame[name].isna().sum():
         raise DataError(f"{file}: {what} column {name!r} has non-numeric values")
@@ -78,12 +112,15 @@ def backtest(reference: pd.DataFrame, analysis: pd.DataFrame, *, chunk_size: int
              target: str | None = None, proba: str | None = None, pred: str | None = None,
              predictor: Predictor | None = None, alpha: float = 0.05,
              share_threshold: float = 0.5, psi_threshold: float = 0.2,
-             min_rows: int = MIN_ROWS,
+             min_rows: int = MIN_ROWS, classes: Sequence[Any] | None = None,
              progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Monitoring replayed over `analysis` in chunks of `chunk_size` rows.
 
     `target`, `proba` and `pred` name columns (in either frame); `predictor(frame) ->
     (predictions, positive-class scores or None)` fills the missing ones from a model.
+    `classes`: a binary model's two classes (its `classes_`; the probability is the
+    second's), for labels that are not 0/1; without, text labels ("yes"/"no") are
+    taken in sorted order, as sklearn orders them. Raises DataError.
     """
     if chunk_size < 1:
         raise DataError(f"--chunk-size must be at least 1, got {chunk_size}")
@@ -103,9 +140,11 @@ def backtest(reference: pd.DataFrame, analysis: pd.DataFrame, *, chunk_size: int
         raise DataError("the analysis data has none of the reference's feature columns "
                         f"({', '.join(features[:5])}{', ...' if len(features) > 5 else ''})")
 
+    codes = _binary_codes(classes, (reference, analysis), (target, pred))
+
     def scored(frame: pd.DataFrame, file: str) -> tuple[pd.Series | None, pd.Series | None]:
         scores = _column(frame, proba, "probability", file)
-        predictions = _column(frame, pred, "prediction", file)
+        predictions = _column(frame, pred, "prediction", file, codes)
         if predictor is not None and (predictions is None or scores is None):
             try:
                 made, made_scores = predictor(frame[[c for c in features if c in frame]])
@@ -113,7 +152,8 @@ def backtest(reference: pd.DataFrame, analysis: pd.DataFrame, *, chunk_size: int
                 raise DataError(f"{file}: the model cannot predict it ({type(exc).__name__}: "
                                 f"{exc})") from exc
             predictions = predictions if predictions is not None else pd.Series(
-                np.asarray(made, dtype=float), index=frame.index)
+                codes.encode(made) if codes is not None else np.asarray(made, dtype=float),
+                index=frame.index)
             if scores is None and made_scores is not None:
                 scores = pd.Series(np.asarray(made_scores, dtype=float), index=frame.index)
         if predictions is None and scores is not None:
@@ -122,8 +162,8 @@ def backtest(reference: pd.DataFrame, analysis: pd.DataFrame, *, chunk_size: int
 
     ref_pred, ref_score = scored(reference, "reference")
     ana_pred, ana_score = scored(analysis, "analysis")
-    ref_target = _column(reference, target, "target", "reference")
-    ana_target = _column(analysis, target, "target", "analysis")
+    ref_target = _column(reference, target, "target", "reference", codes)
+    ana_target = _column(analysis, target, "target", "analysis", codes)
     known = ref_target if ref_target is not None else ana_target
     task = _task(known) if known is not None else "unknown"
 
