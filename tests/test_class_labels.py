@@ -241,3 +241,69 @@ def test_a_class_is_its_index_whatever_its_type_and_never_its_value() -> None:
     kept = ClassCodes([0, 1, 2]).encode(np.array([2, 0, 7]))
     assert kept[:2].tolist() == [2.0, 0.0] and np.isnan(kept[2])
     assert ClassCodes(["1", "2"]).code(2) == 1.0
+
+
+LOG_PYFUNC = """
+import mlflow, mlflow.pyfunc
+from mlflow import MlflowClient
+from sklearn.linear_model import LogisticRegression
+from tether.example.datasets import breast_cancer
+
+
+class YesNo(mlflow.pyfunc.PythonModel):  # answers "yes"/"no", has no classes_
+    def __init__(self, model):
+        self.model = model
+
+    def predict(self, context, model_input, params=None):
+        return ["yes" if p == 1 else "no" for p in self.model.predict(model_input)]
+
+
+mlflow.set_tracking_uri("sqlite:///.tether/mlflow.db")
+frame = breast_cancer()[["mean_radius", "mean_texture", "worst_area", "target"]]
+X = frame.drop(columns="target")
+with mlflow.start_run():
+    model = LogisticRegression(max_iter=5000).fit(X, frame["target"])
+    info = mlflow.pyfunc.log_model(name="model", python_model=YesNo(model),
+                                   input_example=X.head(3), registered_model_name="yes-no")
+MlflowClient().set_registered_model_alias("yes-no", "prod", info.registered_model_version)
+"""
+
+
+def test_an_adopted_pyfunc_classifier_gets_its_classes_from_the_reference(
+        tmp_path: Path, mlflow_template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    from tether.adopt import adopt
+
+    for name in list(os.environ):
+        if name.startswith("TETHER_"):
+            monkeypatch.delenv(name)
+    (tmp_path / ".tether").mkdir()
+    shutil.copyfile(mlflow_template, tmp_path / ".tether" / "mlflow.db")
+    monkeypatch.chdir(tmp_path)
+    subprocess.run([sys.executable, "-c", LOG_PYFUNC], cwd=tmp_path, check=True,
+                   capture_output=True, timeout=300)
+    frame = datasets.breast_cancer()[["mean_radius", "mean_texture", "worst_area", "target"]]
+    data = frame.drop(columns="target").assign(
+        benign=np.where(frame["target"] == 1, "yes", "no"))
+    case = Case(lambda: data, "benign", "binary_classification", "accuracy", ["no", "yes"],
+                "maybe", ())
+    project = Project.open(_write(tmp_path, case))
+    adopted = adopt(project, "models:/yes-no@prod")
+    project.registry.promote(adopted.version, "adopted")
+    app = create_app(Project.open(project.config.path), poll=False,
+                     registry=CollectorRegistry())
+    with TestClient(app) as client:
+        ids, predicted, _ = _predict(client, data, "benign")
+        assert set(predicted) == {"yes", "no"}
+        logged = project.store.prediction_window(project.model_name).set_index("id")
+        assert logged.loc[ids, "prediction"].tolist() == [
+            1.0 if p == "yes" else 0.0 for p in predicted]
+        _feedback(client, ids, data["benign"].tolist())
+        refused = client.post("/feedback", json={"labels": [{"id": ids[0], "label": 1}]})
+        assert refused.status_code == 400 and "'no', 'yes'" in refused.json()["message"]
+    snapshot = Monitor(project).snapshot(adopted.version)
+    accuracy = snapshot.live["accuracy"].value
+    assert accuracy is not None and accuracy > 0.8
+    project.store.close()

@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from tether.classes import model_classes
 from tether.errors import DataError, TetherError
 from tether.events import EventKind
 from tether.monitoring.reference import CALIBRATION_ERROR, PROFILE_FILE
@@ -97,10 +98,15 @@ def _complete(project: Project, uri: str, number: int, created: bool) -> Adopted
                             "does not have (data.reference)")
         features = wanted
     train_rows, holdout = split_reference(project, reference)
+    # a classifier without `classes_` (a pyfunc): its classes are the target's, in the
+    # order sklearn gives them; the profile records them for serving and feedback
+    classes = (sorted(reference[target].dropna().unique().tolist(), key=_class_order)
+               if policy.model.task.classification and model_classes(model) is None
+               else None)
     try:
         metrics, scored, profile = score_reference(
             model, train_rows, holdout.assign(**{SEGMENT: "holdout"}), features=features,
-            target=target, task=policy.model.task)
+            target=target, task=policy.model.task, classes=classes)
     except TetherError as exc:
         raise DataError(f"the adopted model cannot predict the reference data: {exc}") \
             from exc
@@ -129,3 +135,8 @@ def _complete(project: Project, uri: str, number: int, created: bool) -> Adopted
                    data={"uri": uri, "recorded": recorded, "missing": missing,
                          "metrics": metrics})
     return Adopted(number, created, recorded, missing, metrics, notes)
+
+
+def _class_order(value: Any) -> tuple[int, Any]:
+    """Numbers before text, each in its own order (sklearn sorts one type only)."""
+    return (0, value) if isinstance(value, int | float) else (1, str(value))

@@ -51,9 +51,10 @@ _UNKNOWN: np.ndarray = np.empty(0)  # a column left out: NaN for every row
 @dataclass(frozen=True, slots=True)
 class Outputs:
     """Per row of a batch: when, what was predicted, how sure, how fast, whether it failed.
-    A missing prediction or score (a failed request, a class label that is not a
-    number, a model without scores) is NaN. `proba`: a multiclass classifier's class
-    probabilities (n, k) in its `classes_` order, None for other models.
+    A classifier's prediction is its class's index in the model's `classes_`
+    (`tether.classes`). A missing prediction or score (a failed request, a model without
+    scores) is NaN. `proba`: a multiclass classifier's class probabilities (n, k) in its
+    `classes_` order, None for other models.
     `model_cpu_ms`: CPU milliseconds of the model call that answered the row (the
     server's model thread); `batch_rows`: rows in that call. Both NaN where unknown (a
     failed request, a row written one at a time or before they were kept); left out,
