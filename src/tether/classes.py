@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from tether.errors import InputError, TetherError
+from tether.errors import InputError, RegistryUnavailable, TetherError
 
 __all__ = ["ClassCodes", "LabelNotAClass", "VersionClasses", "model_classes", "plain_classes",
            "recorded_classes", "version_classes"]
@@ -150,10 +150,12 @@ def model_classes(model: Any) -> list[Any] | None:
 
 def recorded_classes(registry: _References, version: int) -> list[Any] | None:
     """The classes the version's training profile records (binary and multiclass
-    classifiers trained or adopted by tether); None when it records none or cannot be
-    read."""
+    classifiers trained or adopted by tether); None when it records none or has no
+    readable profile. RegistryUnavailable propagates: an outage is not an answer."""
     try:
         meta = json.loads(registry.reference_artifact(version, PROFILE_FILE).read_text())
+    except RegistryUnavailable:
+        raise
     except (TetherError, OSError, ValueError):
         return None
     found = meta.get("meta", {}).get(CLASSES) if isinstance(meta, dict) else None
@@ -163,12 +165,15 @@ def recorded_classes(registry: _References, version: int) -> list[Any] | None:
 def version_classes(registry: _References, version: int) -> list[Any] | None:
     """The classes of a registered version: those its profile records, else its model's
     `classes_` (a binary classifier trained before profiles recorded classes; this loads
-    the model). None for a model without classes or a version that cannot be read."""
+    the model). None for a model without classes or a version that cannot be loaded;
+    RegistryUnavailable propagates."""
     found = recorded_classes(registry, version)
     if found is not None:
         return found
     try:
         return model_classes(registry.load_model(version))
+    except RegistryUnavailable:
+        raise
     except TetherError:
         return None
 
@@ -176,7 +181,8 @@ def version_classes(registry: _References, version: int) -> list[Any] | None:
 class VersionClasses:
     """The class codes of each model version, found once (thread-safe): `resolve(version)`
     returns the version's class list, or None for a model without classes, whose labels
-    and predictions are kept as the numbers they are."""
+    and predictions are kept as the numbers they are; what it raises is not kept, so the
+    next call asks again."""
 
     def __init__(self, resolve: Callable[[int], Sequence[Any] | None]) -> None:
         self._resolve = resolve

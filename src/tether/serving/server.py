@@ -521,8 +521,6 @@ class ModelServer:
         codes = self._classes.get(version)
         if codes is not None:
             return codes.code(label, owner=f"version {version} (which made the prediction)")
-        if isinstance(label, bool):
-            return float(label)
         try:
             return float(label)
         except (TypeError, ValueError):
@@ -537,7 +535,7 @@ class ModelServer:
 
     def _recorded_classes(self, version: int) -> list[Any] | None:
         """A version's classes when its model has no `classes_`: from its profile."""
-        if self.model_path is not None:
+        if self.model_path is not None or not self.project.policy.model.task.classification:
             return None
         return recorded_classes(self.project.registry, version)
 
@@ -547,7 +545,7 @@ class ModelServer:
         slot = self._slots.get(version)
         if slot is not None:
             return slot.codes.classes if slot.codes is not None else None
-        if self.model_path is not None:
+        if self.model_path is not None or not self.project.policy.model.task.classification:
             return None
         return version_classes(self.project.registry, version)
 
