@@ -27,6 +27,7 @@ from tether.control.analysis import assess
 from tether.control.observe import arm_stats
 from tether.dashboard.payloads import TimeRange, timeseries_payload
 from tether.example import datasets
+from tether.monitoring.exporter import MonitoringCollector
 from tether.monitoring.monitor import Monitor
 from tether.project import Project
 from tether.registry import RolloutSpec
@@ -190,6 +191,15 @@ def test_a_model_with_its_own_classes_is_served_labelled_monitored_and_canaried(
         assert abs(estimated - live) < 0.15
         assert snapshot.drift is not None and snapshot.drift.prediction is not None
         assert not snapshot.drift.prediction.drifted  # the holdout's classes, counted alike
+
+        # the Prometheus gauges say the same
+        gauges = CollectorRegistry()
+        gauges.register(MonitoringCollector(Monitor(project),
+                                            lambda: [(first.version, "champion")]))
+        exported = gauges.get_sample_value("tether_live_metric", {
+            "model": project.model_name, "version": str(first.version), "route": "champion",
+            "metric": "accuracy"})
+        assert exported is not None and exported > 0.8
 
         # the dashboard's live and estimated lines of the primary metric
         now = time.time()

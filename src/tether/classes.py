@@ -29,7 +29,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
-import pandas as pd
 
 from tether.errors import InputError, RegistryUnavailable, TetherError
 
@@ -56,7 +55,7 @@ class ClassCodes:
         self.classes: list[Any] = plain_classes(classes)
         if len(set(map(_key, self.classes))) != len(self.classes):
             raise ValueError(f"classes must be distinct, got {self.classes}")
-        self._index = pd.Index(self.classes, dtype=object)
+        self._exact = {c: i for i, c in enumerate(self.classes)}  # 1 == 1.0 == True here
         self._by_key = {_key(c): i for i, c in enumerate(self.classes)}
         self._array = np.asarray(self.classes, dtype=object)
         # classes 0..k-1: a prediction's code is its own value
@@ -81,11 +80,16 @@ class ClassCodes:
             found = array.astype(float)
             return np.where((found >= 0) & (found < len(self.classes))
                             & (found == np.round(found)), found, np.nan)
-        found = self._index.get_indexer(pd.Index(array.tolist(), dtype=object))
-        missing = found < 0
-        if missing.any():  # a class of another type (1.0 for 1, "1" for 1): by key
-            found[missing] = [self._by_key.get(_key(v), -1) for v in array[missing].tolist()]
-        return np.where(found >= 0, found, np.nan).astype(float)
+        # one dict lookup a row (the log writer's cost for every request): about five
+        # times faster than pandas' get_indexer on a one-row request, and faster still
+        # on 20,000 rows
+        exact = self._exact
+        items = array.reshape(-1).tolist()
+        found = np.fromiter((exact.get(v, -1) for v in items), dtype=float, count=len(items))
+        missing = np.flatnonzero(found < 0)
+        for i in missing:  # a class spelled another way ("1" for "1.0"): by key
+            found[i] = self._by_key.get(_key(items[i]), -1)
+        return np.where(found >= 0, found, np.nan)
 
     def code(self, label: Any, owner: str = "the model") -> float:
         """The code of one label sent by a client; LabelNotAClass names the known classes
