@@ -56,6 +56,12 @@ def _cancer_yes_no() -> pd.DataFrame:
     return kept.assign(benign=np.where(frame["target"] == 1, "yes", "no"))
 
 
+def _cancer_minus_one_one() -> pd.DataFrame:
+    frame = _cancer_yes_no()  # 1: malignant, the positive class; -1: benign
+    return frame.drop(columns="benign").assign(
+        malignant=np.where(frame["benign"] == "yes", -1, 1))
+
+
 def _wine_cultivars() -> pd.DataFrame:
     frame = datasets.wine()  # the UCI file names the cultivars 1, 2, 3
     return frame.drop(columns="target").assign(cultivar=frame["target"] + 1)
@@ -79,7 +85,9 @@ CASES = {
     "yes-no": Case(_cancer_yes_no, "benign", "binary_classification", "roc_auc",
                    ["no", "yes"], "maybe", ("roc_auc", "log_loss")),
     "one-two-three": Case(_wine_cultivars, "cultivar", "multiclass_classification",
-                          "f1_macro", [1, 2, 3], 0, ("roc_auc_ovr", "log_loss")),
+                          "f1_macro", [1, 2, 3], "one", ("roc_auc_ovr", "log_loss")),
+    "minus-one-one": Case(_cancer_minus_one_one, "malignant", "binary_classification",
+                          "roc_auc", [-1, 1], 0, ("roc_auc", "log_loss")),
 }
 
 
@@ -239,18 +247,25 @@ def test_a_model_with_its_own_classes_is_served_labelled_monitored_and_canaried(
     assert analysis.verdict.value == "pass", analysis.message
 
 
-def test_a_class_is_its_index_whatever_its_type_and_never_its_value() -> None:
-    codes = ClassCodes([1, 2, 3])
-    assert [codes.code(v) for v in (1, 2.0, "3", np.int64(2))] == [0.0, 1.0, 2.0, 1.0]
-    with pytest.raises(LabelNotAClass, match=r"label 4 is not a class .* 1, 2, 3"):
-        codes.code(4)
-    binary = ClassCodes([-1, 1])
-    assert binary.encode(np.array([1, -1, 1])).tolist() == [1.0, 0.0, 1.0]
-    assert not binary.identity and ClassCodes([False, True]).identity
-    # classes 0..k-1 keep the numbers tether always stored for them
-    kept = ClassCodes([0, 1, 2]).encode(np.array([2, 0, 7]))
-    assert kept[:2].tolist() == [2.0, 0.0] and np.isnan(kept[2])
-    assert ClassCodes(["1", "2"]).code(2) == 1.0
+def test_what_the_store_keeps_for_each_kind_of_class() -> None:
+    # numeric classes of a multiclass model: the number itself, any number a label
+    cultivars = ClassCodes([1, 2, 3])
+    assert [cultivars.code(v) for v in (1, 2.0, "3", np.int64(2), 0)] == [1, 2, 3, 2, 0]
+    assert cultivars.codes == [1.0, 2.0, 3.0]
+    with pytest.raises(LabelNotAClass, match=r"label 'one' is not a class .* 1, 2, 3"):
+        cultivars.code("one")
+    # a binary model's: the index, so 1.0 is the class its score is the probability of
+    for classes, positive in (([-1, 1], 1), ([1, 2], 2), (["no", "yes"], "yes"),
+                              ([False, True], True), ([0, 1], 1)):
+        binary = ClassCodes(classes)
+        assert binary.code(positive) == 1.0 and binary.codes == [0.0, 1.0]
+        with pytest.raises(LabelNotAClass):
+            binary.code(7)
+    # text: the index; numbers and their spelling as text meet
+    assert ClassCodes(["1", "2", "3"]).code(2) == 1.0
+    species = ClassCodes(["setosa", "versicolor", "virginica"])
+    assert species.decode(species.encode(["virginica", "setosa"])).tolist() == [
+        "virginica", "setosa"]
 
 
 LOG_PYFUNC = """

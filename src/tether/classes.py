@@ -1,10 +1,14 @@
 """A classifier's classes and the numbers the store keeps for them.
 
-The prediction log and the labels keep numbers only, so a class is kept as its index
-in the model's class list (sklearn's `classes_`, in its probability columns' order).
-For classes 0..k-1 (and binary 0/1, False/True) the index is the class itself, which is
-what tether kept for them before classes were indexed; string classes were not logged
-before (their predictions were missing), so no stored row changes meaning for either.
+The prediction log and the labels keep numbers only. A class that is a number is kept
+as that number when the model has more than two classes (1, 2, 3 stay 1, 2, 3: what
+tether always kept, so no stored row changes meaning, and a class the model never saw
+can still arrive as a label for the next retrain to learn). Every other class is kept as
+its index in the model's class list (sklearn's `classes_`, in its probability columns'
+order): text classes ("setosa" is 0), and the two classes of a binary model, so that
+1.0 is always its positive class, the one its score is the probability of (-1/1 and
+"no"/"yes" become 0/1; 0/1 and False/True stay as they are). Text classes were not
+logged before (their predictions were missing), so no stored row changes meaning.
 
 >>> codes = ClassCodes(["setosa", "versicolor", "virginica"])
 >>> codes.encode(np.array(["virginica", "setosa", "rose"])).tolist()
@@ -16,8 +20,11 @@ before (their predictions were missing), so no stored row changes meaning for ei
 ... except LabelNotAClass as exc:
 ...     print(exc)
 label 'rose' is not a class of the model; its classes are 'setosa', 'versicolor', 'virginica'
->>> ClassCodes([-1, 1]).code(1), ClassCodes([1, 2, 3]).code("3"), ClassCodes([0, 1]).identity
-(1.0, 2.0, True)
+>>> cultivars = ClassCodes([1, 2, 3])
+>>> cultivars.codes, cultivars.code("3"), cultivars.code(4), cultivars.decode([3.0, 4.0]).tolist()
+([1.0, 2.0, 3.0], 3.0, 4.0, [3, 4])
+>>> ClassCodes([-1, 1]).encode([1, -1]).tolist(), ClassCodes(["no", "yes"]).code("yes")
+([1.0, 0.0], 1.0)
 """
 
 from __future__ import annotations
@@ -51,15 +58,18 @@ def plain_classes(classes: Sequence[Any] | np.ndarray) -> list[Any]:
 class ClassCodes:
     """The index of each class of one model version, and back."""
 
-    def __init__(self, classes: Sequence[Any] | np.ndarray) -> None:
+    def __init__(self, classes: Sequence[Any] | np.ndarray, *,
+                 multiclass: bool | None = None) -> None:
         self.classes: list[Any] = plain_classes(classes)
         if len(set(map(_key, self.classes))) != len(self.classes):
             raise ValueError(f"classes must be distinct, got {self.classes}")
         self._exact = {c: i for i, c in enumerate(self.classes)}  # 1 == 1.0 == True here
         self._by_key = {_key(c): i for i, c in enumerate(self.classes)}
         self._array = np.asarray(self.classes, dtype=object)
-        # classes 0..k-1: a prediction's code is its own value
-        self.identity = all(_number(c) and float(c) == i for i, c in enumerate(self.classes))
+        # numeric classes of a multiclass model (the task's, even when this version saw
+        # two of them; None: more than two classes): a class's code is the number itself
+        many = len(self.classes) > 2 if multiclass is None else multiclass
+        self.by_value = many and all(map(_number, self.classes))
 
     def __len__(self) -> int:
         return len(self.classes)
@@ -69,17 +79,20 @@ class ClassCodes:
 
     @property
     def codes(self) -> list[float]:
-        """The codes of every class, in class order: 0.0 .. k-1 (what metrics that need
-        the class list, one-vs-rest AUC and log loss, are given)."""
+        """The code of every class, in class order: what metrics that need the class
+        list (one-vs-rest AUC, log loss) are given, so each label meets its column."""
+        if self.by_value:
+            return [float(c) for c in self.classes]
         return [float(i) for i in range(len(self.classes))]
 
     def encode(self, values: np.ndarray | Sequence[Any]) -> np.ndarray:
-        """Codes (n,) float64 of predicted classes; NaN for a value that is no class."""
+        """Codes (n,) float64 of predicted classes; NaN for a value that is no class
+        (kept by value: any number)."""
         array = np.asarray(values)
-        if self.identity and array.dtype.kind in "biuf":
-            found = array.astype(float)
-            return np.where((found >= 0) & (found < len(self.classes))
-                            & (found == np.round(found)), found, np.nan)
+        if self.by_value:
+            if array.dtype.kind in "biuf":
+                return array.astype(float).reshape(-1)
+            return np.array([_as_number(v) for v in array.reshape(-1).tolist()], dtype=float)
         # one dict lookup a row (the log writer's cost for every request): about five
         # times faster than pandas' get_indexer on a one-row request, and faster still
         # on 20,000 rows
@@ -94,7 +107,13 @@ class ClassCodes:
     def code(self, label: Any, owner: str = "the model") -> float:
         """The code of one label sent by a client; LabelNotAClass names the known classes
         when it is none of them. A number given as text ("3") matches the class 3, and
-        a number matches the class spelled as that text."""
+        a number matches the class spelled as that text. Numeric classes of a multiclass
+        model take any number: a class the model never saw (0, for a model trained while
+        only 1 and 2 had occurred) is a label a retrain can learn from."""
+        if self.by_value:
+            number = _parse_number(label) if isinstance(label, str) else label
+            if isinstance(number, bool | int | float | np.number) and math.isfinite(number):
+                return float(number)
         found = self._by_key.get(_key(label))
         if found is None:
             found = self._by_key.get(_key(_parse_number(label)) if isinstance(label, str)
@@ -106,9 +125,14 @@ class ClassCodes:
                                  f"are {shown}{more}")
         return float(found)
 
-    def decode(self, codes: np.ndarray) -> np.ndarray:
+    def decode(self, codes: np.ndarray | Sequence[float]) -> np.ndarray:
         """Classes (n,) object of codes; None where a code is missing or out of range."""
         values = np.asarray(codes, dtype=float)
+        if self.by_value:  # the number itself, an int where the classes are ints
+            ints = all(isinstance(c, int) for c in self.classes)
+            return np.array([None if not math.isfinite(v) else
+                             int(v) if ints and v == int(v) else v
+                             for v in values.tolist()], dtype=object)
         valid = np.isfinite(values) & (values >= 0) & (values < len(self.classes))
         found = np.full(len(values), None, dtype=object)
         found[valid] = self._array[values[valid].astype(int)]
@@ -128,6 +152,11 @@ def _key(value: Any) -> Any:
         number = float(value)
         return ("n", number) if not math.isnan(number) else ("nan",)
     return ("s", str(value))
+
+
+def _as_number(value: Any) -> float:
+    number = _parse_number(value) if isinstance(value, str) else value
+    return float(number) if isinstance(number, bool | int | float) else math.nan
 
 
 def _parse_number(text: str) -> Any:
@@ -188,8 +217,10 @@ class VersionClasses:
     and predictions are kept as the numbers they are; what it raises is not kept, so the
     next call asks again."""
 
-    def __init__(self, resolve: Callable[[int], Sequence[Any] | None]) -> None:
+    def __init__(self, resolve: Callable[[int], Sequence[Any] | None], *,
+                 multiclass: bool | None = None) -> None:
         self._resolve = resolve
+        self._multiclass = multiclass
         self._found: dict[int, ClassCodes | None] = {}
         self._lock = threading.Lock()
 
@@ -202,7 +233,7 @@ class VersionClasses:
             if version in self._found:
                 return self._found[version]
         classes = self._resolve(version)
-        codes = ClassCodes(classes) if classes else None
+        codes = ClassCodes(classes, multiclass=self._multiclass) if classes else None
         self.put(version, codes)
         return codes
 

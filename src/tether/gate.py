@@ -140,7 +140,7 @@ def score_model(model: LoadedModel, frame: pd.DataFrame, target: str,
     elif proba is not None and kind is Task.MULTICLASS and proba.ndim == 2:
         scores = proba
     if kind is Task.BINARY and classes:
-        codes = ClassCodes(classes)  # 1.0: classes_[1], the class the score is for
+        codes = ClassCodes(classes, multiclass=False)  # 1.0: classes_[1], the scored one
         truth, predictions = codes.encode(truth), codes.encode(predictions)
     elif kind is not Task.MULTICLASS:
         truth, predictions = truth.astype(float), predictions.astype(float)

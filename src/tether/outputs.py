@@ -4,10 +4,10 @@ scores read back from it.
 A window (`Store.prediction_window`) has one row per prediction: `id`, `ts`,
 `model_version`, `route`, `prediction`, `score`, `latency_ms`, `model_cpu_ms` and
 `batch_rows` (the CPU time and size of the model call that answered it, NaN where
-unknown), `error`, `label` (a classifier's prediction and label: the class's index in
-its `classes_`, `tether.classes`); for a multiclass classifier, one column per class
-probability, `proba:0` ... `proba:{k-1}` in the model's `classes_` order; then the
-features.
+unknown), `error`, `label` (a classifier's prediction and label: a number class of a
+multiclass model as itself, any other class as its index in `classes_`,
+`tether.classes`); for a multiclass classifier, one column per class probability,
+`proba:0` ... `proba:{k-1}` in the model's `classes_` order; then the features.
 
 >>> import pandas as pd
 >>> frame = pd.DataFrame({"score": [None, None], "proba:0": [0.9, 0.2],

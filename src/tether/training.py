@@ -190,7 +190,8 @@ def stored_labels(project: Project, window: pd.DataFrame) -> np.ndarray:
     labels = window["label"].to_numpy()
     if not project.policy.model.task.classification or window.empty:
         return labels
-    classes = VersionClasses(partial(version_classes, project.registry))
+    classes = VersionClasses(partial(version_classes, project.registry),
+                             multiclass=project.policy.model.task is Task.MULTICLASS)
     found = classes.decode(window["model_version"].to_numpy(), labels)
     # numeric classes come back as numbers (an object column would read as no classes)
     return pd.Series(found).infer_objects().to_numpy()
@@ -297,7 +298,7 @@ def score_reference(model: Any, train_rows: pd.DataFrame, holdout: pd.DataFrame,
     if task is Task.BINARY and labels:
         # the classes as the store keeps them: 1.0 is classes_[1], the positive class,
         # whose probability is the score, whatever the labels are ("yes"/"no", -1/1)
-        codes = ClassCodes(labels)
+        codes = ClassCodes(labels, multiclass=False)
         truth, predictions = codes.encode(truth), codes.encode(predictions)
     elif task is not Task.MULTICLASS:
         truth, predictions = truth.astype(float), predictions.astype(float)

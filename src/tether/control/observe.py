@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from tether import lifecycle
+from tether.classes import ClassCodes, recorded_classes
 from tether.control.analysis import ArmStats
 from tether.control.status import ControllerStatus
 from tether.control.triggers import DAY_SECONDS, Trigger
@@ -29,6 +30,7 @@ from tether.monitoring.multiclass_estimation import ClassCalibrators, estimate_m
 from tether.outputs import model_scores
 from tether.project import Project
 from tether.registry import Evidence, RegistryState, RolloutSpec, find_problems
+from tether.scoring import Task
 from tether.store import Event
 
 __all__ = [
@@ -237,10 +239,29 @@ def arm_stats(project: Project, version: int, route: str, since: float | None,
         y_true=labeled["label"].to_numpy(dtype=float),
         y_pred=labeled["prediction"].to_numpy(dtype=float),
         y_score=model_scores(labeled),
+        classes=(_class_codes(project, version)
+                 if project.policy.model.task is Task.MULTICLASS else None),
         estimated=_estimate(estimator, version, served),
         model_cpu_ms=served["model_cpu_ms"].to_numpy(dtype=float),
         batch_rows=served["batch_rows"].to_numpy(dtype=float),
     )
+
+
+_CODES: dict[tuple[str, str, int], list[float]] = {}
+
+
+def _class_codes(project: Project, version: int) -> list[float] | None:
+    """The codes the store keeps for a multiclass version's classes (`tether.classes`;
+    1.0, 2.0, 3.0 for classes 1, 2, 3), the probability columns' labels; None (0..k-1)
+    when its profile records none. A version's classes never change: found once."""
+    key = (project.registry.tracking_uri, project.model_name, version)
+    found = _CODES.get(key)
+    if found is None:
+        classes = recorded_classes(project.registry, version)
+        if classes is None:
+            return None
+        found = _CODES[key] = ClassCodes(classes, multiclass=True).codes
+    return found
 
 
 def label_free_estimator(monitor: Monitor) -> Estimator:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -218,9 +219,10 @@ def timeseries_payload(project: Project, span: TimeRange, metric: str | None,
         labels = {(b.start, b.version): b for b in labels_job.result()}
         labeled_bins = _bins_by_bucket(labeled_bins_job.result() if labeled_bins_job else [])
         all_bins = _bins_by_bucket(all_bins_job.result() if all_bins_job else [])
-    live = _live_metric(project, chosen, width, labels, labeled_bins)
-    estimated = (_estimated_multiclass(project, monitor or Monitor(project), chosen,
-                                       traffic, width)
+    monitor = monitor or Monitor(project)
+    live = _live_metric(project, chosen, width, labels, labeled_bins,
+                        monitor.class_codes if task is Task.MULTICLASS else None)
+    estimated = (_estimated_multiclass(project, monitor, chosen, traffic, width)
                  if task is Task.MULTICLASS and chosen.estimable
                  else _estimated_metric(chosen, task, traffic, all_bins))
     series: dict[int, list[dict[str, Any]]] = {}
@@ -286,6 +288,7 @@ def _from_histogram(task: Task, chosen: Metric) -> bool:
 def _live_metric(project: Project, chosen: Metric, width: float,
                  labels: dict[tuple[float, int], LabelBucket],
                  binned: dict[tuple[float, int], list[ScoreBin]],
+                 class_codes: Callable[[int], list[float] | None] | None = None,
                  ) -> dict[tuple[float, int], tuple[Point, int]]:
     task = chosen.task
     found: dict[tuple[float, int], tuple[Point, int]] = {}
@@ -309,8 +312,11 @@ def _live_metric(project: Project, chosen: Metric, width: float,
         frames = project.store.recent_samples(
             project.model_name, [(v, t, t + width) for t, v in sampled], limit=SAMPLE_ROWS,
             labeled_only=True)
+        codes: dict[int, list[float] | None] = {}
         for key, frame in zip(sampled, frames, strict=True):
-            found[key] = (_sample_metric(chosen, frame), len(frame))
+            if class_codes is not None and key[1] not in codes:
+                codes[key[1]] = _quietly(class_codes, key[1])
+            found[key] = (_sample_metric(chosen, frame, codes.get(key[1])), len(frame))
     return found
 
 
@@ -321,15 +327,29 @@ def _bins_by_bucket(bins: list[ScoreBin]) -> dict[tuple[float, int], list[ScoreB
     return grouped
 
 
-def _sample_metric(chosen: Metric, frame: pd.DataFrame) -> Point:
+def _quietly(class_codes: Callable[[int], list[float] | None],
+             version: int) -> list[float] | None:
+    """A version's class codes; None (classes 0..k-1 assumed) when its profile is
+    unreadable."""
+    try:
+        return class_codes(version)
+    except TetherError:
+        return None
+
+
+def _sample_metric(chosen: Metric, frame: pd.DataFrame,
+                   classes: list[float] | None = None) -> Point:
     """One metric on one bucket's sample of labeled rows, with the scores a metric needs:
     the positive class's probability (binary) or every class's (multiclass)."""
     scores = model_scores(frame) if chosen.needs_scores else None
     if chosen.needs_scores and (scores is None or (scores.ndim == 2)
                                 != (chosen.task is Task.MULTICLASS)):
         return None, "some predictions in the bucket have no score"
+    if classes is not None and scores is not None and scores.ndim == 2 \
+            and len(classes) != scores.shape[1]:
+        classes = None
     return attempt(partial(chosen.from_rows, frame["label"].to_numpy(float),
-                           frame["prediction"].to_numpy(float), scores))
+                           frame["prediction"].to_numpy(float), scores, classes=classes))
 
 
 def _estimated_metric(chosen: Metric, task: Task, traffic: list[TrafficBucket],

@@ -65,7 +65,7 @@ def _binary_codes(classes: Sequence[Any] | None, frames: Sequence[pd.DataFrame],
     the model's own (`classes`, positive second), else the target's two values sorted as
     sklearn's `classes_` are; None for numeric targets without `classes`."""
     if classes is not None:
-        return ClassCodes(classes) if len(classes) == 2 else None
+        return ClassCodes(classes, multiclass=False) if len(classes) == 2 else None
     found: set[Any] = set()
     text = False
     for frame in frames:
@@ -80,7 +80,7 @@ def _binary_codes(classes: Sequence[Any] | None, frames: Sequence[pd.DataFrame],
         raise DataError(f"the target has {len(found)} distinct values that are not all "
                         "numbers; a backtest takes a binary target (two classes, such as "
                         "yes/no) or a numeric one")
-    return ClassCodes(sorted(found, key=str))
+    return ClassCodes(sorted(found, key=str), multiclass=False)
 
 
 def _column(frame: pd.DataFrame, name: str | None, what: str, file: str,

@@ -123,7 +123,8 @@ def window_drift(profile: Profile, frame: pd.DataFrame, policy: MonitoringPolicy
     classes = profile.meta.get(CLASSES)
     if prediction_column == "prediction" and classes:
         # the store keeps class indices; the profile counts the classes themselves
-        predicted = pd.Series(ClassCodes(classes).decode(predicted.to_numpy()),
+        codes = ClassCodes(classes, multiclass=profile.meta.get("task") == Task.MULTICLASS)
+        predicted = pd.Series(codes.decode(predicted.to_numpy()),
                               index=predicted.index, name=predicted.name)
     return detect_drift(profile, features, alpha=policy.drift_alpha,
                         share_threshold=policy.drift_share_threshold,
@@ -161,9 +162,13 @@ class _Reference:
 
     @property
     def codes(self) -> list[float] | None:
-        """The classes as the store keeps labels and predictions: indices 0.0 .. k-1."""
+        """The classes as the store keeps labels and predictions (`tether.classes`)."""
         classes = self.classes
-        return None if classes is None else ClassCodes(classes).codes
+        if classes is None:
+            return None
+        multiclass = (self.class_calibrators is not None if self.profile is None
+                      else self.profile.meta.get("task") == Task.MULTICLASS)
+        return ClassCodes(classes, multiclass=multiclass).codes
 
     @property
     def calibrated(self) -> bool:
@@ -193,6 +198,11 @@ class Monitor:
         if reference.profile is None:
             raise ReferenceMissing(reference.missing or f"version {version}: no profile")
         return reference.profile
+
+    def class_codes(self, version: int) -> list[float] | None:
+        """The codes the store keeps for the version's classes, in its probability
+        columns' order (`tether.classes`); None when its profile records no classes."""
+        return self._reference(version).codes
 
     def _reference(self, version: int) -> _Reference:
         with self._lock:

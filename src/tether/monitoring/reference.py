@@ -59,7 +59,7 @@ def reference_profile(train: pd.DataFrame, features: list[str], holdout: pd.Data
     binary = task == "binary_classification"
     # a binary classifier's labels as the store keeps them: 1.0 is the positive class
     # (classes[1]), whatever the labels are
-    codes = ClassCodes(classes) if binary and classes else None
+    codes = ClassCodes(classes, multiclass=False) if binary and classes else None
     if holdout is not None and len(holdout):
         if target in holdout:
             labels = (codes.encode(holdout[target].to_numpy()) if codes is not None

@@ -285,7 +285,8 @@ def _scores(parts: list[np.ndarray | None]) -> np.ndarray | None:
 def _ok(answer: Any, route: str) -> None:
     if answer.status_code >= 400:
         try:
-            message = answer.json().get("error", {}).get("message") or answer.text
+            body = answer.json()  # every error answer: {"error": kind, "message": ...}
+            message = (body.get("message") if isinstance(body, dict) else None) or answer.text
         except ValueError:
             message = answer.text
         raise TetherError(f"replay: {route} answered {answer.status_code}: {message}")

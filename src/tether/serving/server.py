@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from tether.classes import VersionClasses, model_classes, recorded_classes, version_classes
-from tether.config import Durability, ServingPolicy
+from tether.config import Durability, ServingPolicy, Task
 from tether.errors import (
     InputError,
     ModelNotReady,
@@ -111,7 +111,8 @@ class ModelServer:
         self._slots = SlotCache()
         self._failed: dict[int, str] = {}
         self._ids = IdSource()
-        self._classes = VersionClasses(self._version_classes)
+        self._multiclass = project.policy.model.task is Task.MULTICLASS
+        self._classes = VersionClasses(self._version_classes, multiclass=self._multiclass)
         self._reload_lock: asyncio.Lock | None = None
         self._queued: asyncio.Task[None] | None = None  # a reload waiting for its turn
         self._queued_retry = False
@@ -343,7 +344,8 @@ class ModelServer:
                               max_wait_s=options.max_wait_ms / 1000.0,
                               threads=options.model_threads,
                               classes=None if model_classes(model)
-                              else self._recorded_classes(version))
+                              else self._recorded_classes(version),
+                              multiclass=self._multiclass)
 
         try:
             slot = await asyncio.to_thread(build)
@@ -501,8 +503,8 @@ class ModelServer:
         """Write labels before answering; each also labels its shadow twin, if any.
 
         A classifier's label is one of the classes of the version that made the
-        prediction, kept as its index (`tether.classes`); a label that is none of them
-        refuses the request (LabelNotAClass, 400) and writes nothing."""
+        prediction, kept as the store keeps classes (`tether.classes`); a label that is none
+        of them refuses the request (LabelNotAClass, 400) and writes nothing."""
         def write() -> FeedbackResult:
             self.predlog.flush()  # predictions still queued must be known to the store
             store = self.project.store

@@ -114,12 +114,14 @@ class Slot:
 
 def build_slot(model: LoadedModel, metrics: ServingMetrics, *, max_batch_rows: int,
                max_wait_s: float, threads: int | None = 1,
-               classes: Sequence[Any] | None = None) -> Slot:
+               classes: Sequence[Any] | None = None,
+               multiclass: bool | None = None) -> Slot:
     """Compile the version's checks, then warm it with real predictions (blocking): on its
     input example, and on its serving input example parsed as a client's request
     (`tether.serving.warmup`); a version that fails on either never takes traffic.
     `threads` caps the native thread pools of its model calls. `classes`: a classifier's
-    class list when the model has no `classes_` of its own (a pyfunc; from its profile)."""
+    class list when the model has no `classes_` of its own (a pyfunc; from its profile);
+    `multiclass`: the task's (how the store keeps classes, `tether.classes`)."""
     validator = Validator(model.columns)
     batch_rows = metrics.batch_rows.labels(model.name, str(model.version))
 
@@ -147,7 +149,8 @@ def build_slot(model: LoadedModel, metrics: ServingMetrics, *, max_batch_rows: i
         raise
     found = model_classes(model) or (list(classes) if classes else None)
     return Slot(model=model, validator=validator, batcher=batcher, metrics=metrics,
-                proven=proven, codes=ClassCodes(found) if found else None)
+                proven=proven,
+                codes=ClassCodes(found, multiclass=multiclass) if found else None)
 
 
 RETIRE_AFTER_SECONDS = 10.0

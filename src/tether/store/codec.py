@@ -51,7 +51,8 @@ _UNKNOWN: np.ndarray = np.empty(0)  # a column left out: NaN for every row
 @dataclass(frozen=True, slots=True)
 class Outputs:
     """Per row of a batch: when, what was predicted, how sure, how fast, whether it failed.
-    A classifier's prediction is its class's index in the model's `classes_`
+    A classifier's prediction is its class as a number: the class itself when the
+    classes of a multiclass model are numbers, else its index in `classes_`
     (`tether.classes`). A missing prediction or score (a failed request, a model without
     scores) is NaN. `proba`: a multiclass classifier's class probabilities (n, k) in its
     `classes_` order, None for other models.

@@ -21,7 +21,7 @@ from tether.store.schema import batches, feedback, label_totals, prediction_ids
 __all__ = ["LabelEncoder", "LabelWriter"]
 
 # a label as a client sent it -> the number kept for it, given the version that made the
-# prediction (a class's index, tether.classes); None leaves the label out. Raising
+# prediction (a class as tether.classes keeps it); None leaves the label out. Raising
 # (InputError) refuses the whole request: nothing is written.
 LabelEncoder = Callable[[int, Any], float | None]
 
