@@ -21,6 +21,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
 
+from tests.cli import empty_project
 from tether.classes import ClassCodes, LabelNotAClass
 from tether.config import RolloutPolicy
 from tether.control.analysis import assess
@@ -301,12 +302,7 @@ def test_an_adopted_pyfunc_classifier_gets_its_classes_from_the_reference(
 
     from tether.adopt import adopt
 
-    for name in list(os.environ):
-        if name.startswith("TETHER_"):
-            monkeypatch.delenv(name)
-    (tmp_path / ".tether").mkdir()
-    shutil.copyfile(mlflow_template, tmp_path / ".tether" / "mlflow.db")
-    monkeypatch.chdir(tmp_path)
+    empty_project(tmp_path, mlflow_template, monkeypatch)
     subprocess.run([sys.executable, "-c", LOG_PYFUNC], cwd=tmp_path, check=True,
                    capture_output=True, timeout=300)
     frame = datasets.breast_cancer()[["mean_radius", "mean_texture", "worst_area", "target"]]
