@@ -180,6 +180,11 @@ def test_a_model_of_each_task_runs_the_whole_loop(example: str, folder: Path,
     canary = wait_for(lambda: (tether_json("status")["rollout"] or None),
                       "the controller to start the canary", timeout=60)
     assert canary["version"] == 2 and canary["mode"] == "canary"
+    # the registry says canary as soon as the controller writes it; the server takes it
+    # on its next push or poll: traffic sent before that all goes to the champion
+    wait_for(lambda: any(v["route"] == "canary" for v in
+                         httpx.get(f"{url}/version", timeout=30).json()["versions"]),
+             "the server to serve the canary", timeout=60)
     served: dict[int, int] = {}
 
     def traffic() -> None:
