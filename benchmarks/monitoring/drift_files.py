@@ -3,7 +3,7 @@
 Run by hand from the repository root:
 
     .venv/bin/python benchmarks/monitoring/drift_files.py
-        [--rows 300000 1000000] [--formats csv parquet] [--repeat 3]
+        [--rows 300000 1000000] [--formats csv parquet] [--repeat 3] [--before DIR/src]
 
 Each figure is a fresh process timed from start to exit, files on disk (written once to
 benchmarks/.cache/drift-files/, gitignored): `tether drift --reference A --current B
@@ -12,6 +12,9 @@ benchmarks/.cache/drift-files/, gitignored): `tether drift --reference A --curre
 20 numeric columns, the last six shifted by 0.02-0.5 reference standard deviations (as
 drift_vs_evidently.py). At these sizes both tools pick the normed Wasserstein distance,
 threshold 0.1, so the verdicts compare column by column.
+
+`--before` adds `tether drift` from another checkout's `src` folder (e.g. `git worktree
+add /tmp/before <commit>`), run the same way in the same run.
 
 Also printed, to show where tether's time goes: the same drift path without the CLI
 (read, profile, compare, JSON: a `python -c` of the library calls `tether drift` makes),
@@ -42,10 +45,10 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MLFLOW_DISABLE_TELEMETRY"
 DRIFT_PATH = """
 import json, sys
 from pathlib import Path
-from tether.tables import read_table
+from tether.tables import read_columns
 from tether.monitoring.profile import build_profile
 from tether.monitoring.drift import detect_drift
-reference, current = read_table(Path(sys.argv[1])), read_table(Path(sys.argv[2]))
+reference, current = read_columns(Path(sys.argv[1])), read_columns(Path(sys.argv[2]))
 report = detect_drift(build_profile(reference), current)
 sys.stdout.write(json.dumps(report.as_dict(), default=str))
 """
@@ -55,14 +58,14 @@ import sys, time
 from pathlib import Path
 import pandas as pd
 from pyarrow import csv, parquet
-from tether.tables import read_table
+from tether.tables import read_columns
 paths, repeat = [Path(p) for p in sys.argv[1:3]], int(sys.argv[3])
 def pandas_read(path):
     return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
 def arrow_read(path):
     reader = parquet.read_table if path.suffix == ".parquet" else csv.read_csv
     return reader(path).to_pandas()
-for name, read in (("pandas", pandas_read), ("pyarrow", arrow_read), ("tether", read_table)):
+for name, read in (("pandas", pandas_read), ("pyarrow", arrow_read), ("tether", read_columns)):
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
@@ -142,6 +145,7 @@ def main() -> None:
     parser.add_argument("--formats", nargs="+", default=["csv", "parquet"])
     parser.add_argument("--repeat", type=int, default=3, help="tether runs per figure")
     parser.add_argument("--evidently-repeat", type=int, default=1)
+    parser.add_argument("--before", type=Path, help="another checkout's src folder")
     parser.add_argument("--evidently-worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.evidently_worker:
@@ -171,6 +175,13 @@ def main() -> None:
                           "--current", current, "--json"]) for _ in range(args.repeat)]
             rows_out.append(("`tether drift` (process start to exit)", [s for s, _ in cli],
                              tether_verdicts(cli[0][1])))
+            if args.before is not None:
+                before_env = {**ENV, "PYTHONPATH": str(args.before.resolve())}
+                runs = [timed([sys.executable, "-m", "tether", "drift", "--reference",
+                               reference, "--current", current, "--json"], before_env)
+                        for _ in range(args.repeat)]
+                rows_out.append((f"`tether drift` from {args.before}", [s for s, _ in runs],
+                                 tether_verdicts(runs[0][1])))
             path_only = [timed([sys.executable, "-c", DRIFT_PATH, reference, current])
                          for _ in range(args.repeat)]
             rows_out.append(("tether's drift path without the CLI's imports",

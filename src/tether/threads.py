@@ -13,7 +13,9 @@ So tether sets the size with threadpoolctl wherever it calls a model:
 - serving: each version's model thread, `serving.model_threads` (1): the server is
   already parallel (event loop, model thread, log writer), so a call must not be too;
 - training and scoring held-out rows: every CPU this process may use but one (at least
-  one), or `TETHER_TRAINING_THREADS` when set.
+  one), or `TETHER_TRAINING_THREADS` when set;
+- profiling and drift-checking large data (`map_columns`): one column per available
+  CPU, since numpy's sort and cumulative sums run without the GIL.
 
 >>> with limited(1):
 ...     pass
@@ -24,14 +26,19 @@ So tether sets the size with threadpoolctl wherever it calls a model:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-
-from threadpoolctl import threadpool_limits
+from typing import TypeVar
 
 from tether.errors import ConfigError
 
-__all__ = ["available_cpus", "limit_this_thread", "limited", "training_threads"]
+__all__ = ["available_cpus", "limit_this_thread", "limited", "map_columns", "training_threads"]
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+# Below this many cells (rows x columns) starting threads costs more than it saves.
+PARALLEL_CELLS = 1_000_000
 
 
 def available_cpus() -> int:
@@ -61,6 +68,8 @@ def training_threads(environ: Mapping[str, str] | None = None) -> int:
 @contextmanager
 def limited(threads: int) -> Iterator[None]:
     """Run the block with native thread pools (OpenMP, BLAS) of at most `threads`."""
+    from threadpoolctl import threadpool_limits  # 16 ms: not for `tether drift`
+
     with threadpool_limits(limits=threads):
         yield
 
@@ -70,4 +79,18 @@ def limit_this_thread(threads: int | None) -> None:
     server's model thread); None leaves the libraries' defaults. OpenMP's limit belongs
     to the calling thread; BLAS libraries (OpenBLAS, MKL) have one per process."""
     if threads is not None:
+        from threadpoolctl import threadpool_limits
+
         threadpool_limits(limits=threads)
+
+
+def map_columns(work: Callable[[Item], Result], columns: Sequence[Item], *,
+                rows: int) -> list[Result]:
+    """`[work(c) for c in columns]`, in that order, one column per available CPU when
+    the data has at least `PARALLEL_CELLS` cells (`rows` x columns). `work` must not
+    touch shared state; the first exception it raises is raised here."""
+    workers = min(available_cpus(), len(columns))
+    if workers < 2 or rows * len(columns) < PARALLEL_CELLS:
+        return [work(column) for column in columns]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tether-columns") as pool:
+        return list(pool.map(work, columns))

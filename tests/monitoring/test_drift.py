@@ -3,7 +3,11 @@ Benjamini-Hochberg, and every kind of bad input."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import threading
+from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,7 +17,9 @@ from scipy import stats
 from tether.errors import DataError
 from tether.example.loans import generate
 from tether.monitoring.drift import benjamini_hochberg, detect_drift, feature_drift
-from tether.monitoring.profile import Profile, build_profile
+from tether.monitoring.profile import CategoricalProfile, Profile, bin_sums, build_profile
+from tether.tables import read_columns
+from tether.threads import available_cpus, map_columns
 
 FEATURES = ["income", "loan_amount", "credit_score", "age", "employment_years",
             "debt_to_income", "late_payments", "home_ownership", "purpose"]
@@ -211,3 +217,60 @@ def test_build_profile_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="unknown drift method"):
         detect_drift(build_profile(pd.DataFrame({"x": np.arange(100.0)})),
                      pd.DataFrame({"x": np.arange(100.0)}), method="magic")
+
+
+def test_files_read_column_by_column_give_the_same_profile_and_verdicts(
+        tmp_path: Path, reference: pd.DataFrame, profile: Profile) -> None:
+    """`tether drift` reads files as numpy columns (no pandas): the profile and every
+    score match those of the DataFrames, numbers, few-valued numbers and text alike."""
+    current = generate(3000, seed=4, shift=0.3)[FEATURES]
+    current.loc[::11, "income"] = np.nan
+    reference.to_csv(tmp_path / "reference.csv", index=False)
+    current.to_parquet(tmp_path / "current.parquet")
+    from_files = build_profile(read_columns(tmp_path / "reference.csv"))
+    assert from_files.features.keys() == profile.features.keys()
+    for name, expected in profile.features.items():
+        got = from_files.features[name]
+        assert got.kind == expected.kind, name
+        if isinstance(expected, CategoricalProfile):
+            assert got == expected, name
+        else:
+            for key, value in asdict(expected).items():
+                if key != "kind":
+                    assert getattr(got, key) == pytest.approx(value, rel=1e-9, abs=1e-12), name
+    theirs = detect_drift(profile, current, method="ks")
+    ours = detect_drift(from_files, read_columns(tmp_path / "current.parquet"), method="ks")
+    for a, b in zip(ours.features, theirs.features, strict=True):
+        assert (a.name, a.drifted, a.missing_current) == (b.name, b.drifted, b.missing_current)
+        assert a.scores == pytest.approx(b.scores, rel=1e-6, abs=1e-12), a.name
+        assert (a.p_adjusted is None) == (b.p_adjusted is None), a.name
+        if b.p_adjusted is not None:
+            assert a.p_adjusted == pytest.approx(b.p_adjusted, rel=1e-6, abs=1e-12), a.name
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_bin_sums_are_the_sums_of_each_slice(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    values = np.sort(rng.normal(size=int(rng.integers(1, 400))))
+    bounds = np.sort(rng.integers(0, len(values) + 1, size=int(rng.integers(2, 30))))
+    expected = [values[lo:hi].sum() for lo, hi in itertools.pairwise(bounds)]
+    assert bin_sums(values, bounds) == pytest.approx(expected, abs=1e-9)
+
+
+def test_large_data_is_profiled_on_every_cpu_with_the_same_result() -> None:
+    rng = np.random.default_rng(9)
+    frame = pd.DataFrame({f"c{i}": rng.normal(i, 1, 120_000) for i in range(10)})
+    names: set[str] = set()
+
+    def record(column: str) -> str:
+        names.add(threading.current_thread().name)
+        return column
+
+    assert map_columns(record, list(frame.columns), rows=len(frame)) == list(frame.columns)
+    assert (any(n.startswith("tether-columns") for n in names)) == (available_cpus() > 1)
+    names.clear()
+    assert map_columns(record, ["a", "b"], rows=10) == ["a", "b"]
+    assert names == {threading.current_thread().name}  # small data: no threads
+    together = build_profile(frame)  # 1.2M cells: in parallel
+    for name in frame.columns:  # one column, 120k cells: in this thread
+        assert together.features[name] == build_profile(frame[[name]]).features[name]

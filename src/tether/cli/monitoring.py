@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from tether.monitoring.backtest import Predictor
     from tether.monitoring.drift import DriftReport
     from tether.monitoring.monitor import Snapshot
+    from tether.tables import Columns
 
 __all__ = ["register"]
 
@@ -45,6 +46,15 @@ def _read(path: Path, what: str) -> pd.DataFrame:
     if frame.empty:
         raise DataError(f"{path}: the {what} file has no rows")
     return frame
+
+
+def _read_columns(path: Path, what: str) -> Columns:
+    from tether.tables import read_columns
+
+    columns = read_columns(path)
+    if len(columns) == 0:
+        raise DataError(f"{path}: the {what} file has no rows")
+    return columns
 
 
 def _write_html(path: Path, page: str) -> None:
@@ -113,16 +123,16 @@ def drift(
     from tether.monitoring.profile import build_profile
 
     check_output_file(html_out)
-    reference_frame = _read(reference, "reference")
-    current_frame = _read(current, "current")
+    reference_frame = _read_columns(reference, "reference")
+    current_frame = _read_columns(current, "current")
     left_out = [*exclude, *([target] if target is not None else [])]
     unknown = [c for c in left_out if c not in reference_frame.columns
                and c not in current_frame.columns]
     if unknown:
         raise DataError(f"--exclude/--target: no column {', '.join(map(repr, unknown))} in "
                         f"{reference} or {current}")
-    reference_frame = reference_frame.drop(columns=left_out, errors="ignore")
-    current_frame = current_frame.drop(columns=left_out, errors="ignore")
+    reference_frame = reference_frame.without(left_out)
+    current_frame = current_frame.without(left_out)
     common = [c for c in reference_frame.columns if c in current_frame.columns]
     if not common:
         raise DataError(f"{current}: no column in common with {reference} (reference has "

@@ -49,21 +49,27 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-from scipy import special
 
 from tether.monitoring.methods import METHODS
 from tether.monitoring.profile import (
     CategoricalProfile,
+    Column,
     FeatureProfile,
     NumericProfile,
     Profile,
-    categorical_values,
+    bin_sums,
+    category_counts,
     numeric_values,
 )
+from tether.threads import map_columns
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tether.tables import Columns
 
 __all__ = [
     "DISTANCE_THRESHOLDS",
@@ -193,9 +199,16 @@ def _psi(reference: np.ndarray, current: np.ndarray) -> float:
     return float(np.sum((r - c) * np.log(r / c)))
 
 
+def _rel_entr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """`scipy.special.rel_entr` for shares (x, y >= 0, y > 0 wherever x > 0)."""
+    safe_y = np.where(x > 0, y, 1.0)
+    return np.where(x > 0, x * np.log(np.where(x > 0, x, 1.0) / safe_y), 0.0)
+
+
 def _jensenshannon(reference: np.ndarray, current: np.ndarray) -> float:
-    """`scipy.spatial.distance.jensenshannon` (natural log), written out from the same
-    `rel_entr`: importing scipy.spatial costs every `tether drift` ~0.1 s more.
+    """`scipy.spatial.distance.jensenshannon` (natural log), written out: importing
+    scipy.spatial (or scipy.special, for `rel_entr`) costs every `tether drift` 0.1-0.2 s,
+    as much as the whole drift of two 300k-row files.
 
     >>> round(_jensenshannon(np.array([0.5, 0.5]), np.array([0.9, 0.1])), 6)
     0.318982
@@ -205,7 +218,7 @@ def _jensenshannon(reference: np.ndarray, current: np.ndarray) -> float:
     p = reference / reference.sum()
     q = current / current.sum()
     middle = (p + q) / 2.0
-    divergence = (special.rel_entr(p, middle).sum() + special.rel_entr(q, middle).sum()) / 2.0
+    divergence = (_rel_entr(p, middle).sum() + _rel_entr(q, middle).sum()) / 2.0
     return math.sqrt(max(float(divergence), 0.0))
 
 
@@ -218,12 +231,15 @@ def _ks_p_value(statistic: float, n: int, m: int) -> float:
 
         return float(stats.kstwo.sf(statistic, n_eff))
     # kstwobign.sf is scipy.special.kolmogorov, without importing scipy.stats
+    from scipy import special  # 0.17 s: only when the KS test decides
+
     return float(special.kolmogorov(statistic * math.sqrt(n_eff)))
 
 
-def _numeric_scores(profile: NumericProfile, values: np.ndarray) -> tuple[dict[str, float],
-                                                                           float | None]:
-    """Every numeric score from one sort of the current values: counts and sums per bin."""
+def _numeric_scores(profile: NumericProfile, values: np.ndarray, *,
+                    p_value: bool) -> tuple[dict[str, float], float | None]:
+    """Every numeric score from one sort of the current values: counts and sums per bin;
+    the KS test's p-value only when `p_value` (it is the verdict only for `ks`)."""
     edges = np.asarray(profile.edges)
     ref_cdf = np.asarray(profile.cdf)
     m = len(values)
@@ -231,17 +247,16 @@ def _numeric_scores(profile: NumericProfile, values: np.ndarray) -> tuple[dict[s
     # faster than a binary search of every value among the edges.
     ordered = np.sort(values)
     at_or_below = np.searchsorted(ordered, edges, side="right")
-    prefix = np.concatenate([[0.0], np.cumsum(ordered)])
     # bin 0: x <= e0; bin i: e[i-1] < x <= e[i]; last bin: x > e[-1]
     bounds = np.concatenate([[0], at_or_below, [m]])
     counts = np.diff(bounds)
-    sums = np.diff(prefix[bounds])
+    sums = bin_sums(ordered, bounds)
     k = len(edges)
     cur_cdf = at_or_below / m
     # Kolmogorov-Smirnov: the sup over the edges, and just below the reference minimum.
     below_min = np.searchsorted(ordered, edges[0], side="left") / m
     statistic = float(max(np.max(np.abs(ref_cdf - cur_cdf)), below_min))
-    p_value = _ks_p_value(statistic, profile.count, m)
+    ks_p_value = _ks_p_value(statistic, profile.count, m) if p_value else None
     # Wasserstein-1 = integral |F_ref - F_cur| dx; per bin, the integral of each CDF is
     # exact (cdf at the left edge * width + sum(e_right - x) / n), and outside the
     # reference range the reference CDF is 0 or 1.
@@ -257,29 +272,43 @@ def _numeric_scores(profile: NumericProfile, values: np.ndarray) -> tuple[dict[s
     scores = {"ks": statistic, "wasserstein": float(wasserstein),
               "psi": _psi(ref_coarse, cur_coarse),
               "jensenshannon": _jensenshannon(ref_coarse, cur_coarse)}
-    return scores, p_value
+    return scores, ks_p_value
 
 
-def _categorical_scores(profile: CategoricalProfile, values: pd.Series) -> tuple[
-        dict[str, float], float | None, list[str]]:
-    observed = values.value_counts()
-    keys = sorted(set(profile.counts) | set(observed.index))
+def _categorical_scores(profile: CategoricalProfile, observed: dict[str, int], *,
+                        p_value: bool) -> tuple[dict[str, float], float | None, list[str]]:
+    """Chi-squared, PSI and Jensen-Shannon on the category counts; the chi-squared test's
+    p-value only when `p_value` (it is the verdict only for `chi2`)."""
+    keys = sorted(set(profile.counts) | set(observed))
     reference = np.array([profile.counts.get(key, 0) for key in keys], dtype=float)
     current = np.array([observed.get(key, 0) for key in keys], dtype=float)
     unseen = [key for key in keys if profile.counts.get(key, 0) == 0]
     if len(keys) < 2:
-        chi2, p_value = 0.0, 1.0
-    else:
-        from scipy import stats
+        chi2, chi2_p_value = 0.0, 1.0
+    elif p_value:
+        from scipy import stats  # 0.6 s to import: only when the test decides
 
         result = stats.chi2_contingency(np.vstack([reference, current]), correction=False)
-        chi2, p_value = float(result.statistic), float(result.pvalue)
+        chi2, chi2_p_value = float(result.statistic), float(result.pvalue)
+    else:
+        chi2, chi2_p_value = _chi2_statistic(np.vstack([reference, current])), None
     r, c = _shares(reference), _shares(current)
     scores = {"chi2": chi2, "psi": _psi(r, c), "jensenshannon": _jensenshannon(r, c)}
-    return scores, p_value, unseen
+    return scores, chi2_p_value, unseen
 
 
-def feature_drift(name: str, profile: FeatureProfile, current: pd.Series, *,
+def _chi2_statistic(table: np.ndarray) -> float:
+    """Pearson's chi-squared statistic of a contingency table, as `chi2_contingency`
+    (without Yates' correction) computes it; its p-value needs scipy.stats.
+
+    >>> round(_chi2_statistic(np.array([[10.0, 20.0, 30.0], [15.0, 15.0, 40.0]])), 6)
+    2.387755
+    """
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
+    return float(np.sum((table - expected) ** 2 / expected))
+
+
+def feature_drift(name: str, profile: FeatureProfile, current: Column, *,
                   method: str | None = None, alpha: float = 0.05,
                   thresholds: Mapping[str, float] | None = None,
                   min_rows: int = MIN_ROWS) -> FeatureDrift:
@@ -294,8 +323,8 @@ def feature_drift(name: str, profile: FeatureProfile, current: pd.Series, *,
         values, missing, unparseable = numeric_values(current)
         rows = len(values)
     else:
-        categories, missing = categorical_values(current, profile.numeric)
-        unparseable, rows = 0, len(categories)
+        observed, missing = category_counts(current, profile.numeric)
+        unparseable, rows = 0, sum(observed.values())
     chosen = (method if method is not None and method in allowed
               else default_method(kind, profile.count, rows))
     threshold = alpha if chosen in TESTS else limits[chosen]
@@ -325,9 +354,10 @@ def feature_drift(name: str, profile: FeatureProfile, current: pd.Series, *,
                                          f"{profile.count} reference value(s), need "
                                          f"{min_rows} on each side"))
     if isinstance(profile, NumericProfile):
-        scores, p_value = _numeric_scores(profile, values)
+        scores, p_value = _numeric_scores(profile, values, p_value=chosen == "ks")
     else:
-        scores, p_value, unseen = _categorical_scores(profile, categories)
+        scores, p_value, unseen = _categorical_scores(profile, observed,
+                                                      p_value=chosen == "chi2")
     score = scores[chosen]
     moved = bool(missingness["missing_drifted"])
     if chosen in TESTS:
@@ -364,7 +394,7 @@ def _missing_check(profile: FeatureProfile, missing: int, total: int, *, alpha: 
     return found
 
 
-def detect_drift(profile: Profile, current: pd.DataFrame, *, method: str | None = None,
+def detect_drift(profile: Profile, current: pd.DataFrame | Columns, *, method: str | None = None,
                  methods: Mapping[str, str] | None = None, alpha: float = 0.05,
                  share_threshold: float = 0.5, thresholds: Mapping[str, float] | None = None,
                  min_rows: int = MIN_ROWS, prediction: pd.Series | None = None) -> DriftReport:
@@ -376,9 +406,11 @@ def detect_drift(profile: Profile, current: pd.DataFrame, *, method: str | None 
     present = [name for name in profile.features if name in current.columns]
     missing = [name for name in profile.features if name not in current.columns]
     extra = [str(c) for c in current.columns if c not in profile.features]
-    results = [feature_drift(name, profile.features[name], current[name],
-                             method=(methods or {}).get(name, method), alpha=alpha,
-                             thresholds=thresholds, min_rows=min_rows) for name in present]
+    results = map_columns(
+        lambda name: feature_drift(name, profile.features[name], current[name],
+                                   method=(methods or {}).get(name, method), alpha=alpha,
+                                   thresholds=thresholds, min_rows=min_rows),
+        present, rows=len(current))
     tested = [i for i, r in enumerate(results) if r.method in TESTS and r.p_value is not None]
     adjusted = benjamini_hochberg([results[i].p_value or 0.0 for i in tested])
     for i, p in zip(tested, adjusted, strict=True):
@@ -418,13 +450,13 @@ class Histogram:
         return asdict(self)
 
 
-def histogram(profile: FeatureProfile, current: pd.Series, *,
+def histogram(profile: FeatureProfile, current: Column, *,
               categories: int = SHOWN_CATEGORIES) -> Histogram:
     """Shares per bin: a numeric column on the profile's decile bins (those of `psi` and
     `jensenshannon`), a categorical one on its `categories` most frequent reference
     categories plus "(other)" for the rest and for categories the reference never saw.
 
-    >>> import numpy as np
+    >>> import numpy as np, pandas as pd
     >>> from tether.monitoring.profile import build_profile
     >>> frame = pd.DataFrame({"x": np.arange(100.0), "c": ["a"] * 70 + ["b"] * 30})
     >>> profile = build_profile(frame)
@@ -445,17 +477,17 @@ def histogram(profile: FeatureProfile, current: pd.Series, *,
                   + [f"> {coarse[-1]:.3g}"]) if len(coarse) else ["all values"]
         return Histogram(bins=labels, reference=_floats(profile.coarse_shares),
                          current=_floats(cur))
-    observed, _ = categorical_values(current, profile.numeric)
-    counts = observed.value_counts()
+    counts, _ = category_counts(current, profile.numeric)
+    observed = sum(counts.values())
     ranked = sorted(profile.counts, key=lambda key: (-profile.counts[key], key))
     shown = ranked[:categories]
     ref_counts = [profile.counts[key] for key in shown]
     cur_counts = [int(counts.get(key, 0)) for key in shown]
-    rest_ref, rest_cur = profile.count - sum(ref_counts), len(observed) - sum(cur_counts)
+    rest_ref, rest_cur = profile.count - sum(ref_counts), observed - sum(cur_counts)
     if rest_ref > 0 or rest_cur > 0:
         shown, ref_counts, cur_counts = ([*shown, OTHER_LABEL], [*ref_counts, rest_ref],
                                          [*cur_counts, rest_cur])
-    ref_total, cur_total = max(profile.count, 1), max(len(observed), 1)
+    ref_total, cur_total = max(profile.count, 1), max(observed, 1)
     reference = [count / ref_total for count in ref_counts]
     now = [count / cur_total for count in cur_counts]
     return Histogram(bins=list(shown), reference=_floats(reference), current=_floats(now))

@@ -22,12 +22,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from tether.errors import DataError
+from tether.threads import map_columns
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tether.tables import Columns
+
+# A column is a pandas Series or, from `tether.tables.read_columns`, a numpy array of
+# numbers: profiles and drift checks of files of numbers never import pandas.
+Column = Any
 
 __all__ = [
     "FORMAT",
@@ -35,8 +44,11 @@ __all__ = [
     "FeatureProfile",
     "NumericProfile",
     "Profile",
+    "bin_sums",
     "build_profile",
     "categorical_values",
+    "category_counts",
+    "is_numeric",
     "numeric_values",
 ]
 
@@ -143,29 +155,65 @@ def _feature_from_dict(data: dict[str, Any]) -> FeatureProfile:
     return CategoricalProfile(**fields)
 
 
-def numeric_values(series: pd.Series) -> tuple[np.ndarray, int, int]:
+def is_numeric(column: Column) -> bool:
+    """Whether the column holds numbers (or booleans), by its dtype."""
+    if isinstance(column, np.ndarray):
+        return column.dtype.kind in "biuf"
+    import pandas as pd
+
+    return bool(pd.api.types.is_numeric_dtype(column.dtype)
+                or pd.api.types.is_bool_dtype(column.dtype))
+
+
+def numeric_values(column: Column) -> tuple[np.ndarray, int, int]:
     """Finite values as float64, the count of missing (NaN/None/inf) and of unparseable ones."""
-    if pd.api.types.is_bool_dtype(series.dtype):
-        series = series.astype(float)
-    if pd.api.types.is_numeric_dtype(series.dtype):
-        values = series.to_numpy(dtype=float, na_value=np.nan)
+    if isinstance(column, np.ndarray) and column.dtype.kind in "biuf":
+        values = column.astype(float, copy=False)
         bad = 0
     else:
-        parsed = pd.to_numeric(series, errors="coerce")
-        bad = int((parsed.isna() & series.notna()).sum())
-        values = parsed.to_numpy(dtype=float, na_value=np.nan)
+        import pandas as pd
+
+        series = pd.Series(column) if isinstance(column, np.ndarray) else column
+        if pd.api.types.is_bool_dtype(series.dtype):
+            series = series.astype(float)
+        if pd.api.types.is_numeric_dtype(series.dtype):
+            values = series.to_numpy(dtype=float, na_value=np.nan)
+            bad = 0
+        else:
+            parsed = pd.to_numeric(series, errors="coerce")
+            bad = int((parsed.isna() & series.notna()).sum())
+            values = parsed.to_numpy(dtype=float, na_value=np.nan)
     finite = np.isfinite(values)
-    return values[finite], int(len(values) - finite.sum()) - bad, bad
+    present = int(np.count_nonzero(finite))
+    if present == len(values):
+        return values, 0, bad  # no copy: a million-row column is 8 MB
+    return values[finite], len(values) - present - bad, bad
 
 
 def categorical_values(series: pd.Series, numeric: bool) -> tuple[pd.Series, int]:
     """Values as category strings (numbers as floats, so 1 and 1.0 agree) and missing count."""
+    import pandas as pd
+
     if numeric:
-        values = pd.to_numeric(series, errors="coerce").astype(float)
+        # + 0.0: -0.0 and 0.0 are one category, as np.unique counts them in category_counts
+        values = pd.to_numeric(series, errors="coerce").astype(float) + 0.0
         values = values[np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))]
         return values.map(repr), int(len(series) - len(values))
     present = series.dropna()
     return present.astype(str), int(len(series) - len(present))
+
+
+def category_counts(column: Column, numeric: bool) -> tuple[dict[str, int], int]:
+    """Rows per category string (as `categorical_values` names them) and missing count."""
+    if isinstance(column, np.ndarray) and column.dtype.kind in "biuf":
+        values, missing, _ = numeric_values(column)
+        keys, counts = np.unique(values + 0.0, return_counts=True)
+        return {repr(float(k)): int(c) for k, c in zip(keys, counts, strict=True)}, missing
+    import pandas as pd
+
+    series = pd.Series(column) if isinstance(column, np.ndarray) else column
+    categories, missing = categorical_values(series, numeric)
+    return {str(k): int(v) for k, v in categories.value_counts().items()}, missing
 
 
 def _sorted_quantiles(ordered: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
@@ -177,6 +225,25 @@ def _sorted_quantiles(ordered: np.ndarray, probabilities: np.ndarray) -> np.ndar
     return ordered[low] + (position - low) * (ordered[high] - ordered[low])
 
 
+def bin_sums(ordered: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """`ordered[bounds[i]:bounds[i + 1]].sum()` for every i; `bounds` non-decreasing
+    positions in `ordered`. Shape: (len(bounds) - 1,).
+
+    One pass without the prefix-sum array (`np.cumsum` allocates and writes a copy of
+    the column: 2.6 ms for 300k values against 0.05 ms for this).
+
+    >>> bin_sums(np.arange(6.0), np.array([0, 2, 2, 5]))
+    array([1., 0., 9.])
+    """
+    starts = bounds[:-1]
+    sums = np.zeros(len(starts))
+    filled = bounds[1:] > starts
+    if filled.any():
+        # a bin runs to the next non-empty bin's start, the last to bounds[-1]
+        sums[filled] = np.add.reduceat(ordered[:bounds[-1]], starts[filled])
+    return sums
+
+
 def _numeric_profile(ordered: np.ndarray, missing: int, sketch_points: int) -> NumericProfile:
     n = len(ordered)
     quantiles = _sorted_quantiles(ordered, np.linspace(0.0, 1.0, sketch_points + 1))
@@ -184,10 +251,9 @@ def _numeric_profile(ordered: np.ndarray, missing: int, sketch_points: int) -> N
     below_or_at = np.searchsorted(ordered, edges, side="right")
     cdf = below_or_at / n
     # Integral of the empirical CDF over (e[i-1], e[i]]: F(e[i-1]) * width + sum(e[i] - x)/n
-    # over the values x inside the bin (exact; prefix sums make it one pass).
-    prefix = np.concatenate([[0.0], np.cumsum(ordered)])
+    # over the values x inside the bin (exact; one pass over the sorted values).
     inside_count = np.diff(below_or_at)
-    inside_sum = prefix[below_or_at[1:]] - prefix[below_or_at[:-1]]
+    inside_sum = bin_sums(ordered, below_or_at)
     widths = np.diff(edges)
     integrals = cdf[:-1] * widths + (inside_count * edges[1:] - inside_sum) / n
     deciles = np.round(np.linspace(0, sketch_points, COARSE_BINS + 1)[1:-1]).astype(int)
@@ -199,27 +265,25 @@ def _numeric_profile(ordered: np.ndarray, missing: int, sketch_points: int) -> N
         mean=float(ordered.mean()), std=float(ordered.std()))
 
 
-def _feature_profile(series: pd.Series, sketch_points: int,
+def _feature_profile(column: Column, sketch_points: int,
                      discrete: bool = False) -> FeatureProfile:
-    numeric = pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(
-        series.dtype)
+    numeric = is_numeric(column)
     if numeric and not discrete:
-        values, missing, _ = numeric_values(series)
+        values, missing, _ = numeric_values(column)
         ordered = np.sort(values)
         distinct = 1 + int(np.count_nonzero(np.diff(ordered))) if len(ordered) else 0
         if distinct > MAX_DISCRETE_VALUES:
             return _numeric_profile(ordered, missing, sketch_points)
-    categories, missing = categorical_values(series, numeric)
-    counts = categories.value_counts()
+    counts, missing = category_counts(column, numeric)
     if len(counts) > MAX_CATEGORIES:
-        kept = counts.iloc[: MAX_CATEGORIES - 1]
-        counts = pd.concat([kept, pd.Series({OTHER: int(counts.iloc[MAX_CATEGORIES - 1:].sum())})])
-    return CategoricalProfile(count=int(counts.sum()), missing=missing,
-                              counts={str(k): int(v) for k, v in sorted(counts.items())},
-                              numeric=numeric)
+        ranked = sorted(counts.items(), key=lambda item: -item[1])  # stable: ties keep order
+        counts = dict(ranked[: MAX_CATEGORIES - 1])
+        counts[OTHER] = sum(count for _, count in ranked[MAX_CATEGORIES - 1:])
+    return CategoricalProfile(count=sum(counts.values()), missing=missing,
+                              counts=dict(sorted(counts.items())), numeric=numeric)
 
 
-def build_profile(frame: pd.DataFrame, *, features: list[str] | None = None,
+def build_profile(frame: pd.DataFrame | Columns, *, features: list[str] | None = None,
                   prediction: pd.Series | np.ndarray | None = None,
                   calibration: dict[str, list[float]] | None = None,
                   class_calibration: dict[str, Any] | None = None,
@@ -236,16 +300,17 @@ def build_profile(frame: pd.DataFrame, *, features: list[str] | None = None,
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise DataError(f"reference data has no column(s) {', '.join(map(repr, missing))}")
-    if frame.empty:
+    if len(frame) == 0 or not len(frame.columns):
         raise DataError("reference data is empty; a profile needs rows")
     if sketch_points < 2:
         raise ValueError("sketch_points must be at least 2.")
-    profiles = {str(c): _feature_profile(frame[c], sketch_points) for c in columns}
+    summaries = map_columns(lambda c: _feature_profile(frame[c], sketch_points), columns,
+                            rows=len(frame))
+    profiles = {str(c): summary for c, summary in zip(columns, summaries, strict=True)}
     predicted = None
     column = None
     if prediction is not None:
-        series = pd.Series(np.asarray(prediction))
-        predicted = _feature_profile(series, sketch_points, discrete_prediction)
+        predicted = _feature_profile(np.asarray(prediction), sketch_points, discrete_prediction)
         column = getattr(prediction, "name", None)
     return Profile(rows=len(frame), features=profiles, prediction=predicted,
                    prediction_column=str(column) if column is not None else None,

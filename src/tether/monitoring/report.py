@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -29,11 +29,15 @@ import pandas as pd
 from tether.monitoring.drift import DriftReport, FeatureDrift
 from tether.monitoring.profile import (
     CategoricalProfile,
+    Column,
     NumericProfile,
     Profile,
-    categorical_values,
+    category_counts,
     numeric_values,
 )
+
+if TYPE_CHECKING:
+    from tether.tables import Columns
 
 __all__ = ["backtest_html", "drift_html"]
 
@@ -63,7 +67,7 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}g}"
 
 
-def _numeric_plot(name: str, profile: NumericProfile, current: pd.Series) -> str:
+def _numeric_plot(name: str, profile: NumericProfile, current: Column) -> str:
     values, _, _ = numeric_values(current)
     low = min(float(np.interp(0.005, profile.cdf, profile.edges)),
               float(np.quantile(values, 0.005)) if len(values) else np.inf)
@@ -85,13 +89,13 @@ def _numeric_plot(name: str, profile: NumericProfile, current: pd.Series) -> str
     return _png(figure)
 
 
-def _categorical_plot(name: str, profile: CategoricalProfile, current: pd.Series) -> str:
-    categories, _ = categorical_values(current, profile.numeric)
-    observed = categories.value_counts(normalize=True)
-    keys = sorted(set(profile.counts) | set(observed.index))[:30]
+def _categorical_plot(name: str, profile: CategoricalProfile, current: Column) -> str:
+    observed, _ = category_counts(current, profile.numeric)
+    keys = sorted(set(profile.counts) | set(observed))[:30]
     total = max(sum(profile.counts.values()), 1)
+    present = max(sum(observed.values()), 1)
     reference = [profile.counts.get(k, 0) / total for k in keys]
-    now = [float(observed.get(k, 0.0)) for k in keys]
+    now = [observed.get(k, 0) / present for k in keys]
     figure, axes = plt.subplots(figsize=(5, 3))
     positions = np.arange(len(keys))
     axes.bar(positions - 0.2, reference, width=0.4, label="reference")
@@ -113,7 +117,7 @@ def _feature_row(f: FeatureDrift) -> str:
             f"<td>{verdict}</td><td>{html.escape(f.reason or '')}</td></tr>")
 
 
-def drift_html(report: DriftReport, profile: Profile, current: pd.DataFrame,
+def drift_html(report: DriftReport, profile: Profile, current: pd.DataFrame | Columns,
                title: str = "tether drift report") -> str:
     """A table of every column and one plot per drifted column (reference vs current)."""
     share = ("not enough data" if report.share_drifted is None
