@@ -24,6 +24,7 @@ from tether.classes import model_classes
 from tether.errors import DataError, TetherError
 from tether.events import EventKind
 from tether.monitoring.reference import CALIBRATION_ERROR, PROFILE_FILE
+from tether.outputs import check_feature_names
 from tether.project import Project
 from tether.training import (
     MAX_REFERENCE_ROWS,
@@ -78,6 +79,8 @@ def _complete(project: Project, uri: str, number: int, created: bool) -> Adopted
     """Record the reference artifacts of the version `adopt` took."""
     policy = project.policy
     target = policy.model.target
+    model = project.registry.load_model(number)
+    check_feature_names([c.name for c in model.columns or []], f"{uri}")
     try:
         reference = load_reference(project)
     except DataError as exc:
@@ -86,7 +89,6 @@ def _complete(project: Project, uri: str, number: int, created: bool) -> Adopted
         project.record(EventKind.ADOPTED, f"adopted {uri} without reference data", version=number,
                        data={"uri": uri, "missing": absent})
         return Adopted(number, created, missing=absent)
-    model = project.registry.load_model(number)
     features = [c for c in reference.columns if c != target]
     if model.columns:  # the model's signature says which columns it takes
         wanted = [c.name for c in model.columns]

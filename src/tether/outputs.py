@@ -20,22 +20,50 @@ multiclass model as itself, any other class as its index in `classes_`,
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
+
+from tether.errors import DataError
 
 __all__ = [
     "PROBA_PREFIX",
     "WINDOW_COLUMNS",
+    "check_feature_names",
     "feature_columns",
     "model_scores",
     "proba_column",
     "probability_columns",
+    "reserved_names",
 ]
 
 PROBA_PREFIX = "proba:"
 WINDOW_COLUMNS = frozenset({"id", "ts", "model_version", "route", "prediction", "score",
                             "latency_ms", "model_cpu_ms", "batch_rows", "error",
                             "label"})
+
+
+def reserved_names(names: Iterable[object]) -> list[str]:
+    """The names among `names` that prediction windows use for their own columns (a
+    model feature named `score` or `label` would be read as the model's score or the
+    label, and dropped from drift checks), in their order.
+
+    >>> reserved_names(["age", "score", "proba:0", "income"])
+    ['score', 'proba:0']
+    """
+    return [str(name) for name in names
+            if name in WINDOW_COLUMNS or str(name).startswith(PROBA_PREFIX)]
+
+
+def check_feature_names(names: Iterable[object], where: str) -> None:
+    """Raise `DataError` when a feature takes a name windows reserve (`reserved_names`)."""
+    clashes = reserved_names(names)
+    if clashes:
+        raise DataError(
+            f"{where}: feature column(s) {', '.join(map(repr, clashes))} take names tether's "
+            f"prediction log uses for its own columns ({', '.join(sorted(WINDOW_COLUMNS))} "
+            f"and {PROBA_PREFIX}N); rename them in the data and in what the model is fed")
 
 
 def proba_column(index: int) -> str:

@@ -30,6 +30,7 @@ from tether.errors import DataError, TetherError, TrainingError
 from tether.events import EventKind
 from tether.monitoring.profile import Profile
 from tether.monitoring.reference import PROBA, PROFILE_FILE, reference_profile
+from tether.outputs import check_feature_names
 from tether.project import Project
 from tether.registry import TrainingRun
 from tether.scoring import evaluate
@@ -165,6 +166,7 @@ def load_reference(project: Project) -> pd.DataFrame:
     if target not in frame.columns:
         raise DataError(f"reference data has no target column {target!r} (model.target); "
                         f"columns: {', '.join(map(str, frame.columns))}")
+    check_feature_names([c for c in frame.columns if c != target], "reference data")
     return frame
 
 
