@@ -212,7 +212,9 @@ class ServingPolicy(_Strict):
     """Limits, batching, durability and timeouts of the model server (`tether serve`)."""
 
     max_batch_rows: int = Field(default=4096, ge=1)
-    max_wait_ms: float = Field(default=0.0, ge=0)
+    # the longest a batch waits for requests it expects (`tether.serving.batching`); a
+    # lone client never waits
+    max_wait_ms: float = Field(default=2.0, ge=0)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     max_rows: int = Field(default=10_000, ge=1)
     log_queue_rows: int = Field(default=200_000, ge=1)

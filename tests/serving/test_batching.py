@@ -64,22 +64,45 @@ def test_a_failing_request_fails_alone() -> None:
         [2.0 * i] for i in range(10) if i != 5]
 
 
-def test_max_wait_gathers_requests_that_arrive_a_little_later() -> None:
+def test_clients_that_come_back_at_different_moments_share_one_call() -> None:
+    """Four clients answered together resend 0-15 ms apart: each batch waits for all four
+    (it saw four outstanding at once), however slow the machine (the wait ends when they
+    are there, not on a clock: `max_wait_s` is far longer than any test)."""
     model = SlowModel()
-    batcher = MicroBatcher(model, ["a"], max_rows=64, max_wait_s=0.05)
+    batcher = MicroBatcher(model, ["a"], max_rows=64, max_wait_s=60.0)
 
     async def scenario() -> None:
-        async def late(i: int) -> Prediction:
-            await asyncio.sleep(0.01 * i)
-            return await batcher.submit(np.array([[float(i)]]))
+        async def client(i: int) -> None:
+            for _ in range(3):
+                await batcher.submit(np.array([[float(i)]]))
+                await asyncio.sleep(0.005 * i)
 
-        await asyncio.gather(*[late(i) for i in range(4)])
+        await asyncio.gather(*[client(i) for i in range(4)])
 
     try:
         asyncio.run(scenario())
     finally:
         batcher.close()
-    assert model.calls == [4]
+    assert model.calls == [4, 4, 4]
+
+
+def test_a_lone_client_is_never_held() -> None:
+    """One client at a time: no batch waits (with a 60 s `max_wait_s`, a wait would hold
+    this test for minutes)."""
+    model = SlowModel()
+    batcher = MicroBatcher(model, ["a"], max_rows=64, max_wait_s=60.0)
+
+    async def scenario() -> None:
+        for i in range(5):
+            await batcher.submit(np.array([[float(i)]]))
+
+    started = time.monotonic()
+    try:
+        asyncio.run(scenario())
+    finally:
+        batcher.close()
+    assert model.calls == [1] * 5
+    assert time.monotonic() - started < 30
 
 
 def test_max_rows_must_be_positive() -> None:
