@@ -23,10 +23,10 @@ from tether.serving import create_app
 
 
 class Doubler(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
-    """2 * x; fails unless `when` really is a datetime column."""
+    """2 * x; fails unless `ts` really is a datetime column."""
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
-        assert pd.api.types.is_datetime64_any_dtype(model_input["when"])
+        assert pd.api.types.is_datetime64_any_dtype(model_input["ts"])
         return model_input["x"].astype(float).to_numpy() * 2.0
 
 
@@ -63,7 +63,7 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {
         "datetime": _save(root / "datetime", Doubler(), pd.DataFrame({
             "x": [1.0, 2.0],
-            "when": pd.to_datetime(["2024-01-01T00:00:00", "2024-02-01T12:30:00"])})),
+            "ts": pd.to_datetime(["2024-01-01T00:00:00", "2024-02-01T12:30:00"])})),
         "boolean": _save(root / "boolean", Echo(), pd.DataFrame({
             "is_member": [True, False], "amount": [10.0, 20.0]})),
         "lengths": _save(root / "lengths", Lengths(), pd.DataFrame({
@@ -113,7 +113,7 @@ def test_datetime_columns_take_iso_8601_strings_as_mlflow_does(
         folders: dict[str, Path], serve: Any) -> None:
     folder = folders["datetime"]
     client = serve(folder)
-    body = split(["x", "when"], [[1.0, "2024-01-01T00:00:00"], [2.0, "2024-02-01T12:30:00"]])
+    body = split(["x", "ts"], [[1.0, "2024-01-01T00:00:00"], [2.0, "2024-02-01T12:30:00"]])
     assert client.get("/ready").json()["ready"] is True
     assert post(client, "/invocations", body) == mlflow_answer(folder, body) \
         == (200, {"predictions": [2.0, 4.0]})
@@ -123,22 +123,22 @@ def test_datetime_columns_take_iso_8601_strings_as_mlflow_does(
     assert post(client, "/invocations", own) == mlflow_answer(folder, own)
     assert post(client, "/invocations", own)[0] == 200
     # ISO-8601 variants in one column (date only, with seconds) parse alike
-    status, answer = post(client, "/predict", split(["x", "when"], [
+    status, answer = post(client, "/predict", split(["x", "ts"], [
         [1.0, "2024-01-01"], [3.0, "2024-02-01T12:30:00.5"]]))
     assert (status, answer["predictions"]) == (200, [2.0, 6.0])
 
 
 @pytest.mark.parametrize(("value", "fragment"), [
-    ("2024-13-01", "column 'when': expected datetime (an ISO-8601 string such as "
+    ("2024-13-01", "column 'ts': expected datetime (an ISO-8601 string such as "
                    "'2024-01-31T12:30:00'), got '2024-13-01' at row 0"),
     ("01/02/2024", "got '01/02/2024' at row 0"),
-    (20240101, "column 'when': expected datetime (an ISO-8601 string), got int 20240101"),
+    (20240101, "column 'ts': expected datetime (an ISO-8601 string), got int 20240101"),
     ("2024-01-01T00:00:00Z", "has a UTC offset; the model's datetime type is timezone-naive"),
 ])
 def test_a_datetime_that_cannot_be_read_is_a_4xx_naming_the_column(
         folders: dict[str, Path], serve: Any, value: Any, fragment: str) -> None:
     status, answer = post(serve(folders["datetime"]), "/predict",
-                          split(["x", "when"], [[1.0, value]]))
+                          split(["x", "ts"], [[1.0, value]]))
     assert status == 400 and fragment in answer["message"], answer
 
 
@@ -224,9 +224,9 @@ def test_an_example_only_mlflow_reads_still_serves_through_mlflow(
     folder = tmp_path / "model"
     shutil.copytree(folders["datetime"], folder)
     (folder / "serving_input_example.json").write_text(json.dumps(
-        {"dataframe_split": {"columns": ["x", "when"], "data": [[1.0, "01/02/2024"]]}}))
+        {"dataframe_split": {"columns": ["x", "ts"], "data": [[1.0, "01/02/2024"]]}}))
     client = serve(folder)
     assert client.get("/ready").json()["ready"] is True
-    body = split(["x", "when"], [[1.0, "01/02/2024"]])
+    body = split(["x", "ts"], [[1.0, "01/02/2024"]])
     assert post(client, "/invocations", body) == mlflow_answer(folder, body)
     assert post(client, "/predict", body)[0] == 400

@@ -5,13 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from prometheus_client import CollectorRegistry
 
-from tether.errors import DataError, InputError, PayloadTooLarge, UnsupportedMediaType
-from tether.registry import ColumnSpec, LoadedModel
-from tether.serving.metrics import ServingMetrics
+from tether.errors import InputError, PayloadTooLarge, UnsupportedMediaType
+from tether.registry import ColumnSpec
 from tether.serving.protocol import parse_body, parse_ids
-from tether.serving.slots import build_slot
 from tether.serving.validation import Validator
 
 FLOATS = [ColumnSpec("a", "double"), ColumnSpec("b", "double")]
@@ -151,13 +148,3 @@ def test_nulls_in_a_mixed_body_follow_the_model_as_before() -> None:
     assert "rows do not form a table" in message(
         lambda: refuse.split({"columns": names, "data": ragged}))
 
-
-def test_a_version_whose_features_take_the_logs_own_names_never_serves() -> None:
-    """Registered without `tether adopt` (plain MLflow into the project's name), a model
-    fed a column called `label` is refused when the server loads it, naming the column."""
-    model = LoadedModel(name="m", version=3, columns=[ColumnSpec("x", "double"),
-                                                      ColumnSpec("label", "double")],
-                        input_example=None, predict=lambda frame: np.zeros(len(frame)),
-                        predict_proba=None)
-    with pytest.raises(DataError, match=r"^version 3: feature column\(s\) 'label' take names"):
-        build_slot(model, ServingMetrics(CollectorRegistry()), max_batch_rows=8, max_wait_s=0)

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from tether.classes import ClassCodes, model_classes
-from tether.outputs import check_feature_names
 from tether.registry import LoadedModel, ScoringResponse
 from tether.serving.batching import MicroBatcher, Prediction
 from tether.serving.metrics import ServingMetrics
@@ -124,7 +123,6 @@ def build_slot(model: LoadedModel, metrics: ServingMetrics, *, max_batch_rows: i
     class list when the model has no `classes_` of its own (a pyfunc; from its profile);
     `multiclass`: the task's (how the store keeps classes, `tether.classes`)."""
     validator = Validator(model.columns)
-    check_feature_names(validator.names, f"version {model.version}")
     batch_rows = metrics.batch_rows.labels(model.name, str(model.version))
 
     def on_batch(rows: int, _seconds: float) -> None:
