@@ -80,7 +80,7 @@ def _complete(project: Project, uri: str, number: int, created: bool) -> Adopted
     policy = project.policy
     target = policy.model.target
     model = project.registry.load_model(number)
-    check_feature_names([c.name for c in model.columns or []], f"{uri}")
+    check_feature_names([c.name for c in model.columns or []], uri)
     try:
         reference = load_reference(project)
     except DataError as exc:

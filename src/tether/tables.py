@@ -119,8 +119,6 @@ def read_columns(path: Path) -> Columns:
         if path.suffix.lower() in PARQUET_SUFFIXES:
             return _parquet_columns(path)
         table = _numeric_csv(path)
-    except DataError:
-        raise
     except Exception as exc:
         raise DataError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from exc
     if table is None:
@@ -151,12 +149,13 @@ def _parquet_columns(path: Path) -> Columns:
     metadata = table.schema.pandas_metadata or {}
     index = {name for name in metadata.get("index_columns", []) if isinstance(name, str)}
     names = [name for name in table.column_names if name not in index]
-    numeric = {name for name in names if _is_number(table.schema.field(name).type)}
-    others = [name for name in names if name not in numeric]
-    converted = (table.select(others).replace_schema_metadata(None).to_pandas()
-                 if others else None)
-    return Columns({name: _numbers(table.column(name)) if name in numeric
-                    else converted[name] for name in names}, table.num_rows)  # type: ignore[index]
+    data = {name: _numbers(table.column(name)) for name in names
+            if _is_number(table.schema.field(name).type)}
+    others = [name for name in names if name not in data]
+    if others:  # text, dates, ...: through pandas, which this file then needs anyway
+        converted = table.select(others).replace_schema_metadata(None).to_pandas()
+        data.update((name, converted[name]) for name in others)
+    return Columns({name: data[name] for name in names}, table.num_rows)
 
 
 def _numeric_csv(path: Path) -> pa.Table | None:

@@ -15,7 +15,7 @@ So tether sets the size with threadpoolctl wherever it calls a model:
 - training and scoring held-out rows: every CPU this process may use but one (at least
   one), or `TETHER_TRAINING_THREADS` when set;
 - profiling and drift-checking large data (`map_columns`): one column per available
-  CPU, since numpy's sort and cumulative sums run without the GIL.
+  CPU, since numpy's sort and reductions run without the GIL.
 
 >>> with limited(1):
 ...     pass

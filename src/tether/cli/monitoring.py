@@ -43,8 +43,7 @@ def _read(path: Path, what: str) -> pd.DataFrame:
     from tether.tables import read_table
 
     frame = read_table(path)
-    if frame.empty:
-        raise DataError(f"{path}: the {what} file has no rows")
+    _check_rows(len(frame), path, what)
     return frame
 
 
@@ -52,9 +51,13 @@ def _read_columns(path: Path, what: str) -> Columns:
     from tether.tables import read_columns
 
     columns = read_columns(path)
-    if len(columns) == 0:
-        raise DataError(f"{path}: the {what} file has no rows")
+    _check_rows(len(columns), path, what)
     return columns
+
+
+def _check_rows(rows: int, path: Path, what: str) -> None:
+    if rows == 0:
+        raise DataError(f"{path}: the {what} file has no rows")
 
 
 def _write_html(path: Path, page: str) -> None:

@@ -155,10 +155,15 @@ def _feature_from_dict(data: dict[str, Any]) -> FeatureProfile:
     return CategoricalProfile(**fields)
 
 
+def _number_array(column: Column) -> bool:
+    """A numpy array of numbers or booleans: read without pandas."""
+    return isinstance(column, np.ndarray) and column.dtype.kind in "biuf"
+
+
 def is_numeric(column: Column) -> bool:
     """Whether the column holds numbers (or booleans), by its dtype."""
     if isinstance(column, np.ndarray):
-        return column.dtype.kind in "biuf"
+        return _number_array(column)
     import pandas as pd
 
     return bool(pd.api.types.is_numeric_dtype(column.dtype)
@@ -167,7 +172,7 @@ def is_numeric(column: Column) -> bool:
 
 def numeric_values(column: Column) -> tuple[np.ndarray, int, int]:
     """Finite values as float64, the count of missing (NaN/None/inf) and of unparseable ones."""
-    if isinstance(column, np.ndarray) and column.dtype.kind in "biuf":
+    if _number_array(column):
         values = column.astype(float, copy=False)
         bad = 0
     else:
@@ -205,7 +210,7 @@ def categorical_values(series: pd.Series, numeric: bool) -> tuple[pd.Series, int
 
 def category_counts(column: Column, numeric: bool) -> tuple[dict[str, int], int]:
     """Rows per category string (as `categorical_values` names them) and missing count."""
-    if isinstance(column, np.ndarray) and column.dtype.kind in "biuf":
+    if _number_array(column):
         values, missing, _ = numeric_values(column)
         keys, counts = np.unique(values + 0.0, return_counts=True)
         return {repr(float(k)): int(c) for k, c in zip(keys, counts, strict=True)}, missing
