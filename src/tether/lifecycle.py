@@ -253,7 +253,7 @@ def status(project: Project, repair: bool = False) -> Status:
     versions its aliases name, and the controller's persisted status; with `repair`,
     fixed first (see `repair`)."""
     fixed = _repair(project) if repair else []
-    state = project.registry.state()
+    state = project.registry_state()
     failures = load_failures(project)
     evidence = Evidence(unloadable=failures)
     named = {state.champion, state.challenger, state.previous}

@@ -8,11 +8,14 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.config import Config, Policy, Settings, folder_config, load_config
-from tether.registry import Evidence, Registry, RegistryState
+from tether.registry import Evidence, RegistryState
 from tether.store import Event, Store
+
+if TYPE_CHECKING:
+    from tether.registry import Registry
 
 __all__ = ["Project"]
 
@@ -48,10 +51,20 @@ class Project:
     def registry(self) -> Registry:
         """The model's registry; its transitions run under the store's registry lease and
         its repairs know which versions servers could not load."""
+        from tether.registry import Registry  # MLflow: imported by what uses it
+
         self.settings.home.mkdir(parents=True, exist_ok=True)
         return Registry(self.model_name, self.settings.tracking_uri, self.settings.registry_uri,
                         artifact_root=self.settings.artifact_root, guard=self._registry_lease,
                         evidence=self._server_reports)
+
+    def registry_state(self) -> RegistryState:
+        """What `registry.state()` reads; a SQLite registry is read without starting
+        MLflow (`tether.registry.sqlite_state`)."""
+        from tether.registry.sqlite_state import read_local_state
+
+        read = read_local_state(self.settings.registry_uri, self.model_name)
+        return read if read is not None else self.registry.state()
 
     def _registry_lease(self, what: str, expected: RegistryState | None,
                         ) -> AbstractContextManager[RegistryState]:

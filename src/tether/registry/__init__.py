@@ -9,6 +9,7 @@ state.py        the state model: State, RolloutSpec, VersionInfo, RegistryState 
 invariants.py   what must hold: one table that names problems and plans repairs (pure)
 transitions.py  promote, rollback, rollouts as ordered plans of writes (pure)
 facade.py       Registry: reads the state, performs plans, opens runs, loads models
+sqlite_state.py the state read from a SQLite registry file without MLflow (quick)
 runs.py         training runs: log while training, register a candidate at the end
 models.py       loading a version to predict; MLflow's own scoring of a model folder
 client.py       MLflow clients and the translation of MLflow's errors into tether's
@@ -20,11 +21,12 @@ runs each transition under the store's registry lease, checks the state it plann
 and records the event.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from tether.registry.environment import use_defaults
 
 use_defaults()  # before anything imports mlflow
 
-from tether.registry.facade import Registry  # noqa: E402
 from tether.registry.invariants import (  # noqa: E402
     INVARIANTS,
     Evidence,
@@ -32,15 +34,6 @@ from tether.registry.invariants import (  # noqa: E402
     find_problems,
     plan_repair,
 )
-from tether.registry.models import (  # noqa: E402
-    ColumnSpec,
-    LoadedModel,
-    ScoringResponse,
-    load_model_dir,
-    mlflow_scoring,
-    mlflow_version,
-)
-from tether.registry.runs import TrainingRun  # noqa: E402
 from tether.registry.state import (  # noqa: E402
     CHALLENGER,
     CHAMPION,
@@ -55,6 +48,36 @@ from tether.registry.state import (  # noqa: E402
     State,
     VersionInfo,
 )
+
+if TYPE_CHECKING:
+    from tether.registry.facade import Registry
+    from tether.registry.models import (
+        ColumnSpec,
+        LoadedModel,
+        ScoringResponse,
+        load_model_dir,
+        mlflow_scoring,
+        mlflow_version,
+    )
+    from tether.registry.runs import TrainingRun
+
+# what imports MLflow, imported when first used: reading a SQLite registry's state needs
+# none of it (see sqlite_state)
+_LAZY = {"Registry": "facade", "ColumnSpec": "models", "LoadedModel": "models",
+         "ScoringResponse": "models", "load_model_dir": "models", "mlflow_scoring": "models",
+         "mlflow_version": "models", "TrainingRun": "runs"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CHALLENGER",

@@ -18,37 +18,22 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote
 
 import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from tether.errors import ModelNotFound, RegistryError, RegistryUnavailable
+from tether.registry.sqlite_state import sqlite_file
 
-__all__ = ["make_client", "process_uris", "registry_error", "sqlite_file", "translate"]
+__all__ = ["make_client", "process_uris", "registry_error", "translate"]
 
 T = TypeVar("T")
 
 _UNAVAILABLE = ("connect", "timed out", "timeout", "max retries exceeded",
                 "temporarily unavailable", "name or service not known",
                 "unable to open database file")
-
-
-def sqlite_file(uri: str) -> Path | None:
-    """The file a `sqlite:///...` URI names (None for other URIs and in-memory ones).
-
-    >>> sqlite_file("sqlite:////srv/mlflow.db"), sqlite_file("sqlite:///rel/mlflow.db")
-    (PosixPath('/srv/mlflow.db'), PosixPath('rel/mlflow.db'))
-    >>> sqlite_file("http://mlflow:5000") is None
-    True
-    """
-    if not uri.startswith("sqlite:///"):
-        return None
-    path = uri.removeprefix("sqlite:///").split("?", 1)[0]
-    return None if path in ("", ":memory:") else Path(unquote(path))
 
 
 def make_client(tracking_uri: str, registry_uri: str, *, create: bool) -> MlflowClient:

@@ -26,10 +26,11 @@ from mlflow.exceptions import MlflowException
 from tether.errors import ReferenceMissing, VersionNotFound
 from tether.registry import transitions
 from tether.registry.adoption import REFERENCE_RUN_TAG, log_reference, parse_uri, take_version
-from tether.registry.client import make_client, sqlite_file, translate
+from tether.registry.client import make_client, translate
 from tether.registry.invariants import NO_EVIDENCE, Evidence, plan_repair
 from tether.registry.models import LoadedModel, load_model_dir
 from tether.registry.runs import TrainingRun, open_run
+from tether.registry.sqlite_state import read_local_state, sqlite_file
 from tether.registry.state import (
     CHAMPION,
     GATE_TAG,
@@ -99,6 +100,14 @@ class Registry:
 
     @translate("read registry state")
     def state(self) -> RegistryState:
+        """The registered model's aliases, rollout and versions; a SQLite registry is read
+        without MLflow's client where `sqlite_state` applies (the same state, sooner)."""
+        read = read_local_state(self.registry_uri, self.model_name)
+        return read if read is not None else self.mlflow_state()
+
+    @translate("read registry state")
+    def mlflow_state(self) -> RegistryState:
+        """The state as MLflow's client reads it."""
         try:
             model = self.client.get_registered_model(self.model_name)
         except MlflowException as exc:
@@ -106,24 +115,17 @@ class Registry:
                 return RegistryState(self.model_name, None, None, None, None, ())
             raise
         aliases = {alias: int(version) for alias, version in (model.aliases or {}).items()}
-        rollout_text = (model.tags or {}).get(ROLLOUT_TAG)
-        rollout = RolloutSpec.from_json(rollout_text) if rollout_text else None
-        return RegistryState(
-            model_name=self.model_name,
-            champion=aliases.get(CHAMPION),
-            challenger=aliases.get("challenger"),
-            previous=aliases.get("previous"),
-            rollout=rollout,
-            versions=tuple(self._versions(aliases)),
-        )
+        return RegistryState.from_registry(self.model_name, aliases, model.tags or {},
+                                           self._versions(aliases))
 
     def _versions(self, aliases: Mapping[str, int]) -> list[VersionInfo]:
         found = self.client.search_model_versions(f"name='{self.model_name}'")
         by_version: dict[int, list[str]] = {}
         for alias, number in aliases.items():
             by_version.setdefault(number, []).append(alias)
-        infos = [_info(mv, by_version.get(int(mv.version), [])) for mv in found]
-        return sorted(infos, key=lambda info: info.version)
+        return [VersionInfo.from_registry(int(mv.version), mv.run_id, mv.creation_timestamp,
+                                          mv.tags or {}, by_version.get(int(mv.version), []))
+                for mv in found]
 
     def version(self, number: int) -> VersionInfo:
         """One version's information; VersionNotFound names the known ones."""
@@ -384,21 +386,6 @@ class Registry:
         local = mlflow.artifacts.download_artifacts(artifact_uri=source,
                                                     tracking_uri=self.tracking_uri)
         return load_model_dir(local, name=self.model_name, version=number)
-
-
-def _info(mv: Any, aliases: list[str]) -> VersionInfo:
-    tags = dict(mv.tags or {})
-    gate = tags.get(GATE_TAG)
-    return VersionInfo(
-        version=int(mv.version),
-        state=tags.get(STATE_TAG),
-        reason=tags.get(REASON_TAG, ""),
-        run_id=mv.run_id,
-        created_at=(mv.creation_timestamp or 0) / 1000.0,
-        aliases=tuple(sorted(aliases)),
-        gate=json.loads(gate) if gate else None,
-        tags=tags,
-    )
 
 
 def _missing_is_fine(delete: Callable[[str, str], Any], name: str, key: str) -> None:

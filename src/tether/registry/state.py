@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -97,6 +98,17 @@ class VersionInfo:
     def passed_gate(self) -> bool:
         return bool(self.gate and self.gate.get("passed"))
 
+    @classmethod
+    def from_registry(cls, version: int, run_id: str | None, created_ms: int | None,
+                      tags: Mapping[str, str], aliases: Iterable[str]) -> VersionInfo:
+        """A version as the registry holds it: its creation time in milliseconds since
+        the epoch, its tags and the aliases that name it."""
+        gate = tags.get(GATE_TAG)
+        return cls(version=int(version), state=tags.get(STATE_TAG),
+                   reason=tags.get(REASON_TAG, ""), run_id=run_id,
+                   created_at=(created_ms or 0) / 1000.0, aliases=tuple(sorted(aliases)),
+                   gate=json.loads(gate) if gate else None, tags=dict(tags))
+
     def as_dict(self) -> dict[str, Any]:
         return {"version": self.version, "state": self.state, "reason": self.reason,
                 "run_id": self.run_id, "created_at": self.created_at,
@@ -111,6 +123,18 @@ class RegistryState:
     previous: int | None
     rollout: RolloutSpec | None
     versions: tuple[VersionInfo, ...]
+
+    @classmethod
+    def from_registry(cls, model_name: str, aliases: Mapping[str, int],
+                      model_tags: Mapping[str, str], versions: Iterable[VersionInfo],
+                      ) -> RegistryState:
+        """The state from the registered model's aliases (alias -> version number), its
+        tags and its versions (any order)."""
+        rollout_text = model_tags.get(ROLLOUT_TAG)
+        return cls(model_name=model_name, champion=aliases.get(CHAMPION),
+                   challenger=aliases.get(CHALLENGER), previous=aliases.get(PREVIOUS),
+                   rollout=RolloutSpec.from_json(rollout_text) if rollout_text else None,
+                   versions=tuple(sorted(versions, key=lambda info: info.version)))
 
     def version(self, number: int) -> VersionInfo | None:
         return next((v for v in self.versions if v.version == number), None)

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 __all__ = ["Confusion", "ConfusionMatrix", "ErrorSums"]
 
@@ -77,6 +76,8 @@ class ConfusionMatrix:
                   classes: Sequence[Any] | None = None) -> ConfusionMatrix:
         """Count labels; `classes` (e.g. the model's `classes_`) come first, any other
         label seen in the rows is added after them, so none is dropped."""
+        import pandas as pd  # only here: reading a policy imports the metrics, not pandas
+
         truth, predicted = np.asarray(y_true), np.asarray(y_pred)
         known = list(classes) if classes is not None else []
         seen = set(known)

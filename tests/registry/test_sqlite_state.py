@@ -1,0 +1,117 @@
+"""The registry state read straight from a SQLite registry file equals what MLflow's client
+reads, after every kind of write tether and a hand on the MLflow UI make; the reader
+stands aside (None) wherever it was not checked: another schema revision, workspaces,
+no file, not a database."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.cli import tether_json
+from tests.conftest import use_trained
+from tests.test_cli_imports import loaded_after
+from tether.project import Project
+from tether.registry import RegistryState, RolloutSpec, State
+from tether.registry.sqlite_state import KNOWN_REVISIONS, read_sqlite_state
+
+
+@pytest.fixture
+def project(project_dir: Path, trained_template: Path) -> Project:
+    use_trained(project_dir, trained_template)
+    return Project.open(project_dir / "tether.yaml")
+
+
+def _registry_file(project: Project) -> Path:
+    path = project.registry.local_file
+    assert path is not None
+    return path
+
+
+def _both(project: Project) -> tuple[RegistryState | None, RegistryState]:
+    return (read_sqlite_state(_registry_file(project), project.model_name),
+            project.registry.mlflow_state())
+
+
+def test_the_installed_mlflow_writes_a_schema_the_reader_knows(mlflow_template: Path) -> None:
+    """Fails when MLflow is upgraded to a release with a new schema: check the five tables
+    `sqlite_state` reads, then add the revision to KNOWN_REVISIONS."""
+    with sqlite3.connect(mlflow_template) as connection:
+        (revision,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert revision in KNOWN_REVISIONS
+
+
+def test_every_write_reads_back_the_same_as_through_mlflow(project: Project) -> None:
+    registry, client, name = project.registry, project.registry.client, project.model_name
+    first = client.get_model_version(name, "1")
+    folder = client.get_model_version_download_uri(name, "1")
+    steps = [
+        lambda: None,  # two candidates, no alias
+        lambda: registry.promote(1, "first"),
+        lambda: registry.set_gate(2, {"passed": True, "delta": 0.01}),
+        lambda: registry.start_rollout(RolloutSpec(version=2, mode="canary", weight=0.1,
+                                                   started_at=5.0), "canary 10%"),
+        lambda: registry.update_rollout(RolloutSpec(version=2, mode="canary", weight=0.5,
+                                                    step=1, started_at=6.0), "step"),
+        lambda: registry.promote(2, "canary passed"),
+        # by hand: a third version, a tag, an alias of the user's own, a deleted version
+        lambda: client.create_model_version(name, folder, run_id=first.run_id),
+        lambda: client.set_model_version_tag(name, "3", "team", "risk"),
+        lambda: client.set_registered_model_alias(name, "staging", "3"),
+        lambda: client.create_model_version(name, folder, run_id=first.run_id),
+        lambda: client.delete_model_version(name, "4"),
+        lambda: registry.set_state(3, State.REJECTED, "by hand"),
+        lambda: registry.rollback("bad v2"),
+    ]
+    # a model of the same name's neighbour in the same registry is not read
+    client.create_registered_model(f"{name}-other")
+    client.create_model_version(f"{name}-other", folder, run_id=first.run_id)
+    client.set_registered_model_alias(f"{name}-other", "champion", "1")
+    for number, step in enumerate(steps):
+        step()
+        fast, through_mlflow = _both(project)
+        assert fast == through_mlflow, f"after step {number}"
+        assert registry.state() == through_mlflow
+    final = registry.state()
+    assert (final.champion, final.previous) == (1, None)
+    assert [v.version for v in final.versions] == [1, 2, 3]  # 4 was deleted
+    assert final.version(3).aliases == ("staging",)
+
+
+def test_a_model_not_registered_yet_has_no_versions(project: Project) -> None:
+    fast = read_sqlite_state(_registry_file(project), "no-such-model")
+    assert fast == RegistryState("no-such-model", None, None, None, None, ())
+
+
+def test_the_reader_stands_aside_where_it_was_not_checked(
+        project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path, name = _registry_file(project), project.model_name
+    assert read_sqlite_state(path, name) is not None
+    assert read_sqlite_state(tmp_path / "missing.db", name) is None
+    (tmp_path / "text.db").write_text("not a database\n" * 100)
+    assert read_sqlite_state(tmp_path / "text.db", name) is None
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    assert read_sqlite_state(empty, name) is None
+    assert not empty.stat().st_size  # read-only: nothing written to a file it opened
+    upgraded = tmp_path / "upgraded.db"
+    shutil.copyfile(path, upgraded)
+    with sqlite3.connect(upgraded) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = 'newer'")
+    assert read_sqlite_state(upgraded, name) is None
+    monkeypatch.setenv("MLFLOW_WORKSPACE", "team-a")
+    assert read_sqlite_state(path, name) is None
+
+
+def test_status_reads_a_sqlite_registry_without_importing_mlflow(project: Project) -> None:
+    project.registry.promote(1, "first")
+    project.registry.start_rollout(RolloutSpec(version=2, mode="canary", weight=0.25), "c")
+    folder = project.config.path.parent
+    code, loaded = loaded_after("status", "--json", cwd=folder)
+    assert code == 0 and "mlflow" not in loaded and "tether.registry" in loaded
+    shown, expected = tether_json("status"), project.registry.mlflow_state().as_dict()
+    assert {key: shown[key] for key in expected} == expected
+    assert shown["rollout"]["weight"] == 0.25
