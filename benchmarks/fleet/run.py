@@ -39,7 +39,7 @@ import sqlalchemy as sa
 from tests.conftest import write_project
 from tests.fleet import nginx
 from tests.fleet.fleet import Convergence, Member
-from tests.stack import stop
+from tests.processes import stop
 from tether import lifecycle
 from tether.apps import controller as controller_process
 from tether.config import load_config
