@@ -39,8 +39,6 @@ frame = breast_cancer()
 X, y = frame.drop(columns="target"), frame["target"]
 if sys.argv[3:] == ["renamed"]:  # trained on columns the project's data does not have
     X = X.rename(columns=lambda column: column.upper())
-if sys.argv[3:] == ["reserved"]:  # a feature named as a column of the prediction log
-    X = X.rename(columns={X.columns[0]: "score"})
 with mlflow.start_run():
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, y)
     info = mlflow.sklearn.log_model(model, name="model", input_example=X.head(3),
@@ -186,28 +184,3 @@ def test_a_failed_adopt_registers_nothing_and_the_gate_says_why_it_could_not_run
     assert lines[0].startswith("error: the gate could not run: the challenger (version 2) "
                                "cannot score the ")
     assert "it takes column(s) MEAN_RADIUS, MEAN_TEXTURE" in lines[0]
-
-
-def test_features_named_as_the_logs_own_columns_are_refused_up_front(folder: Path) -> None:
-    """A feature called `score` or `label` would be read back as the model's score or the
-    label: retrain, adopt and serving refuse it, naming the column."""
-    log_with_mlflow(folder, "cancer-clf", "prod", "reserved")
-    failed = runner.invoke(app, ["adopt", "models:/cancer-clf@prod"])
-    assert failed.exit_code == 2, failed.output
-    line, = failed.stderr.strip().splitlines()
-    assert "feature column(s) 'score' take names tether's prediction log uses" in line
-    assert "nothing was registered" in line
-    assert tether_json("status")["versions"] == []
-    data = breast_cancer()
-    data = data.rename(columns={data.columns[0]: "label"})
-    data.to_csv(folder / "reference.csv", index=False)
-    policy = (folder / "tether.yaml").read_text().replace(
-        "generator: tether.example.datasets:breast_cancer", "reference: reference.csv")
-    (folder / "tether.yaml").write_text(policy)
-    retrain = runner.invoke(app, ["retrain"])
-    assert retrain.exit_code == 2, retrain.output
-    line, = retrain.stderr.strip().splitlines()
-    assert line == ("error: reference data: feature column(s) 'label' take names tether's "
-                    "prediction log uses for its own columns (batch_rows, error, id, label, "
-                    "latency_ms, model_cpu_ms, model_version, prediction, route, score, ts "
-                    "and proba:N); rename them in the data and in what the model is fed")

@@ -24,7 +24,6 @@ from tether.classes import model_classes
 from tether.errors import DataError, TetherError
 from tether.events import EventKind
 from tether.monitoring.reference import CALIBRATION_ERROR, PROFILE_FILE
-from tether.outputs import check_feature_names
 from tether.project import Project
 from tether.training import (
     MAX_REFERENCE_ROWS,
@@ -79,8 +78,6 @@ def _complete(project: Project, uri: str, number: int, created: bool) -> Adopted
     """Record the reference artifacts of the version `adopt` took."""
     policy = project.policy
     target = policy.model.target
-    model = project.registry.load_model(number)
-    check_feature_names([c.name for c in model.columns or []], uri)
     try:
         reference = load_reference(project)
     except DataError as exc:
@@ -89,6 +86,7 @@ def _complete(project: Project, uri: str, number: int, created: bool) -> Adopted
         project.record(EventKind.ADOPTED, f"adopted {uri} without reference data", version=number,
                        data={"uri": uri, "missing": absent})
         return Adopted(number, created, missing=absent)
+    model = project.registry.load_model(number)
     features = [c for c in reference.columns if c != target]
     if model.columns:  # the model's signature says which columns it takes
         wanted = [c.name for c in model.columns]

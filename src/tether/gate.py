@@ -38,6 +38,7 @@ from tether.errors import (
 )
 from tether.events import EventKind
 from tether.latency import Timing, ceiling_check, ratio_check, time_interleaved
+from tether.outputs import window_features
 from tether.project import Project
 from tether.registry import LoadedModel, State
 from tether.scoring import Scores, Task, evaluate, metric
@@ -188,11 +189,13 @@ def _evaluation_data(project: Project, version: int) -> tuple[pd.DataFrame, str]
     live = project.store.prediction_window(project.model_name, since=created,
                                            limit=project.policy.monitoring.window_size,
                                            labeled_only=True)
-    if not live.empty and set(features) <= set(live.columns):
+    served = window_features(live)
+    if not live.empty and set(features) <= set(served.columns):
         from tether.training import stored_labels
 
-        live = live[live["route"] != "shadow"]
-        rows = live[features].assign(**{target: stored_labels(project, live),
+        shadow = (live["route"] == "shadow").to_numpy()
+        live, served = live[~shadow], served[~shadow]
+        rows = served[features].assign(**{target: stored_labels(project, live),
                                         "_segment": "live"})
         holdout = pd.concat([holdout, rows], ignore_index=True)
     current = holdout[holdout["_segment"].isin(["recent", "live"])]

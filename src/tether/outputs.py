@@ -7,7 +7,10 @@ A window (`Store.prediction_window`) has one row per prediction: `id`, `ts`,
 unknown), `error`, `label` (a classifier's prediction and label: a number class of a
 multiclass model as itself, any other class as its index in `classes_`,
 `tether.classes`); for a multiclass classifier, one column per class probability,
-`proba:0` ... `proba:{k-1}` in the model's `classes_` order; then the features.
+`proba:0` ... `proba:{k-1}` in the model's `classes_` order; then the features, each
+under its own name unless that name is one of the window's (a credit model's `score`, a
+`label`, an `id`): such a feature is `feature:score` in the window, and
+`window_features` gives every feature back under the name the model knows.
 
 >>> import pandas as pd
 >>> frame = pd.DataFrame({"score": [None, None], "proba:0": [0.9, 0.2],
@@ -16,54 +19,42 @@ multiclass model as itself, any other class as its index in `classes_`,
 [[0.9, 0.1], [0.2, 0.8]]
 >>> feature_columns(frame)
 ['x']
+>>> window_column("score"), window_column("age")
+('feature:score', 'age')
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import numpy as np
 import pandas as pd
 
-from tether.errors import DataError
-
 __all__ = [
+    "FEATURE_PREFIX",
     "PROBA_PREFIX",
     "WINDOW_COLUMNS",
-    "check_feature_names",
     "feature_columns",
     "model_scores",
     "proba_column",
     "probability_columns",
-    "reserved_names",
+    "window_column",
+    "window_features",
 ]
 
 PROBA_PREFIX = "proba:"
+FEATURE_PREFIX = "feature:"
 WINDOW_COLUMNS = frozenset({"id", "ts", "model_version", "route", "prediction", "score",
                             "latency_ms", "model_cpu_ms", "batch_rows", "error",
                             "label"})
 
 
-def reserved_names(names: Iterable[object]) -> list[str]:
-    """The names among `names` that prediction windows use for their own columns (a
-    model feature named `score` or `label` would be read as the model's score or the
-    label, and dropped from drift checks), in their order.
-
-    >>> reserved_names(["age", "score", "proba:0", "income"])
-    ['score', 'proba:0']
-    """
-    return [str(name) for name in names
-            if name in WINDOW_COLUMNS or str(name).startswith(PROBA_PREFIX)]
-
-
-def check_feature_names(names: Iterable[object], where: str) -> None:
-    """Raise `DataError` when a feature takes a name windows reserve (`reserved_names`)."""
-    clashes = reserved_names(names)
-    if clashes:
-        raise DataError(
-            f"{where}: feature column(s) {', '.join(map(repr, clashes))} take names tether's "
-            f"prediction log uses for its own columns ({', '.join(sorted(WINDOW_COLUMNS))} "
-            f"and {PROBA_PREFIX}N); rename them in the data and in what the model is fed")
+def window_column(feature: object) -> object:
+    """The column `feature` takes in a window: its own name, or `feature:` + its name
+    when that would be read as one of the window's own columns (or as a feature so
+    escaped)."""
+    name = str(feature)
+    if feature in WINDOW_COLUMNS or name.startswith((PROBA_PREFIX, FEATURE_PREFIX)):
+        return FEATURE_PREFIX + name
+    return feature
 
 
 def proba_column(index: int) -> str:
@@ -77,9 +68,23 @@ def probability_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns of a window that hold features, as the window names them."""
     return [c for c in frame.columns
             if c not in WINDOW_COLUMNS and not (isinstance(c, str)
                                                 and c.startswith(PROBA_PREFIX))]
+
+
+def window_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """A window's features under the names the model knows (`window_column` undone).
+
+    >>> window = pd.DataFrame({"score": [0.9], "feature:score": [710], "age": [40]})
+    >>> window_features(window).columns.tolist()
+    ['score', 'age']
+    """
+    columns = feature_columns(frame)
+    return frame[columns].rename(columns={
+        c: c[len(FEATURE_PREFIX):] for c in columns
+        if isinstance(c, str) and c.startswith(FEATURE_PREFIX)})
 
 
 def model_scores(frame: pd.DataFrame) -> np.ndarray | None:

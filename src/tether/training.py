@@ -30,7 +30,7 @@ from tether.errors import DataError, TetherError, TrainingError
 from tether.events import EventKind
 from tether.monitoring.profile import Profile
 from tether.monitoring.reference import PROBA, PROFILE_FILE, reference_profile
-from tether.outputs import check_feature_names
+from tether.outputs import window_features
 from tether.project import Project
 from tether.registry import TrainingRun
 from tether.scoring import evaluate
@@ -166,7 +166,6 @@ def load_reference(project: Project) -> pd.DataFrame:
     if target not in frame.columns:
         raise DataError(f"reference data has no target column {target!r} (model.target); "
                         f"columns: {', '.join(map(str, frame.columns))}")
-    check_feature_names([c for c in frame.columns if c != target], "reference data")
     return frame
 
 
@@ -178,9 +177,10 @@ def recent_labeled(project: Project, features: list[str]) -> pd.DataFrame:
     window = project.store.prediction_window(project.model_name, limit=limit,
                                              labeled_only=True)
     window = window[window["route"] != "shadow"] if not window.empty else window
-    if window.empty or not set(features) <= set(window.columns):
+    served = window_features(window)
+    if window.empty or not set(features) <= set(served.columns):
         return pd.DataFrame(columns=[*features, project.policy.model.target])
-    rows = window[features].copy()
+    rows = served[features].copy()
     rows[project.policy.model.target] = stored_labels(project, window)
     return rows
 

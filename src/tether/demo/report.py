@@ -19,7 +19,7 @@ from tether.monitoring.drift import detect_drift
 from tether.monitoring.estimation import Calibrator, estimate_performance
 from tether.monitoring.monitor import Monitor
 from tether.monitoring.multiclass_estimation import ClassCalibrators, estimate_multiclass
-from tether.outputs import model_scores
+from tether.outputs import model_scores, window_features
 from tether.project import Project
 from tether.scoring import evaluate
 from tether.store import Event
@@ -151,12 +151,13 @@ def write_report(project: Project, path: Path) -> Path:
         except TetherError:
             profile = None
         if profile is not None:
-            feature_columns = [c for c in profile.features if c in frame.columns]
+            served = window_features(frame)
+            served = served[[c for c in profile.features if c in served.columns]]
             buckets = ((frame["ts"] - start) // width) * width + width / 2
             points = []
-            for bucket, group in frame.groupby(buckets):
+            for bucket, group in served.groupby(buckets):
                 if len(group) >= 100:
-                    report = detect_drift(profile, group[feature_columns])
+                    report = detect_drift(profile, group)
                     points.append((bucket, report.share_drifted))
             fig, axis = plt.subplots(figsize=(11, 2.8))
             if points:

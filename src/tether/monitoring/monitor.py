@@ -46,7 +46,7 @@ from tether.monitoring.reference import (
     PROFILE_FILE,
     SCORE,
 )
-from tether.outputs import feature_columns, model_scores, proba_column
+from tether.outputs import model_scores, proba_column, window_features
 from tether.project import Project
 from tether.scoring import Scores, Task
 
@@ -117,7 +117,7 @@ def window_drift(profile: Profile, frame: pd.DataFrame, policy: MonitoringPolicy
     drift share threshold and PSI threshold."""
     failed = frame["error"].astype(bool).to_numpy()
     valid = frame[~failed & frame["prediction"].notna().to_numpy()]
-    features = frame[feature_columns(frame)]
+    features = window_features(frame)
     prediction_column = "score" if profile.prediction_column == SCORE else "prediction"
     predicted = valid[prediction_column]
     classes = profile.meta.get(CLASSES)

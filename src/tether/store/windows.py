@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
-from tether.outputs import proba_column, probability_columns
+from tether.outputs import proba_column, probability_columns, window_column
 from tether.store.codec import Outputs, decode_feature_table, decode_ids, decode_outputs
 from tether.store.connection import Database, in_chunks
 from tether.store.schema import batch_features, batches, feedback
@@ -203,6 +203,7 @@ def _with_features(conn: sa.Connection, frame: pd.DataFrame,
     features = table.take(pa.array(frame["_position"].to_numpy())).to_pandas(
         use_threads=False)
     features.index = frame.index
+    features.columns = [window_column(c) for c in features.columns]
     return pd.concat([frame, features], axis=1)
 
 
