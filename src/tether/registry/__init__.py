@@ -21,8 +21,9 @@ runs each transition under the store's registry lease, checks the state it plann
 and records the event.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tether.lazy import exports
 from tether.registry.environment import use_defaults
 
 use_defaults()  # before anything imports mlflow
@@ -68,16 +69,7 @@ _LAZY = {"Registry": "facade", "ColumnSpec": "models", "LoadedModel": "models",
          "mlflow_version": "models", "TrainingRun": "runs"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
+__getattr__, __dir__ = exports(__name__, _LAZY)
 
 __all__ = [
     "CHALLENGER",
