@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import tether_json
+from tests.cli import runner, tether_json
 from tests.conftest import use_trained
 from tests.test_cli_imports import loaded_after
+from tether.cli import app
 from tether.project import Project
 from tether.registry import RegistryState, RolloutSpec, State
 from tether.registry.sqlite_state import KNOWN_REVISIONS, read_sqlite_state
@@ -115,3 +116,24 @@ def test_status_reads_a_sqlite_registry_without_importing_mlflow(project: Projec
     shown, expected = tether_json("status"), project.registry.mlflow_state().as_dict()
     assert {key: shown[key] for key in expected} == expected
     assert shown["rollout"]["weight"] == 0.25
+
+
+def test_status_refuses_a_file_that_is_no_registry_and_leaves_it_as_it_was(
+        project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow's client makes a registry of an empty file, or of another program's SQLite
+    database, by writing its schema into it: a read must not."""
+    store = project.config.path.parent / ".tether" / "store.db"
+    (tmp_path / "text.db").write_text("not a database\n" * 100)
+    (tmp_path / "empty.db").touch()
+    (tmp_path / "folder.db").mkdir()
+    cases = [(store, "is a SQLite database without MLflow's tables"),
+             (tmp_path / "text.db", "is not a SQLite database"),
+             (tmp_path / "empty.db", "is empty"), (tmp_path / "folder.db", "is a directory")]
+    for path, problem in cases:
+        before = path.read_bytes() if path.is_file() else None
+        monkeypatch.setenv("TETHER_TRACKING_URI", f"sqlite:///{path}")
+        result = runner.invoke(app, ["status"])
+        assert result.exit_code == 4, result.output
+        (line,) = result.output.strip().splitlines()
+        assert f"the file {path} {problem}" in line, line
+        assert (path.read_bytes() if path.is_file() else None) == before

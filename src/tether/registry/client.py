@@ -5,6 +5,7 @@ MlflowException / requests / OSError          tether
 RESOURCE_DOES_NOT_EXIST                    ->  ModelNotFound
 unreachable, timed out, unavailable        ->  RegistryUnavailable
 a SQLite registry file that does not exist ->  RegistryUnavailable (reads never create one)
+  (or is empty, or is no MLflow registry)
 anything else                              ->  RegistryError
 ```
 
@@ -25,7 +26,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from tether.errors import ModelNotFound, RegistryError, RegistryUnavailable
-from tether.registry.sqlite_state import sqlite_file
+from tether.registry.sqlite_state import not_a_registry, sqlite_file
 
 __all__ = ["make_client", "process_uris", "registry_error", "translate"]
 
@@ -37,19 +38,24 @@ _UNAVAILABLE = ("connect", "timed out", "timeout", "max retries exceeded",
 
 
 def make_client(tracking_uri: str, registry_uri: str, *, create: bool) -> MlflowClient:
-    """An MLflow client; without `create`, a SQLite registry file must exist already
-    (MLflow would create an empty one: a moved or mistyped path would read as a registry
-    with no versions)."""
+    """An MLflow client; without `create`, a SQLite registry file must exist already and
+    hold a registry (MLflow would make one of a missing or empty file: a moved or mistyped
+    path would read as a registry with no versions). A file that is no registry (another
+    program's SQLite database, not SQLite at all) is refused even with `create`."""
     for uri in dict.fromkeys((tracking_uri, registry_uri)):
         path = sqlite_file(uri)
         if path is None:
             continue
+        problem = not_a_registry(path, creating=create)
+        if problem in ("does not exist", "is empty"):
+            raise RegistryUnavailable(
+                f"registry {uri}: the file {path} {problem}; point TETHER_TRACKING_URI "
+                "at your registry, or run `tether retrain` to create it with a first version")
+        if problem is not None:
+            raise RegistryUnavailable(f"registry {uri}: the file {path} {problem}, not an "
+                                      "MLflow registry; point TETHER_TRACKING_URI at your registry")
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
-        elif not path.is_file():
-            raise RegistryUnavailable(
-                f"registry {uri}: the file {path} does not exist; point TETHER_TRACKING_URI "
-                "at your registry, or run `tether retrain` to create it with a first version")
     try:
         return MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
     except MlflowException as exc:

@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, unquote
 
 from tether.registry.state import RegistryState, VersionInfo
 
-__all__ = ["KNOWN_REVISIONS", "read_local_state", "read_sqlite_state", "sqlite_file"]
+__all__ = ["KNOWN_REVISIONS", "not_a_registry", "read_local_state", "read_sqlite_state",
+           "sqlite_file"]
 
 KNOWN_REVISIONS = frozenset({"dc11669786a5"})  # MLflow 3.17
 
@@ -54,6 +57,32 @@ def sqlite_file(uri: str) -> Path | None:
     return None if path in ("", ":memory:") else Path(unquote(path))
 
 
+def not_a_registry(path: Path, *, creating: bool = False) -> str | None:
+    """What plainly makes the file at `path` no MLflow registry, as a phrase to follow "the
+    file PATH" ("is a directory", ...), else None.
+
+    A missing or empty file is one unless `creating` (MLflow's client makes a registry of
+    it). A SQLite database without MLflow's tables is one even then: MLflow's client would
+    write its schema into another program's database. A file that cannot be read now
+    (locked, no permission) is left to MLflow's client to report.
+    """
+    if path.is_dir():
+        return "is a directory"
+    if not path.exists() or not path.stat().st_size:
+        return None if creating else ("does not exist" if not path.exists() else "is empty")
+    try:
+        with _open(path) as connection:
+            tables = {name for (name,) in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB:
+            return "is not a SQLite database"
+        return None
+    if tables and "alembic_version" not in tables:
+        return "is a SQLite database without MLflow's tables"
+    return None
+
+
 def read_local_state(registry_uri: str, model_name: str) -> RegistryState | None:
     """`model_name`'s state when `registry_uri` is a SQLite file this reader applies to,
     else None."""
@@ -68,15 +97,20 @@ def read_sqlite_state(path: Path, model_name: str) -> RegistryState | None:
     if any(os.environ.get(name) for name in _WORKSPACE_VARIABLES) or not path.is_file():
         return None
     try:
-        connection = sqlite3.connect(f"file:{quote(str(path.absolute()))}?mode=ro", uri=True,
-                                     timeout=_BUSY_TIMEOUT_S)
+        with _open(path) as connection:
+            connection.execute("BEGIN")  # one snapshot of all five tables
+            return _read(connection, model_name)
     except sqlite3.Error:
         return None
+
+
+@contextmanager
+def _open(path: Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to the file at `path` (raises sqlite3.Error)."""
+    connection = sqlite3.connect(f"file:{quote(str(path.absolute()))}?mode=ro", uri=True,
+                                 timeout=_BUSY_TIMEOUT_S)
     try:
-        connection.execute("BEGIN")  # one snapshot of all five tables
-        return _read(connection, model_name)
-    except sqlite3.Error:
-        return None
+        yield connection
     finally:
         connection.close()
 
