@@ -15,6 +15,7 @@ from tests.cli import runner, tether_json
 from tests.conftest import use_trained
 from tests.test_cli_imports import loaded_after
 from tether.cli import app
+from tether.errors import RegistryError
 from tether.project import Project
 from tether.registry import RegistryState, RolloutSpec, State
 from tether.registry.sqlite_state import KNOWN_REVISIONS, read_sqlite_state
@@ -137,3 +138,33 @@ def test_status_refuses_a_file_that_is_no_registry_and_leaves_it_as_it_was(
         (line,) = result.output.strip().splitlines()
         assert f"the file {path} {problem}" in line, line
         assert (path.read_bytes() if path.is_file() else None) == before
+
+
+@pytest.mark.parametrize(("tag", "text", "reason"), [
+    ("tether.gate", "{not json", "Expecting property name"),
+    ("tether.gate", "true", "a JSON bool, not an object"),
+    ("tether.rollout", '{"version": 2, "mode": "canary"}', "no 'weight'"),
+    ("tether.rollout", '{"version": 2, "mode": "Canary", "weight": 0.1}',
+     "mode 'Canary' is neither"),
+    ("tether.rollout", '{"version": [2], "mode": "canary", "weight": 0.1}', "int()"),
+])
+def test_a_tag_edited_into_something_unreadable_is_one_clear_line_on_both_paths(
+        project: Project, tag: str, text: str, reason: str) -> None:
+    client, name = project.registry.client, project.model_name
+    if tag == "tether.gate":
+        client.set_model_version_tag(name, "2", tag, text)
+        owner = "version 2"
+    else:
+        client.set_registered_model_tag(name, tag, text)
+        owner = f"model {name}"
+    with pytest.raises(RegistryError) as through_mlflow:
+        project.registry.mlflow_state()
+    with pytest.raises(RegistryError) as fast:
+        read_sqlite_state(_registry_file(project), name)
+    message = str(fast.value)
+    assert message == str(through_mlflow.value)
+    assert message.startswith(f"{owner}: the tag {tag} = {text!r} cannot be read (")
+    assert reason in message
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 4, result.output
+    assert result.output.strip() == f"error: {message}"

@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+from tether.errors import RegistryError
+
 __all__ = [
     "CHALLENGER",
     "CHAMPION",
@@ -73,9 +75,19 @@ class RolloutSpec:
 
     @classmethod
     def from_json(cls, text: str) -> RolloutSpec:
-        raw = json.loads(text)
-        return cls(version=int(raw["version"]), mode=raw["mode"], weight=float(raw["weight"]),
-                   step=int(raw.get("step", 0)), started_at=float(raw.get("started_at", 0.0)))
+        """Raises ValueError (with what was wrong) for anything `to_json` does not write."""
+        raw = _json_object(text)
+        try:
+            mode = raw["mode"]
+            if mode not in ("shadow", "canary"):
+                raise ValueError(f"mode {mode!r} is neither 'shadow' nor 'canary'")
+            return cls(version=int(raw["version"]), mode=mode, weight=float(raw["weight"]),
+                       step=int(raw.get("step", 0)),
+                       started_at=float(raw.get("started_at", 0.0)))
+        except KeyError as exc:
+            raise ValueError(f"no {exc}") from exc
+        except TypeError as exc:
+            raise ValueError(str(exc)) from exc
 
     def describe(self) -> str:
         if self.mode == "shadow":
@@ -104,10 +116,14 @@ class VersionInfo:
         """A version as the registry holds it: its creation time in milliseconds since
         the epoch, its tags and the aliases that name it."""
         gate = tags.get(GATE_TAG)
+        try:
+            verdict = _json_object(gate) if gate else None
+        except ValueError as exc:
+            raise _bad_tag(f"version {version}", GATE_TAG, gate, exc) from exc
         return cls(version=int(version), state=tags.get(STATE_TAG),
                    reason=tags.get(REASON_TAG, ""), run_id=run_id,
                    created_at=(created_ms or 0) / 1000.0, aliases=tuple(sorted(aliases)),
-                   gate=json.loads(gate) if gate else None, tags=dict(tags))
+                   gate=verdict, tags=dict(tags))
 
     def as_dict(self) -> dict[str, Any]:
         return {"version": self.version, "state": self.state, "reason": self.reason,
@@ -131,9 +147,13 @@ class RegistryState:
         """The state from the registered model's aliases (alias -> version number), its
         tags and its versions (any order)."""
         rollout_text = model_tags.get(ROLLOUT_TAG)
+        try:
+            rollout = RolloutSpec.from_json(rollout_text) if rollout_text else None
+        except ValueError as exc:
+            raise _bad_tag(f"model {model_name}", ROLLOUT_TAG, rollout_text, exc) from exc
         return cls(model_name=model_name, champion=aliases.get(CHAMPION),
                    challenger=aliases.get(CHALLENGER), previous=aliases.get(PREVIOUS),
-                   rollout=RolloutSpec.from_json(rollout_text) if rollout_text else None,
+                   rollout=rollout,
                    versions=tuple(sorted(versions, key=lambda info: info.version)))
 
     def version(self, number: int) -> VersionInfo | None:
@@ -186,3 +206,20 @@ def _number(value: int | None) -> str:
 
 def _rollout(spec: RolloutSpec | None) -> str:
     return "-" if spec is None else spec.describe()
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    value = json.loads(text)  # JSONDecodeError is a ValueError
+    if not isinstance(value, dict):
+        raise ValueError(f"a JSON {type(value).__name__}, not an object")
+    return value
+
+
+def _bad_tag(owner: str, tag: str, text: str | None, exc: ValueError) -> RegistryError:
+    """A tag tether writes, edited by hand into something tether cannot read. Every read of
+    the state fails with this until it is fixed: servers keep the routing they have, each
+    controller pass fails and is retried, `tether status` prints this line."""
+    shown = repr(text if text is None or len(text) <= 80 else text[:77] + "...")
+    reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+    return RegistryError(f"{owner}: the tag {tag} = {shown} cannot be read ({reason}); set it "
+                         f"right or delete it (MLflow UI or client)")
