@@ -64,7 +64,7 @@ class Project:
         from tether.registry.sqlite_state import read_local_state
 
         read = read_local_state(self.settings.registry_uri, self.model_name)
-        return read if read is not None else self.registry.state()
+        return read if read is not None else self.registry.mlflow_state()
 
     def _registry_lease(self, what: str, expected: RegistryState | None,
                         ) -> AbstractContextManager[RegistryState]:

@@ -168,3 +168,21 @@ def test_a_tag_edited_into_something_unreadable_is_one_clear_line_on_both_paths(
     result = runner.invoke(app, ["status"])
     assert result.exit_code == 4, result.output
     assert result.output.strip() == f"error: {message}"
+
+
+def test_a_registry_locked_by_a_writer_is_a_clear_line_once_both_paths_waited(
+        project: Project) -> None:
+    """A writer holding its lock past SQLite's busy timeout (a migration, a shell left in a
+    transaction): the reader falls back to MLflow's client, whose error is tether's."""
+    writer = sqlite3.connect(_registry_file(project), isolation_level=None)
+    try:
+        writer.execute("BEGIN EXCLUSIVE")
+        result = runner.invoke(app, ["status"])
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert result.exit_code == 4, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: read registry state: registry unavailable: ") and (
+        "database is locked" in line), line
+    assert tether_json("status")["champion"] is None  # and reads again once it is free

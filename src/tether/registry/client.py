@@ -1,12 +1,12 @@
 """Building MLflow clients and translating MLflow's errors into tether's.
 
 ```
-MlflowException / requests / OSError          tether
-RESOURCE_DOES_NOT_EXIST                    ->  ModelNotFound
-unreachable, timed out, unavailable        ->  RegistryUnavailable
-a SQLite registry file that does not exist ->  RegistryUnavailable (reads never create one)
+MlflowException / requests / OSError / sqlite3   tether
+RESOURCE_DOES_NOT_EXIST                      ->  ModelNotFound
+unreachable, timed out, unavailable, locked  ->  RegistryUnavailable
+a SQLite registry file that does not exist   ->  RegistryUnavailable (reads never create one)
   (or is empty, or is no MLflow registry)
-anything else                              ->  RegistryError
+anything else                                ->  RegistryError
 ```
 
 How long a call may take is set in `environment` (MLflow's own variables, with tether's
@@ -16,9 +16,11 @@ defaults).
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import UnionType
 from typing import Any, TypeVar
 
 import mlflow
@@ -34,7 +36,7 @@ T = TypeVar("T")
 
 _UNAVAILABLE = ("connect", "timed out", "timeout", "max retries exceeded",
                 "temporarily unavailable", "name or service not known",
-                "unable to open database file")
+                "unable to open database file", "database is locked")
 
 
 def make_client(tracking_uri: str, registry_uri: str, *, create: bool) -> MlflowClient:
@@ -101,6 +103,11 @@ def translate(what: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
                 return function(*args, **kwargs)
             except (MlflowException, OSError) as exc:
                 raise registry_error(what, exc) from exc
+            except Exception as exc:
+                # MLflow lets SQLAlchemy's errors out of a SQLite registry as they are
+                if _caused_by(exc, sqlite3.Error):
+                    raise registry_error(what, exc) from exc
+                raise
 
         wrapper.__name__ = function.__name__
         wrapper.__qualname__ = function.__qualname__
@@ -126,10 +133,14 @@ def registry_error(what: str, exc: BaseException) -> RegistryError:
 def _is_transport_error(exc: BaseException) -> bool:
     import requests
 
+    return _caused_by(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout
+                      | ConnectionError | TimeoutError)
+
+
+def _caused_by(exc: BaseException, kind: type | UnionType) -> bool:
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, requests.exceptions.ConnectionError | requests.exceptions.Timeout
-                      | ConnectionError | TimeoutError):
+        if isinstance(seen, kind):
             return True
         seen = seen.__cause__ or seen.__context__
     return False

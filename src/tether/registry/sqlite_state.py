@@ -71,7 +71,7 @@ def not_a_registry(path: Path, *, creating: bool = False) -> str | None:
     if not path.exists() or not path.stat().st_size:
         return None if creating else ("does not exist" if not path.exists() else "is empty")
     try:
-        with _open(path) as connection:
+        with _open(path, busy_timeout_s=0.0) as connection:  # locked: MLflow's to wait out
             tables = {name for (name,) in connection.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.DatabaseError as exc:
@@ -105,10 +105,11 @@ def read_sqlite_state(path: Path, model_name: str) -> RegistryState | None:
 
 
 @contextmanager
-def _open(path: Path) -> Iterator[sqlite3.Connection]:
+def _open(path: Path, busy_timeout_s: float = _BUSY_TIMEOUT_S,
+          ) -> Iterator[sqlite3.Connection]:
     """A read-only connection to the file at `path` (raises sqlite3.Error)."""
     connection = sqlite3.connect(f"file:{quote(str(path.absolute()))}?mode=ro", uri=True,
-                                 timeout=_BUSY_TIMEOUT_S)
+                                 timeout=busy_timeout_s)
     try:
         yield connection
     finally:
