@@ -186,3 +186,20 @@ def test_a_registry_locked_by_a_writer_is_a_clear_line_once_both_paths_waited(
     assert line.startswith("error: read registry state: registry unavailable: ") and (
         "database is locked" in line), line
     assert tether_json("status")["champion"] is None  # and reads again once it is free
+
+
+def test_more_versions_than_one_page_of_mlflows_search_are_all_read(project: Project) -> None:
+    """MLflow's search answers 10,000 versions a page, the most recently updated: the
+    oldest (a long-serving champion) fell off the end."""
+    project.registry.promote(1, "first")
+    with sqlite3.connect(_registry_file(project)) as connection:
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(model_versions)")]
+        copied = ", ".join("n.number" if column == "version" else column for column in columns)
+        connection.execute(  # versions 3..10002 as copies of version 2
+            "WITH RECURSIVE n(number) AS (SELECT 3 UNION ALL SELECT number + 1 FROM n "
+            f"WHERE number < 10002) INSERT INTO model_versions ({', '.join(columns)}) "
+            f"SELECT {copied} FROM model_versions, n WHERE version = 2")
+    fast, through_mlflow = _both(project)
+    assert fast == through_mlflow
+    assert [v.version for v in through_mlflow.versions] == list(range(1, 10003))
+    assert through_mlflow.problems == []

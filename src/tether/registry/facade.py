@@ -21,6 +21,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from tether.errors import ReferenceMissing, VersionNotFound
@@ -119,7 +120,15 @@ class Registry:
                                            self._versions(aliases))
 
     def _versions(self, aliases: Mapping[str, int]) -> list[VersionInfo]:
-        found = self.client.search_model_versions(f"name='{self.model_name}'")
+        found: list[ModelVersion] = []
+        token: str | None = None
+        while True:  # one page holds at most 10,000 versions, the most recently updated
+            page = self.client.search_model_versions(f"name='{self.model_name}'",
+                                                     page_token=token)
+            found.extend(page)
+            token = page.token
+            if not token:
+                break
         by_version: dict[int, list[str]] = {}
         for alias, number in aliases.items():
             by_version.setdefault(number, []).append(alias)
