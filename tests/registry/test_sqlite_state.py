@@ -203,3 +203,41 @@ def test_more_versions_than_one_page_of_mlflows_search_are_all_read(project: Pro
     assert fast == through_mlflow
     assert [v.version for v in through_mlflow.versions] == list(range(1, 10003))
     assert through_mlflow.problems == []
+
+
+def test_a_write_committed_while_the_reader_reads_is_all_or_nothing(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rollout's alias and routing tag committed together, between the reader's query of
+    the aliases and its query of the model's tags (WAL: writers do not wait for readers):
+    the reader shows both or neither, never the alias without its routing."""
+    path, name = _registry_file(project), project.model_name
+    project.registry.promote(1, "first")
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA journal_mode=WAL").fetchone() == ("wal",)
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO registered_model_aliases (name, alias, version, workspace) "
+                   "VALUES (?, 'challenger', 2, 'default')", (name,))
+    writer.execute("INSERT INTO registered_model_tags (\"key\", value, name, workspace) "
+                   "VALUES ('tether.rollout', ?, ?, 'default')",
+                   (RolloutSpec(version=2, mode="canary", weight=0.1).to_json(), name))
+    connect = sqlite3.connect
+
+    def connect_and_commit_midway(*args: object, **kwargs: object) -> sqlite3.Connection:
+        connection = connect(*args, **kwargs)  # type: ignore[arg-type]
+
+        def on_statement(sql: str) -> None:
+            if "FROM registered_model_tags" in sql and writer.in_transaction:
+                writer.execute("COMMIT")
+
+        connection.set_trace_callback(on_statement)
+        return connection
+
+    monkeypatch.setattr(sqlite3, "connect", connect_and_commit_midway)
+    during = read_sqlite_state(path, name)
+    assert not writer.in_transaction  # the write did land mid-read
+    after = read_sqlite_state(path, name)
+    writer.close()
+    assert during is not None and after is not None
+    assert (during.challenger, during.rollout) == (None, None)
+    assert after.challenger == 2 and after.rollout is not None and after.rollout.version == 2
