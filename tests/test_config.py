@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.cli import tether_json
 from tests.conftest import write_project
 from tether.config import load_config
 from tether.errors import ConfigError
@@ -96,3 +99,23 @@ def test_missing_policy_file_says_how_to_fix(tmp_path: Path) -> None:
 def test_bad_poll_interval_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="TETHER_POLL_SECONDS"):
         load_config(write_project(tmp_path), environ={"TETHER_POLL_SECONDS": "soon"})
+
+
+def test_a_project_in_a_folder_named_with_url_characters_keeps_its_files_there(
+        tmp_path: Path, mlflow_template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`?`, `#` and `%` in the folder's path: the registry and the store are the files in
+    its `.tether`, written by retrain and read back by status and history."""
+    folder = tmp_path / "odd?name #2 100%41"
+    (folder / ".tether").mkdir(parents=True)
+    shutil.copyfile(mlflow_template, folder / ".tether" / "mlflow.db")
+    write_project(folder)
+    for name in list(os.environ):
+        if name.startswith(("TETHER_", "MLFLOW_TRACKING", "MLFLOW_REGISTRY")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(folder)
+    assert tether_json("retrain")["model_version"] == 1
+    assert [v["version"] for v in tether_json("status")["versions"]] == [1]
+    assert {p.name for p in (folder / ".tether").iterdir()} >= {"mlflow.db", "store.db"}
+    assert tether_json("history")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("odd") and p != folder
+                and any(p.rglob("*.db"))]  # no database written anywhere else

@@ -398,7 +398,7 @@ class Settings(_Strict):
         URI is a server (http, https, databricks), else `TETHER_HOME/artifacts`."""
         home = Path(environ.get("TETHER_HOME") or project_dir / ".tether").resolve()
         own = environ.get("TETHER_TRACKING_URI")
-        tracking = own or environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}"
+        tracking = own or environ.get("MLFLOW_TRACKING_URI") or _sqlite_uri(home / "mlflow.db")
         registry = environ.get("TETHER_REGISTRY_URI") or (
             None if own else environ.get("MLFLOW_REGISTRY_URI")) or tracking
         # a tracking server (or Databricks) has its own artifact store; a database or
@@ -416,7 +416,7 @@ class Settings(_Strict):
             home=home,
             tracking_uri=tracking,
             registry_uri=registry,
-            store_url=environ.get("TETHER_STORE_URL") or f"sqlite:///{home / 'store.db'}",
+            store_url=environ.get("TETHER_STORE_URL") or _sqlite_uri(home / "store.db"),
             artifact_root=environ.get("TETHER_ARTIFACT_ROOT") or (
                 None if served else (home / "artifacts").as_uri()),
             admin_token=environ.get("TETHER_ADMIN_TOKEN") or None,
@@ -510,3 +510,15 @@ def load_config(path: Path | str | None = None, environ: Mapping[str, str] | Non
     project_dir = config_path.resolve().parent
     return Config(path=config_path, policy=policy, settings=Settings.from_env(project_dir, env))
 
+
+def _sqlite_uri(path: Path) -> str:
+    """A `sqlite:///` URI of `path`. SQLAlchemy decodes the path, so `?`, `#` and `%` are
+    encoded (a folder so named would otherwise end the path early or be decoded into
+    another); nothing else is, since MLflow makes a new registry's folder from the URI as
+    written.
+
+    >>> _sqlite_uri(Path("/srv/a?b #1 100%/mlflow.db"))
+    'sqlite:////srv/a%3Fb %231 100%25/mlflow.db'
+    """
+    text = str(path).replace("%", "%25").replace("?", "%3F").replace("#", "%23")
+    return f"sqlite:///{text}"
