@@ -104,6 +104,11 @@ def test_the_reader_stands_aside_where_it_was_not_checked(
     with sqlite3.connect(upgraded) as connection:
         connection.execute("UPDATE alembic_version SET version_num = 'newer'")
     assert read_sqlite_state(upgraded, name) is None
+    monkeypatch.setenv("MLFLOW_ENABLE_WORKSPACES", "false")
+    assert read_sqlite_state(path, name) is not None
+    monkeypatch.setenv("MLFLOW_ENABLE_WORKSPACES", "True")
+    assert read_sqlite_state(path, name) is None
+    monkeypatch.delenv("MLFLOW_ENABLE_WORKSPACES")
     monkeypatch.setenv("MLFLOW_WORKSPACE", "team-a")
     assert read_sqlite_state(path, name) is None
 

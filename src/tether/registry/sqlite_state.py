@@ -38,8 +38,7 @@ KNOWN_REVISIONS = frozenset({"dc11669786a5"})  # MLflow 3.17
 # MLflow marks a deleted version with this stage until it removes the row
 _DELETED_STAGE = "Deleted_Internal"
 _DEFAULT_WORKSPACE = "default"
-_WORKSPACE_VARIABLES = ("MLFLOW_WORKSPACE", "MLFLOW_ENABLE_WORKSPACES",
-                        "MLFLOW_WORKSPACE_STORE_URI")
+_WORKSPACE_VARIABLES = ("MLFLOW_WORKSPACE", "MLFLOW_WORKSPACE_STORE_URI")
 _BUSY_TIMEOUT_S = 5.0
 
 
@@ -94,7 +93,7 @@ def read_sqlite_state(path: Path, model_name: str) -> RegistryState | None:
     """`model_name`'s state in the registry file at `path`, read in one transaction; a
     model not registered yet has no aliases and no versions. None when this reader does
     not apply (see the module's docstring)."""
-    if any(os.environ.get(name) for name in _WORKSPACE_VARIABLES) or not path.is_file():
+    if _workspaces() or not path.is_file():
         return None
     try:
         with _open(path) as connection:
@@ -102,6 +101,12 @@ def read_sqlite_state(path: Path, model_name: str) -> RegistryState | None:
             return _read(connection, model_name)
     except sqlite3.Error:
         return None
+
+
+def _workspaces() -> bool:
+    """Whether MLflow workspaces are set up in the environment (as MLflow reads it)."""
+    enabled = os.environ.get("MLFLOW_ENABLE_WORKSPACES", "").strip().lower() in ("true", "1")
+    return enabled or any(os.environ.get(name) for name in _WORKSPACE_VARIABLES)
 
 
 @contextmanager
