@@ -523,11 +523,7 @@ class ModelServer:
         codes = self._classes.get(version)
         if codes is not None:
             return codes.code(label, owner=f"version {version} (which made the prediction)")
-        try:
-            return float(label)
-        except (TypeError, ValueError):
-            raise InputError(f"label {label!r}: version {version} made the prediction and "
-                             "has no classes, so its labels are numbers") from None
+        return _number_label(label, version)
 
     def _shadow_label_code(self, version: int, label: Any) -> float | None:
         try:
@@ -649,3 +645,26 @@ def _freeze_heap() -> None:
 def _describe(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+# an error between two numbers this large still squares to a finite float64
+# (sqrt of the largest float64 is 1.3e154), so RMSE and R2 stay defined
+MAX_NUMBER_LABEL = 1e150
+
+
+def _number_label(label: Any, version: int) -> float:
+    """The label of a prediction made by a version without classes (a regressor): a
+    finite number of at most MAX_NUMBER_LABEL in size, given as a JSON number or as text.
+
+    Raises InputError naming the label otherwise (true/false, "nan", "inf", 1e308)."""
+    owner = f"version {version} made the prediction and has no classes, so its labels are"
+    if isinstance(label, bool):
+        raise InputError(f"label {label!r}: {owner} numbers, not true/false")
+    try:
+        number = float(label)
+    except (TypeError, ValueError):
+        raise InputError(f"label {label!r}: {owner} numbers") from None
+    if not math.isfinite(number) or abs(number) > MAX_NUMBER_LABEL:
+        raise InputError(f"label {label!r}: {owner} finite numbers of at most "
+                         f"{MAX_NUMBER_LABEL:g} in size")
+    return number
