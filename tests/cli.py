@@ -1,5 +1,5 @@
 """The `tether` command run in-process, as tests call it, and an empty project folder
-with a ready MLflow registry."""
+with a ready MLflow registry (or one with its own data, trainer and policy)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from tether.cli import app
@@ -39,3 +41,16 @@ def empty_project(folder: Path, mlflow_template: Path, monkeypatch: pytest.Monke
     shutil.copyfile(mlflow_template, folder / ".tether" / "mlflow.db")
     monkeypatch.chdir(folder)
     return folder
+
+
+def data_project(folder: Path, mlflow_template: Path, monkeypatch: pytest.MonkeyPatch, *,
+                 data: pd.DataFrame, trainer: str, policy: dict[str, Any]) -> Path:
+    """`empty_project` in `folder` (made if missing) with `data` as data.csv, `trainer` as
+    train.py and `policy` as tether.yaml; the policy's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    empty_project(folder, mlflow_template, monkeypatch)
+    data.to_csv(folder / "data.csv", index=False)
+    (folder / "train.py").write_text(trainer)
+    path = folder / "tether.yaml"
+    path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    return path

@@ -5,17 +5,15 @@ is, never as the model's score or the label."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
 
+from tests.cli import data_project
 from tether.example import datasets
 from tether.monitoring.monitor import Monitor
 from tether.outputs import window_features
@@ -47,12 +45,8 @@ def _data() -> pd.DataFrame:
 @pytest.fixture
 def project(tmp_path: Path, mlflow_template: Path,
             monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
-    folder = tmp_path / "project"
-    (folder / ".tether").mkdir(parents=True)
-    shutil.copyfile(mlflow_template, folder / ".tether" / "mlflow.db")
-    _data().to_csv(folder / "data.csv", index=False)
-    (folder / "train.py").write_text(TRAINER)
-    (folder / "tether.yaml").write_text(yaml.safe_dump({
+    path = data_project(tmp_path / "project", mlflow_template, monkeypatch, data=_data(),
+                        trainer=TRAINER, policy={
         "model": {"name": "named", "task": "binary_classification", "target": "target"},
         "trainer": "train:train",
         "data": {"reference": "data.csv", "holdout_fraction": 0.3, "seed": 7},
@@ -60,12 +54,8 @@ def project(tmp_path: Path, mlflow_template: Path,
         "gate": {"min_delta": -1.0, "max_latency_ms": 2000, "max_latency_ratio": 20.0},
         # a window of one pass over the data: the latest one is what the checks read
         "monitoring": {"window_size": len(_data()), "min_labels": 30},
-    }, sort_keys=False))
-    for name in list(os.environ):
-        if name.startswith("TETHER_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(folder)
-    opened = Project.open(folder / "tether.yaml")
+    })
+    opened = Project.open(path)
     yield opened
     opened.store.close()
 

@@ -3,17 +3,15 @@ else is a 400 naming the label, and nothing of that request is written."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
 
+from tests.cli import data_project
 from tether.example import datasets
 from tether.monitoring.monitor import Monitor
 from tether.project import Project
@@ -33,23 +31,15 @@ def train(ctx):
 @pytest.fixture
 def project(tmp_path: Path, mlflow_template: Path,
             monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
-    folder = tmp_path / "project"
-    (folder / ".tether").mkdir(parents=True)
-    shutil.copyfile(mlflow_template, folder / ".tether" / "mlflow.db")
-    datasets.diabetes().to_csv(folder / "data.csv", index=False)
-    (folder / "train.py").write_text(TRAINER)
-    (folder / "tether.yaml").write_text(yaml.safe_dump({
+    path = data_project(tmp_path / "project", mlflow_template, monkeypatch,
+                        data=datasets.diabetes(), trainer=TRAINER, policy={
         "model": {"name": "sugar", "task": "regression", "target": "target"},
         "trainer": "train:train",
         "data": {"reference": "data.csv", "holdout_fraction": 0.3, "seed": 7},
         "metric": {"primary": "rmse"},
         "monitoring": {"window_size": 1000, "min_labels": 10},
-    }, sort_keys=False))
-    for name in list(os.environ):
-        if name.startswith("TETHER_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(folder)
-    opened = Project.open(folder / "tether.yaml")
+    })
+    opened = Project.open(path)
     yield opened
     opened.store.close()
 
