@@ -76,6 +76,49 @@ def test_feedback_with_wrong_types_names_the_row(client: TestClient, labels: lis
     assert fragment in answer.json()["message"]
 
 
+@pytest.mark.parametrize("suffix", [":shadow", ":failed"])
+def test_client_ids_may_not_take_the_suffixes_of_tethers_own_rows(
+        client: TestClient, project: Project, cancer: tuple[pd.DataFrame, pd.Series],
+        suffix: str) -> None:
+    # "q:shadow" as a client id would be the shadow twin of request "q": a label for "q"
+    # would relabel it too
+    features, _ = cancer
+    answer = client.post("/predict", json={"dataframe_records": records(features, 2),
+                                           "ids": ["q", f"q{suffix}"]})
+    assert answer.status_code == 400
+    assert answer.json()["message"].startswith(f"ids[1]: 'q{suffix}' ends in '{suffix}'")
+    label = client.post("/feedback", json={"labels": [{"id": f"q{suffix}", "label": 1}]})
+    assert label.status_code == 400
+    assert label.json()["message"].startswith(f"labels[0].id: 'q{suffix}' names one of "
+                                              "tether's own rows")
+    assert "label the request's id 'q'" in label.json()["message"]
+
+
+@pytest.mark.parametrize(("body", "fragment"), [
+    ({"labels": [{"id": "ID0", "label": 1, "timestamp": 5}]},
+     "labels[0]: unknown field(s) ['timestamp']; allowed: id, label"),
+    ({"labels": [{"id": "ID0", "label": 1}], "model": "x"},
+     "body: unknown field(s) ['model']; allowed: labels"),
+    ({"labels": [{"id": "ID0", "label": 1}, {"id": "ID1", "label": 1},
+                 {"id": "ID0", "label": 0}]},
+     "labels[0] and labels[2] give id 'ID0' two labels (1 and 0); send one label per id"),
+])
+def test_feedback_that_would_be_partly_ignored_is_refused_whole(
+        client: TestClient, project: Project, cancer: tuple[pd.DataFrame, pd.Series],
+        body: dict[str, list[dict[str, object]]], fragment: str) -> None:
+    features, _ = cancer
+    ids = client.post("/predict", json={"dataframe_records": records(features, 2)}).json()["ids"]
+    text = orjson.dumps(body).decode().replace("ID0", ids[0]).replace("ID1", ids[1])
+    answer = client.post("/feedback", content=text,
+                         headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400
+    assert answer.json()["message"] == fragment.replace("ID0", ids[0])
+    assert project.store.prediction_window(project.model_name, labeled_only=True).empty
+    same = client.post("/feedback", json={"labels": [{"id": ids[0], "label": 1},
+                                                     {"id": ids[0], "label": 1.0}]})
+    assert same.json() == {"accepted": 1, "unknown_ids": []}
+
+
 def _post(client: TestClient, path: str, body: bytes, content_type: str | None
           ) -> tuple[int, dict[str, object]]:
     headers = {"Content-Type": content_type} if content_type else {}

@@ -40,6 +40,7 @@ from tether.serving.health import TRUE_WORDS, HealthReport
 from tether.serving.http import (
     BodyLimit,
     Instrumentation,
+    check_fields,
     error_handlers,
     json_response,
     load_json,
@@ -47,6 +48,7 @@ from tether.serving.http import (
     read_json_object,
     shown,
 )
+from tether.serving.ids import reserved_suffix
 from tether.serving.metrics import ServingMetrics
 from tether.serving.openapi import docs_page, openapi_document
 from tether.serving.protocol import JSON, check_for_mlflow, media_type, parse_body
@@ -298,13 +300,16 @@ def _labels(body: bytes, max_rows: int) -> list[tuple[str, Any]]:
     document = load_json(body)
     if not isinstance(document, dict) or not isinstance(document.get("labels"), list):
         raise InputError('expected {"labels": [{"id": ..., "label": ...}, ...]}')
+    check_fields("body", document, ("labels",))
     items = document["labels"]
     if len(items) > max_rows:
         raise PayloadTooLarge(f"{len(items)} labels exceed the limit of {max_rows} per request")
     labels: list[tuple[str, Any]] = []
+    first: dict[str, int] = {}  # id -> index of its first label in this request
     for index, item in enumerate(items):
         if not isinstance(item, dict) or "id" not in item or "label" not in item:
             raise InputError(f"labels[{index}]: expected an object with 'id' and 'label'")
+        check_fields(f"labels[{index}]", item, ("id", "label"))
         pid, label = item["id"], item["label"]
         if isinstance(pid, bool) or not isinstance(pid, str | int):
             raise InputError(f"labels[{index}].id: expected a string, got "
@@ -313,7 +318,18 @@ def _labels(body: bytes, max_rows: int) -> list[tuple[str, Any]]:
             raise InputError(f"labels[{index}].label: expected a class (a string or a "
                              f"number) or a number, got {type(label).__name__} "
                              f"{shown(label)}")
-        labels.append((str(pid), label))
+        text = str(pid)
+        suffix = reserved_suffix(text)
+        if suffix is not None:
+            raise InputError(f"labels[{index}].id: {text!r} names one of tether's own rows "
+                             f"(ids ending in {suffix!r}); label the request's id "
+                             f"{text.removesuffix(suffix)!r}, which labels both")
+        seen = first.setdefault(text, index)
+        if seen != index and labels[seen][1] != label:
+            raise InputError(f"labels[{seen}] and labels[{index}] give id {text!r} two labels "
+                             f"({shown(labels[seen][1])} and {shown(label)}); send one label "
+                             "per id")
+        labels.append((text, label))
     return labels
 
 

@@ -34,9 +34,9 @@ from tether.errors import InputError, PayloadTooDeep, PayloadTooLarge, TetherErr
 from tether.logs import log_access
 from tether.serving.metrics import ServingMetrics
 
-__all__ = ["MAX_JSON_DEPTH", "BodyLimit", "Instrumentation", "check_depth", "error_document",
-           "error_handlers", "json_depth", "json_response", "load_json", "read_body",
-           "read_json_object", "shown"]
+__all__ = ["MAX_JSON_DEPTH", "BodyLimit", "Instrumentation", "check_depth", "check_fields",
+           "error_document", "error_handlers", "json_depth", "json_response", "load_json",
+           "read_body", "read_json_object", "shown"]
 
 log = logging.getLogger("tether.serving")
 
@@ -94,11 +94,17 @@ async def read_json_object(request: Request, limit: int, setting: str = SERVING_
     document = load_json(body)
     if not isinstance(document, dict):
         raise InputError(f"body: expected a JSON object, got {type(document).__name__}")
-    unknown = sorted(set(document) - set(fields))
+    check_fields("body", document, fields)
+    return document
+
+
+def check_fields(where: str, document: dict[str, Any], fields: Collection[str]) -> None:
+    """`InputError` naming the fields of `document` that are not among `fields`: a
+    misspelt field is an error, never silently ignored."""
+    unknown = sorted(str(key) for key in set(document) - set(fields))
     if unknown:
         allowed = ", ".join(fields) if fields else "none (send no body)"
-        raise InputError(f"body: unknown field(s) {shown(unknown)}; allowed: {allowed}")
-    return document
+        raise InputError(f"{where}: unknown field(s) {shown(unknown)}; allowed: {allowed}")
 
 
 def load_json(body: bytes, what: str = "body") -> Any:

@@ -14,9 +14,20 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["ID_BYTES", "IdSource"]
+__all__ = ["FAILED_SUFFIX", "ID_BYTES", "RESERVED_SUFFIXES", "SHADOW_SUFFIX", "IdSource",
+           "reserved_suffix"]
 
 ID_BYTES = 16  # 128 random bits; a UUID4 has 122
+SHADOW_SUFFIX = ":shadow"  # a shadow row's id: the request's id plus this
+FAILED_SUFFIX = ":failed"  # a canary's failed attempt, when the champion then answered
+RESERVED_SUFFIXES = (SHADOW_SUFFIX, FAILED_SUFFIX)
+
+
+def reserved_suffix(pid: str) -> str | None:
+    """The suffix of tether's own rows that `pid` ends with, if any: a client id so named
+    would share its row with another request's shadow or failed attempt, and a label for
+    that request would also label it."""
+    return next((suffix for suffix in RESERVED_SUFFIXES if pid.endswith(suffix)), None)
 
 
 class IdSource:

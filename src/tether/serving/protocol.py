@@ -34,6 +34,7 @@ import pandas as pd
 
 from tether.errors import InputError, PayloadTooLarge, UnsupportedMediaType
 from tether.serving.http import check_depth, load_json
+from tether.serving.ids import reserved_suffix
 from tether.serving.validation import Rows, Validator, refuse_ambiguous
 
 __all__ = ["FORMATS", "MAX_ID_LENGTH", "Payload", "check_for_mlflow", "media_type",
@@ -224,7 +225,8 @@ def _check_rows(n: int, max_rows: int) -> None:
 
 
 def parse_ids(ids: Any, n: int) -> list[str]:
-    """Client prediction ids: one per row, unique, short strings (or integers)."""
+    """Client prediction ids: one per row, unique, short strings (or integers), none ending
+    in a suffix tether keeps for its own rows (`:shadow`, `:failed`)."""
     if not isinstance(ids, list) or len(ids) != n:
         raise InputError(f"ids: expected a list of {n} prediction ids, one per row")
     out: list[str] = []
@@ -237,6 +239,11 @@ def parse_ids(ids: Any, n: int) -> list[str]:
         if not text.isprintable():
             raise InputError(f"ids[{index}]: must not contain control characters "
                              "(newlines, tabs)")
+        suffix = reserved_suffix(text)
+        if suffix is not None:
+            raise InputError(f"ids[{index}]: {text!r} ends in {suffix!r}, which tether keeps "
+                             "for its own rows (a shadow or failed canary attempt); choose "
+                             "an id without that ending")
         out.append(text)
     if len(set(out)) != n:
         raise InputError("ids: prediction ids must be unique within a request")

@@ -47,7 +47,7 @@ from tether.registry import (
     mlflow_scoring,
 )
 from tether.serving.batching import ModelCallFailed, Prediction
-from tether.serving.ids import IdSource
+from tether.serving.ids import FAILED_SUFFIX, SHADOW_SUFFIX, IdSource
 from tether.serving.metrics import ServingMetrics
 from tether.serving.predlog import LogEntry, PredictionLog
 from tether.serving.protocol import Payload
@@ -63,8 +63,6 @@ log = logging.getLogger("tether.serving")
 predictions_log = logging.getLogger("tether.predictions")
 T = TypeVar("T")
 
-SHADOW_SUFFIX = ":shadow"  # a shadow row's id: the request's id plus this
-FAILED_SUFFIX = ":failed"  # a canary's failed attempt, when the champion then answered
 MAX_SHADOW_ROWS_IN_FLIGHT = 10_000
 MAX_READS_IN_FLIGHT = 3  # threads a hung registry may hold
 
