@@ -151,6 +151,28 @@ def test_timeseries_rejects_bad_parameters(history: History, params: dict[str, s
     assert message in response.json()["message"]
 
 
+@pytest.mark.parametrize(("path", "query", "message"), [
+    # a misspelt parameter used to be ignored: the answer was the default window's
+    ("/api/timeseries", "windw=60", "unknown query parameter(s) ['windw']; allowed: model, "
+                                    "metric, window, bucket"),
+    ("/api/drift", "window=60", "unknown query parameter(s) ['window']; allowed: model, "
+                                "version, top"),
+    ("/api/events", "kind=promoted", "unknown query parameter(s) ['kind']"),
+    ("/api/state", "version=2", "unknown query parameter(s) ['version']; allowed: model"),
+    ("/api/timeseries", "window=3600&window=60",
+     "query parameter(s) ['window'] given more than once; give each once"),
+    ("/api/events", "kinds=promoted,rolledback",
+     "kinds: unknown event kind(s) ['rolledback']; known: trained,"),
+])
+def test_api_refuses_parameters_it_would_ignore(history: History, path: str, query: str,
+                                                message: str) -> None:
+    with serve(history.project, admin_token=None) as served:
+        response = httpx.get(f"{served.url}{path}?{query}", timeout=30)
+    assert response.status_code == 400
+    assert response.json()["error"] == "InputError"
+    assert response.json()["message"].startswith(message)
+
+
 def test_drift_flags_the_shifted_applicants(history: History) -> None:
     with serve(history.project, admin_token=None) as served:
         drift = _get(served.url, "/api/drift", top=9).json()

@@ -30,6 +30,7 @@ from tether.dashboard.payloads import (
     timeseries_payload,
 )
 from tether.errors import ControllerUnavailable, InputError, ModelNotFound
+from tether.events import EventKind
 from tether.monitoring.monitor import Monitor
 from tether.project import Project
 from tether.serving.admin import ADMIN_BODY_BYTES, ADMIN_LIMIT, NO_CONTROLLER, reason_of
@@ -42,6 +43,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 STATIC_PREFIX = "/static/dashboard"
 DEFAULT_ROLLBACK_REASON = "manual rollback from the dashboard"
 DEFAULT_RETRAIN_REASON = "manual retrain from the dashboard"
+EVENT_KINDS = tuple(kind.value for kind in EventKind)
 
 
 class JSONBody(Response):
@@ -77,7 +79,11 @@ def dashboard_routes(
         """Who takes a manual retrain: the one given, else the app's (`/trigger`'s)."""
         return request_retrain or getattr(request.app.state, "retrain", None)
 
-    def check_model(request: Request) -> None:
+    def check_model(request: Request, *allowed: str) -> None:
+        """The query has only `allowed` parameters (and `model`), each once, and `model`,
+        when given, is this project's: a misspelt or repeated parameter is a 400, never
+        silently left out of the answer."""
+        _check_query(request, ("model", *allowed))
         asked = request.query_params.get("model")
         if asked is not None and asked != project.model_name:
             raise ModelNotFound(f"unknown model {asked!r}: this server tracks "
@@ -98,6 +104,7 @@ def dashboard_routes(
           200: {description: "champion, challenger (mode, weight, step, steps, analysis),
                 previous, versions, problems, controller (the conditions its last pass
                 persisted, or null); `message` says when there is no version yet"}
+          400: {description: an unknown or repeated query parameter}
           404: {description: unknown model}
         """
         check_model(request)
@@ -128,10 +135,10 @@ def dashboard_routes(
           200: {description: "series: [{version, points: [{t, requests, request_rate, errors,
                 error_rate, p99_latency_ms, labeled, label_coverage, live_metric,
                 live_samples, estimated_metric}]}], events: markers for the charts"}
-          400: {description: bad window, bucket or metric}
+          400: {description: "bad window, bucket or metric; an unknown or repeated parameter"}
           404: {description: unknown model}
         """
-        check_model(request)
+        check_model(request, "metric", "window", "bucket")
         params = request.query_params
         span = TimeRange.parse(params.get("window"), params.get("bucket"))
         return await call(timeseries_payload, project, span, params.get("metric"), monitor)
@@ -158,10 +165,10 @@ def dashboard_routes(
           200: {description: "drift_share, threshold, alpha, drifted, prediction_drift,
                 features: [{name, kind, method, score, threshold, p_value, p_adjusted, psi,
                 drifted, reason, bins, reference, current}]"}
-          400: {description: bad version or top}
+          400: {description: "bad version or top; an unknown or repeated parameter"}
           404: {description: unknown model or version}
         """
-        check_model(request)
+        check_model(request, "version", "top")
         version = _optional_int(request, "version", low=1)
         top = _optional_int(request, "top", low=1) or 6
         return await call(drift_payload, project, monitor, version, top)
@@ -179,13 +186,13 @@ def dashboard_routes(
           - {name: model, in: query, schema: {type: string}}
         responses:
           200: {description: "events: [{id, ts, kind, version, reason, data}]"}
-          400: {description: bad limit or since}
+          400: {description: "bad limit, since or kinds; an unknown or repeated parameter"}
           404: {description: unknown model}
         """
-        check_model(request)
+        check_model(request, "limit", "since", "kinds")
         limit = min(_optional_int(request, "limit", low=1) or 200, 1000)
         since = _optional_float(request, "since")
-        kinds = [k for k in request.query_params.get("kinds", "").split(",") if k] or None
+        kinds = _kinds(request.query_params.get("kinds", ""))
         return await call(lambda: events_payload(project, limit=limit, since=since,
                                                  kinds=kinds))
 
@@ -284,6 +291,27 @@ def _render_page(project: Project, poll_seconds: float) -> str:
 def _html_escape(text: str) -> str:
     return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace('"', "&quot;"))
+
+
+def _check_query(request: Request, allowed: tuple[str, ...]) -> None:
+    names = [name for name, _ in request.query_params.multi_items()]
+    unknown = sorted(set(names) - set(allowed))
+    if unknown:
+        raise InputError(f"unknown query parameter(s) {shown(unknown)}; allowed: "
+                         f"{', '.join(allowed)}")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InputError(f"query parameter(s) {shown(repeated)} given more than once; give "
+                         "each once")
+
+
+def _kinds(raw: str) -> list[str] | None:
+    kinds = [kind.strip() for kind in raw.split(",") if kind.strip()]
+    unknown = [kind for kind in kinds if kind not in EVENT_KINDS]
+    if unknown:
+        raise InputError(f"kinds: unknown event kind(s) {shown(unknown)}; known: "
+                         f"{', '.join(EVENT_KINDS)}")
+    return kinds or None
 
 
 def _optional_int(request: Request, name: str, *, low: int) -> int | None:
