@@ -105,7 +105,7 @@ def test_parquet_and_a_column_subset(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("content", "message"), [
     (None, "no such data file"),
-    ("", "cannot read (EmptyDataError"),
+    ("", "the file is empty (0 bytes)"),
     (b"PAR1 not really parquet", "cannot read"),
 ])
 def test_unreadable_files_raise_data_error_naming_the_file(tmp_path: Path,
@@ -119,6 +119,29 @@ def test_unreadable_files_raise_data_error_naming_the_file(tmp_path: Path,
     with pytest.raises(DataError) as caught:
         read_table(path)
     assert str(path) in str(caught.value) and message in str(caught.value)
+
+
+@pytest.mark.parametrize("form", ["gzip", "bz2", "zip", "parquet"])
+def test_a_file_is_read_by_what_it_holds_whatever_its_name(tmp_path: Path, form: str) -> None:
+    # a compressed CSV or a Parquet file named .csv was "cannot read (UnicodeDecodeError)"
+    frame = generate(300, seed=3)
+    path = tmp_path / "data.csv"
+    if form == "parquet":
+        frame.to_parquet(path)
+    else:
+        frame.to_csv(path, index=False, compression=form)
+    pd.testing.assert_frame_equal(read_table(path), frame)
+    columns = read_columns(path)
+    assert columns.columns == list(frame.columns)
+    assert np.allclose(columns["income"], frame["income"])
+    assert list(columns["purpose"]) == list(frame["purpose"])
+
+
+def test_a_folder_is_named_as_one(tmp_path: Path) -> None:
+    (tmp_path / "data.csv").mkdir()
+    for read in (read_table, read_columns):
+        with pytest.raises(DataError, match=r"data\.csv: is a folder, not a data file"):
+            read(tmp_path / "data.csv")
 
 
 HEAVY_FOR_DRIFT = ("sklearn", "mlflow", "matplotlib", "scipy", "sqlalchemy", "pandas",

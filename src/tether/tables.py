@@ -51,6 +51,10 @@ if TYPE_CHECKING:
 __all__ = ["PARQUET_SUFFIXES", "Columns", "read_columns", "read_table"]
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
+PARQUET_MAGIC = b"PAR1"
+# what a file starts with when it is compressed, whatever its name says
+COMPRESSION_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"PK\x03\x04", "zip"),
+                     (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"))
 # pandas' default missing-value strings (pandas.io.parsers.readers.STR_NA_VALUES),
 # written out so that reading a CSV of numbers needs no pandas import
 PANDAS_NA_VALUES = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
@@ -87,16 +91,17 @@ class Columns:
 
 
 def read_table(path: Path, *, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """The file at `path` as a DataFrame: Parquet by suffix (.parquet, .pq), CSV otherwise.
+    """The file at `path` as a DataFrame: Parquet, or CSV (gzip, bz2, zip, xz or zstd
+    compressed or not), known by the file's first bytes, else by its suffix (.parquet,
+    .pq: Parquet).
 
     `columns` reads only those (all by default). Raises `DataError` naming the file when
-    it does not exist or cannot be read.
+    it does not exist, is a folder or is empty, or cannot be read.
     """
-    if not path.is_file():
-        raise DataError(f"{path}: no such data file")
+    kind = _kind(path)
     wanted = list(columns) if columns else None
     try:
-        if path.suffix.lower() in PARQUET_SUFFIXES:
+        if kind == "parquet":
             import pyarrow.parquet as pq
 
             table = pq.read_table(path, columns=wanted, use_threads=True)
@@ -105,7 +110,7 @@ def read_table(path: Path, *, columns: Sequence[str] | None = None) -> pd.DataFr
             return table.to_pandas(split_blocks=True, self_destruct=True)
         import pandas as pd
 
-        return pd.read_csv(path, usecols=wanted)
+        return pd.read_csv(path, usecols=wanted, compression=kind or "infer")
     except Exception as exc:
         raise DataError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from exc
 
@@ -113,18 +118,40 @@ def read_table(path: Path, *, columns: Sequence[str] | None = None) -> pd.DataFr
 def read_columns(path: Path) -> Columns:
     """The file at `path` column by column (see `Columns`), without pandas when every
     column holds numbers. Raises `DataError` naming the file, as `read_table` does."""
-    if not path.is_file():
-        raise DataError(f"{path}: no such data file")
+    kind = _kind(path)
     try:
-        if path.suffix.lower() in PARQUET_SUFFIXES:
+        if kind == "parquet":
             return _parquet_columns(path)
-        table = _numeric_csv(path)
+        table = _numeric_csv(path) if kind is None else None
     except Exception as exc:
         raise DataError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from exc
     if table is None:
         return _frame_columns(read_table(path))
     return Columns({name: _numbers(table.column(name)) for name in table.column_names},
                    table.num_rows)
+
+
+def _kind(path: Path) -> str | None:
+    """"parquet", a compression pandas reads ("gzip", ...), or None for a plain CSV."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(8)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such data file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not a data file: give a CSV or Parquet "
+                        "file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not head:
+        raise DataError(f"{path}: the file is empty (0 bytes): give a CSV file with a header "
+                        "row, or a Parquet file")
+    if head.startswith(PARQUET_MAGIC):
+        return "parquet"
+    found = next((name for magic, name in COMPRESSION_MAGIC if head.startswith(magic)), None)
+    if found is None and path.suffix.lower() in PARQUET_SUFFIXES:
+        return "parquet"  # not one: pyarrow's error says so
+    return found
 
 
 def _frame_columns(frame: pd.DataFrame) -> Columns:

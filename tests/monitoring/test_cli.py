@@ -72,13 +72,15 @@ def test_drift_leaves_out_excluded_columns_and_the_target(files: Path) -> None:
 
 @pytest.mark.parametrize(("current", "message"), [
     ("missing.csv", "no such data file"),
-    ("empty.csv", "cannot read"),
+    ("empty.csv", "the file is empty"),
+    ("folder.csv", "is a folder, not a data file"),
     ("header_only.csv", "has no rows"),
     ("other_schema.csv", "no column in common"),
 ])
 def test_drift_bad_files_give_one_line_and_exit_2(files: Path, current: str,
                                                   message: str) -> None:
     (files / "empty.csv").write_text("")
+    (files / "folder.csv").mkdir()
     (files / "header_only.csv").write_text("income,age\n")
     pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}).to_csv(files / "other_schema.csv", index=False)
     code, out, err = run("drift", "--reference", str(files / "ref.csv"),
@@ -118,6 +120,10 @@ def test_drift_counts_a_column_turned_non_numeric(files: Path) -> None:
     code, out, _ = run("drift", "--reference", str(files / "ref.csv"),
                        "--current", str(files / "age_as_text.csv"), "--share", "0.01")
     assert code == 1 and "DRIFT" in out
+    # the table says why, as no score can (the row's cells wrap at 80 columns)
+    cells = " ".join(line.split("│")[-2].strip() for line in out.splitlines()
+                     if line.count("│") > 2)
+    assert "drift: type mismatch: the reference is numeric" in cells
 
 
 def scored(frame: pd.DataFrame, model: LogisticRegression) -> pd.DataFrame:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -78,8 +79,10 @@ def _drift_table(report: DriftReport) -> Table:
     for column in ("column", "kind", "method", "score", "p (adj.)", "threshold", "verdict"):
         table.add_column(column)
     for f in report.features:
-        verdict = ("[dim]" + (f.reason or "no verdict") + "[/dim]" if f.drifted is None
+        verdict = ("[dim]" + escape(f.reason or "no verdict") + "[/dim]" if f.drifted is None
                    else "[red]drift[/red]" if f.drifted else "[green]ok[/green]")
+        if f.drifted is not None and f.reason:  # why, where no score says it (a type mismatch)
+            verdict += f": [dim]{escape(f.reason)}[/dim]"
         p = f.p_adjusted if f.p_adjusted is not None else f.p_value
         table.add_row(f.name, f.kind, f.method, _fmt(f.score), _fmt(p), _fmt(f.threshold),
                       verdict)
