@@ -57,7 +57,13 @@ def test_mlflow_variables_are_honoured_where_tethers_own_are_unset(tmp_path: Pat
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("model: [", "is not valid YAML"),
+        ("model: [", "line 1: not valid YAML: expected the node content"),
+        ("model:\n\tname: m\n", "line 2: not valid YAML: found character '\\t' that cannot"),
+        # PyYAML keeps the last of two keys: the second section reset the first one's fields
+        ("model: {name: m}\ntrainer: t:t\ndata: {reference: d.csv}\n"
+         "monitoring: {window_size: 50, min_labels: 5}\nmonitoring: {min_labels: 7}\n",
+         "line 5: not valid YAML: 'monitoring' is given twice (first on line 4); keep one"),
+        ("model: {name: m, name: n}\n", "'name' is given twice (first on line 1)"),
         ("- a\n- b\n", "expected a mapping of settings, got list"),
         ("trainer: t:t\ndata: {reference: d.csv}\n", "model: required field is missing"),
         ("model: {name: m}\ntrainer: t:t\ndata: {reference: d.csv}\nmetric: {primary: rmse}\n",
@@ -82,6 +88,22 @@ def test_bad_policy_names_file_and_field(tmp_path: Path, text: str, expected: st
     assert message.startswith(str(path))
     assert expected in message
     assert "\n" not in message
+
+
+def test_a_policy_that_is_not_utf8_text_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "tether.yaml"
+    path.write_bytes("model: {name: caf\u00e9}\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    assert str(caught.value) == f"{path}: not UTF-8 text (byte 0xe9 at offset 17); save it as UTF-8"
+
+
+def test_yaml_merge_keys_may_still_be_overridden(tmp_path: Path) -> None:
+    path = _write(tmp_path, "model: {name: m}\ntrainer: t:t\ndata: {reference: d.csv}\n"
+                            "monitoring:\n  <<: {window_size: 50, min_labels: 5}\n"
+                            "  min_labels: 7\n")
+    monitoring = load_config(path, environ={}).policy.monitoring
+    assert (monitoring.window_size, monitoring.min_labels) == (50, 7)
 
 
 @pytest.mark.parametrize("tolerance", [-0.05, -1.0, -3.0])

@@ -492,6 +492,46 @@ def folder_config(model_dir: Path | str, model_name: str,
     return Config(path=folder, policy=policy, settings=Settings.from_env(Path.cwd(), env))
 
 
+class _PolicyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping: PyYAML keeps the
+    last, so a second `monitoring:` section would silently reset the first one's fields."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults` may be overridden
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                earlier = first.setdefault(key, key_node)
+            except TypeError:  # an unhashable key: the base class says so
+                break
+            if earlier is not key_node:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is given twice (first on line "
+                    f"{earlier.start_mark.line + 1}); keep one", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_policy_yaml(path: Path) -> Any:
+    """The YAML document in `path`; ConfigError naming the line and the problem when it is
+    not UTF-8 text, not valid YAML, or gives a key twice in one mapping."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+                          f"offset {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        return yaml.load(text, Loader=_PolicyLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}:" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}:{where} not valid YAML: {problem}") from None
+
+
 def load_config(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Load `tether.yaml` (or `$TETHER_CONFIG`) and the `TETHER_*` environment."""
     env = os.environ if environ is None else environ
@@ -500,12 +540,7 @@ def load_config(path: Path | str | None = None, environ: Mapping[str, str] | Non
         raise ConfigError(
             f"{config_path}: no policy file here; run `tether init` or pass --config PATH"
         )
-    try:
-        raw = yaml.safe_load(config_path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{config_path}:{where} is not valid YAML") from exc
+    raw = read_policy_yaml(config_path)
     policy = parse_policy(raw, str(config_path))
     project_dir = config_path.resolve().parent
     return Config(path=config_path, policy=policy, settings=Settings.from_env(project_dir, env))
