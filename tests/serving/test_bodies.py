@@ -205,3 +205,36 @@ def _read_response(replies: Any) -> tuple[int, Any]:
         if name.lower() == "content-length":
             length = int(value)
     return status, orjson.loads(replies.read(length))
+
+
+@pytest.mark.parametrize("shape", ["serve", "up", "controller", "dashboard"])
+def test_encoded_bodies_wrong_methods_and_unknown_paths_say_what_to_do(
+        shape: str, project: Project, versions: dict[str, int], tokens: None) -> None:
+    import gzip
+
+    app, _, _ = _shape(shape, project)
+    posts = [path for method, path in _operations(app) if method == "POST"]
+    gets = {path for method, path in _operations(app) if method == "GET"}
+    body = b'{"reason": "x"}'
+    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        # read as it came, a gzip body was a puzzling parse error, and a plain body
+        # labelled br was taken as plain
+        encoded = {(path, coding): client.post(path, content=data, headers={
+            **_headers(path, data), "Content-Encoding": coding})
+            for path in posts for coding, data in (("gzip", gzip.compress(body)), ("br", body))}
+        wrong_method = {path: client.get(path, headers=_headers(path, b""))
+                        for path in posts if path not in gets}
+        nowhere = client.get("/predictt")
+    for (path, coding), answer in encoded.items():
+        assert answer.status_code == 415, (path, coding)
+        assert answer.json() == {"error": "UnsupportedMediaType", "message": (
+            f"Content-Encoding {coding!r} is not supported: send the body uncompressed, "
+            "without a Content-Encoding header")}
+    assert wrong_method
+    for path, answer in wrong_method.items():
+        assert answer.status_code == 405
+        assert answer.json()["message"] == (f"GET {path}: method not allowed; this route "
+                                            "takes POST")
+    assert nowhere.status_code == 404
+    assert nowhere.json()["message"].startswith("GET /predictt: no such route; the routes are ")
+    assert all(path in nowhere.json()["message"] for path in posts)

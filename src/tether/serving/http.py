@@ -28,6 +28,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tether.errors import InputError, PayloadTooDeep, PayloadTooLarge, TetherError, Unauthorized
@@ -169,10 +170,24 @@ async def _tether_error(_request: Request, exc: Exception) -> Response:
     return error_document(exc.status_code, type(exc).__name__, exc.message, headers)
 
 
-async def _http_error(_request: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return error_document(exc.status_code, HTTPStatus(exc.status_code).phrase,
-                          str(exc.detail), dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    message = str(exc.detail)
+    where = f"{request.method} {request.url.path}"
+    if exc.status_code == 405 and "Allow" in headers:
+        message = f"{where}: method not allowed; this route takes {headers['Allow']}"
+    elif exc.status_code == 404 and not _routed(request):
+        paths = list(dict.fromkeys(getattr(route, "path", "") for route in request.app.routes))
+        message = f"{where}: no such route; the routes are {', '.join(p for p in paths if p)}"
+    return error_document(exc.status_code, HTTPStatus(exc.status_code).phrase, message,
+                          headers)
+
+
+def _routed(request: Request) -> bool:
+    """Whether some route takes this path (its own 404 then says what was not found)."""
+    return any(route.matches(request.scope)[0] is not Match.NONE
+               for route in request.app.routes)
 
 
 async def _unexpected(_request: Request, exc: Exception) -> Response:
@@ -188,7 +203,10 @@ def error_handlers() -> dict[Any, Callable[..., Any]]:
 
 class BodyLimit:
     """413 for any request whose declared Content-Length is over `limit`, on every route,
-    before routing (a route that reads its body also stops at its own limit)."""
+    before routing (a route that reads its body also stops at its own limit); 415 for a
+    body sent with a Content-Encoding (gzip, br, ...), which no route decodes: read as it
+    is, a compressed body was a puzzling parse error and an uncompressed one labelled
+    compressed was taken as plain."""
 
     def __init__(self, app: ASGIApp, limit: int, setting: str = SERVING_LIMIT) -> None:
         self.app = app
@@ -197,16 +215,24 @@ class BodyLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"content-length":
-                    if value.isdigit() and int(value) > self.limit:
-                        answer = error_document(
-                            413, "PayloadTooLarge", f"body of {int(value)} bytes exceeds "
-                            f"the limit of {self.limit} bytes ({self.setting})")
-                        await answer(scope, receive, send)
-                        return
-                    break
+            answer = self._refusal(scope["headers"])
+            if answer is not None:
+                await answer(scope, receive, send)
+                return
         await self.app(scope, receive, send)
+
+    def _refusal(self, headers: list[tuple[bytes, bytes]]) -> Response | None:
+        for name, value in headers:
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                return error_document(413, "PayloadTooLarge", f"body of {int(value)} bytes "
+                                      f"exceeds the limit of {self.limit} bytes "
+                                      f"({self.setting})")
+            coding = value.decode("latin-1").strip().lower()
+            if name == b"content-encoding" and coding not in ("", "identity"):
+                return error_document(415, "UnsupportedMediaType", f"Content-Encoding "
+                                      f"{coding!r} is not supported: send the body "
+                                      "uncompressed, without a Content-Encoding header")
+        return None
 
 
 class Instrumentation:
