@@ -66,7 +66,9 @@ def test_the_controller_prunes_once_per_interval(project_dir: Path) -> None:
 @pytest.mark.parametrize("days", ["0", "abc"])
 def test_bad_retention_in_the_policy_is_one_line(project_dir: Path, days: str) -> None:
     policy = project_dir / "tether.yaml"
-    policy.write_text(policy.read_text() + f"retention: {{predictions_days: {days}}}\n")
+    text = policy.read_text()
+    assert "  predictions_days: 30\n" in text
+    policy.write_text(text.replace("  predictions_days: 30\n", f"  predictions_days: {days}\n"))
     result = CliRunner().invoke(app, ["prune"])
     assert result.exit_code != 0
     assert "retention.predictions_days" in result.output and "Traceback" not in result.output
