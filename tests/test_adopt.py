@@ -171,6 +171,10 @@ def test_a_failed_adopt_registers_nothing_and_the_gate_says_why_it_could_not_run
     lines = failed.stderr.strip().splitlines()
     assert len(lines) == 1 and "that the reference data does not have" in lines[0]
     assert "(30 in all)" in lines[0] and "nothing was registered" in lines[0]
+    # where the reference comes from, and the names it has in place of the model's
+    assert "(data.generator tether.example.datasets:breast_cancer)" in lines[0]
+    assert ("the reference data has mean_radius, mean_texture, mean_perimeter, mean_area, "
+            "mean_smoothness ... (30 in all) instead") in lines[0]
     assert tether_json("status")["versions"] == []
     assert tether("gate", code=4) == ""  # no candidate left behind to gate
     # the same model registered straight into the project's name: the gate cannot

@@ -74,6 +74,10 @@ def adopt(project: Project, uri: str) -> Adopted:
         raise
 
 
+def _some(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (f" ... ({len(names)} in all)" if len(names) > 5 else "")
+
+
 def _complete(project: Project, uri: str, number: int, created: bool) -> Adopted:
     """Record the reference artifacts of the version `adopt` took."""
     policy = project.policy
@@ -92,10 +96,14 @@ def _complete(project: Project, uri: str, number: int, created: bool) -> Adopted
         wanted = [c.name for c in model.columns]
         unknown = [c for c in wanted if c not in reference.columns]
         if unknown:
-            named = ", ".join(unknown[:5]) + (f" ... ({len(unknown)} in all)"
-                                              if len(unknown) > 5 else "")
-            raise DataError(f"the model takes column(s) {named} that the reference data "
-                            "does not have (data.reference)")
+            unused = [c for c in features if c not in wanted]
+            source = (f"data.reference {policy.data.reference}" if policy.data.reference
+                      else f"data.generator {policy.data.generator}")
+            raise DataError(
+                f"the model takes column(s) {_some(unknown)} that the reference data "
+                f"does not have ({source})"
+                + (f"; the reference data has {_some(unused)} instead" if unused else "")
+                + ": log the model with the reference data's column names")
         features = wanted
     train_rows, holdout = split_reference(project, reference)
     # a classifier without `classes_` (a pyfunc): its classes are the target's, in the
