@@ -151,6 +151,24 @@ def test_backtest_reports_chunks_estimates_drift_and_alarm_rows(files: Path) -> 
     assert (files / "bt.html").read_text().count("data:image/png") == 1
 
 
+def test_backtest_as_text_names_the_metric_and_counts_alarms_in_words(
+        files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    train = generate(4000, seed=5)
+    model = LogisticRegression(max_iter=2000).fit(train[NUMERIC], train["default"])
+    scored(generate(2000, seed=6), model).to_csv(files / "reference.csv", index=False)
+    scored(generate(2000, seed=8, concept=1.0, shift=0.4), model).to_csv(
+        files / "history.csv", index=False)
+    code, out, _ = run("backtest", "--reference", str(files / "reference.csv"),
+                       "--analysis", str(files / "history.csv"), "--target", "default",
+                       "--proba", "proba", "--pred", "pred")
+    assert code == 0, out
+    assert "realized accuracy" in out and "estimated accuracy" in out
+    summary = out.strip().splitlines()[-1]
+    assert summary.startswith("2 chunk(s), 2 drifted; alarms: error "), summary
+    assert "{" not in summary and ", estimate " in summary
+
+
 def test_backtest_bad_input(files: Path) -> None:
     code, _, err = run("backtest", "--reference", str(files / "ref.csv"),
                        "--analysis", str(files / "same.parquet"), "--target", "nope")

@@ -264,9 +264,10 @@ def _model_predictor(ctx: typer.Context, uri: str) -> tuple[Predictor, list[Any]
 
 def _backtest_view(result: dict[str, Any]) -> None:
     table = Table()
-    for column in ("chunk", "rows", "labels", "realized", "estimated", "drifted", "alarms"):
-        table.add_column(column)
     metric = "rmse" if result["task"] == "regression" else "accuracy"
+    for column in ("chunk", "rows", "labels", f"realized {metric}", f"estimated {metric}",
+                   "drifted", "alarms"):
+        table.add_column(column)
     for c in result["chunks"]:
         alarms = ", ".join(f"{a['stream']}@{a['row']}" for a in c["alarms"])
         share = c["drift"]["share_drifted"]
@@ -277,8 +278,9 @@ def _backtest_view(result: dict[str, Any]) -> None:
                       f"[red]{alarms}[/red]" if alarms else "")
     console.print(table)
     summary = result["summary"]
+    alarms = ", ".join(f"{stream} {count}" for stream, count in summary["alarms"].items())
     console.print(f"{summary['chunks']} chunk(s), {summary['drifted_chunks']} drifted; "
-                  f"alarms: {summary['alarms'] or 'no detector (needs target or proba)'}")
+                  f"alarms: {alarms or 'no detector (needs target or proba)'}")
 
 
 def backtest_command(
