@@ -52,6 +52,19 @@ def test_drift_json_exit_codes_and_html(files: Path) -> None:
     assert "<script" not in page and "https://" not in page
 
 
+def test_drift_on_an_80_column_terminal_shows_every_column_name_whole(
+        files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = run("drift", "--reference", str(files / "ref.csv"),
+                       "--current", str(files / "shifted.csv"), "--target", "default")
+    assert code == 1
+    assert "…" not in out, out
+    cells = "".join(line.split("│")[1].strip() for line in out.splitlines()
+                    if line.count("│") == 8)
+    for name in [*NUMERIC, "home_ownership", "purpose"]:
+        assert name in cells, out
+
+
 def test_drift_leaves_out_excluded_columns_and_the_target(files: Path) -> None:
     reference = generate(3000, seed=1).assign(row_id=np.arange(3000))
     current = generate(800, seed=2).assign(row_id=np.arange(10_000, 10_800))

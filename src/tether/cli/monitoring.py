@@ -76,7 +76,8 @@ def _progress() -> Progress:
 def _drift_table(report: DriftReport) -> Table:
     table = Table()
     for column in ("column", "kind", "method", "score", "p (adj.)", "threshold", "verdict"):
-        table.add_column(column)
+        # a name cut to "employment…" would not say which column drifted: fold it instead
+        table.add_column(column, overflow="fold")
     for f in report.features:
         verdict = ("[dim]" + (f.reason or "no verdict") + "[/dim]" if f.drifted is None
                    else "[red]drift[/red]" if f.drifted else "[green]ok[/green]")
