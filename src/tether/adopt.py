@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether.classes import model_classes
-from tether.errors import DataError, TetherError
+from tether.errors import DataError, ModelNotFound, TetherError
 from tether.events import EventKind
 from tether.monitoring.reference import CALIBRATION_ERROR, PROFILE_FILE
 from tether.project import Project
@@ -58,7 +58,17 @@ def adopt(project: Project, uri: str) -> Adopted:
     Raises ConfigError for a URI of another form, ModelNotFound when it names nothing,
     DataError when the model cannot predict the reference data's features; a version
     registered by this call is then withdrawn again, so a failed adopt leaves nothing."""
-    number, created = project.registry.adopt(uri)
+    try:
+        number, created = project.registry.adopt(uri)
+    except ModelNotFound as exc:
+        from tether.serving.health import redact
+
+        where = redact(project.settings.registry_uri)
+        raise ModelNotFound(
+            f"{exc}, in the project's registry {where}; adopt takes a model from this "
+            f"registry (nothing is copied): log it there (MLFLOW_TRACKING_URI={where}), or "
+            "point the project at the registry that holds it (TETHER_TRACKING_URI, or "
+            "MLFLOW_TRACKING_URI when that is unset)") from exc
     try:
         return _complete(project, uri, number, created)
     except Exception as exc:
