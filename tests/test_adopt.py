@@ -161,6 +161,15 @@ def test_adopt_says_what_it_cannot_take(folder: Path) -> None:
     missing = runner.invoke(app, ["adopt", "models:/nobody@prod"])
     assert missing.exit_code == 4 and "nobody" in missing.output
     assert len(missing.output.strip().splitlines()) == 1
+    # where it looked, and how to adopt a model another registry holds
+    registry = f"sqlite:///{folder / '.tether' / 'mlflow.db'}"
+    assert f"in the project's registry {registry}; adopt takes a model" in missing.output
+    assert f"MLFLOW_TRACKING_URI={registry}" in missing.output
+    no_run = runner.invoke(app, ["adopt", "runs:/0123456789abcdef/model"])
+    assert no_run.exit_code == 4, no_run.output
+    assert len(no_run.stderr.strip().splitlines()) == 1, no_run.stderr
+    assert "0123456789abcdef" in no_run.stderr and "in the project's registry" in no_run.stderr
+    assert tether_json("status")["versions"] == []
 
 
 def test_a_failed_adopt_registers_nothing_and_the_gate_says_why_it_could_not_run(
@@ -171,6 +180,10 @@ def test_a_failed_adopt_registers_nothing_and_the_gate_says_why_it_could_not_run
     lines = failed.stderr.strip().splitlines()
     assert len(lines) == 1 and "that the reference data does not have" in lines[0]
     assert "(30 in all)" in lines[0] and "nothing was registered" in lines[0]
+    # where the reference comes from, and the names it has in place of the model's
+    assert "(data.generator tether.example.datasets:breast_cancer)" in lines[0]
+    assert ("the reference data has mean_radius, mean_texture, mean_perimeter, mean_area, "
+            "mean_smoothness ... (30 in all) instead") in lines[0]
     assert tether_json("status")["versions"] == []
     assert tether("gate", code=4) == ""  # no candidate left behind to gate
     # the same model registered straight into the project's name: the gate cannot

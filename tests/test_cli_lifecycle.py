@@ -205,3 +205,28 @@ def test_debug_after_the_subcommand_and_flags_without_a_type(project_dir: Path) 
     assert "--json" in helped and "<bool>" not in helped
     with pytest.raises(Exception, match="no version 9"):  # --debug: the traceback
         runner.invoke(app, ["promote", "--version", "9", "--debug"], catch_exceptions=False)
+
+
+def test_promote_while_the_passed_candidate_rolls_out_names_the_rollout(
+        project_dir: Path, trained_template: Path) -> None:
+    """Under `tether up` the controller starts the canary of a gated candidate itself, so
+    a `tether promote` right after `tether gate` finds no candidate waiting."""
+    from tests.conftest import use_trained
+    from tether import lifecycle
+    from tether.registry import RolloutSpec
+
+    use_trained(project_dir, trained_template)
+    project = Project.open(project_dir / "tether.yaml")
+    lifecycle.promote(project, 1, "first champion")
+    project.registry.set_gate(2, {"passed": True})
+    lifecycle.start_rollout(project, RolloutSpec(version=2, mode="canary", weight=0.05,
+                                                 step=0, started_at=0.0), "gate passed")
+    refused = runner.invoke(app, ["promote"])
+    assert refused.exit_code == 4, refused.output
+    assert "version 2 is rolling out (canary 5% to version 2 (step 0))" in refused.output
+    assert "tether promote --version 2" in refused.output
+    assert "run `tether gate`" not in refused.output
+    assert project.registry.state().champion == 1
+    tether("promote", "--version", "2")
+    state = project.registry.state()
+    assert (state.champion, state.previous, state.rollout) == (2, 1, None)

@@ -106,3 +106,16 @@ def test_the_readme_names_every_command_without_json() -> None:
                if not command.hidden
                and not any("--json" in option.opts for option in command.params)}
     assert without == named == {"init", "up", "serve", "controller", "dashboard"}, without
+
+
+def test_the_command_list_wraps_each_summary_as_one_paragraph(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "250")  # what Rich reads; every summary fits one line
+    listing = runner.invoke(app, ["--help"]).output
+    assert ("Scaffold tether.yaml and a trainer from an example (default: the loan-default "
+            "classifier).") in listing
+    assert ("Replay the history through the real server, labels and controller in simulated "
+            "time, with the project's policy and the baselines side by side.") in listing
+    # the command's own page keeps its whole text
+    page = runner.invoke(app, ["rollback", "--help"]).output
+    assert "During a rollout (and without --to), abort it" in page

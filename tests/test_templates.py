@@ -86,3 +86,19 @@ def test_a_project_of_each_task_trains_and_is_gated_in_its_direction(
     assert check["value"] == pytest.approx(gain)
     assert check["message"].startswith(f"{primary} ")
     assert ("better" in check["message"]) == (gain > 0)
+
+
+def test_each_example_registers_a_model_of_its_own_name() -> None:
+    """Two examples tried against one MLflow registry (MLFLOW_TRACKING_URI set) must not
+    add versions to the same registered model: iris answers 0, 1, 2, iris-species names
+    the classes."""
+    import tether.example
+    from tether.example import EXAMPLES, FEDERATED, RAINFALL
+
+    root = Path(tether.example.__file__).parent
+    folders = {**{name: e.folder for name, e in EXAMPLES.items()},
+               FEDERATED: FEDERATED, RAINFALL: RAINFALL}
+    names = {example: yaml.safe_load((root / folder / "tether.yaml").read_text())["model"]
+             ["name"] for example, folder in folders.items()}
+    assert len(set(names.values())) == len(names), names
+    assert names["iris"] == "iris"

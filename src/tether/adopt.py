@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tether.classes import model_classes
-from tether.errors import DataError, TetherError
+from tether.errors import DataError, ModelNotFound, TetherError
 from tether.events import EventKind
 from tether.monitoring.reference import CALIBRATION_ERROR, PROFILE_FILE
 from tether.project import Project
@@ -58,7 +58,17 @@ def adopt(project: Project, uri: str) -> Adopted:
     Raises ConfigError for a URI of another form, ModelNotFound when it names nothing,
     DataError when the model cannot predict the reference data's features; a version
     registered by this call is then withdrawn again, so a failed adopt leaves nothing."""
-    number, created = project.registry.adopt(uri)
+    try:
+        number, created = project.registry.adopt(uri)
+    except ModelNotFound as exc:
+        from tether.serving.health import redact
+
+        where = redact(project.settings.registry_uri)
+        raise ModelNotFound(
+            f"{exc}, in the project's registry {where}; adopt takes a model from this "
+            f"registry (nothing is copied): log it there (MLFLOW_TRACKING_URI={where}), or "
+            "point the project at the registry that holds it (TETHER_TRACKING_URI, or "
+            "MLFLOW_TRACKING_URI when that is unset)") from exc
     try:
         return _complete(project, uri, number, created)
     except Exception as exc:
@@ -72,6 +82,10 @@ def adopt(project: Project, uri: str) -> Adopted:
             raise type(exc)(f"{exc}; version {number} was withdrawn again, nothing was "
                             "registered") from exc
         raise
+
+
+def _some(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (f" ... ({len(names)} in all)" if len(names) > 5 else "")
 
 
 def _complete(project: Project, uri: str, number: int, created: bool) -> Adopted:
@@ -92,10 +106,14 @@ def _complete(project: Project, uri: str, number: int, created: bool) -> Adopted
         wanted = [c.name for c in model.columns]
         unknown = [c for c in wanted if c not in reference.columns]
         if unknown:
-            named = ", ".join(unknown[:5]) + (f" ... ({len(unknown)} in all)"
-                                              if len(unknown) > 5 else "")
-            raise DataError(f"the model takes column(s) {named} that the reference data "
-                            "does not have (data.reference)")
+            unused = [c for c in features if c not in wanted]
+            source = (f"data.reference {policy.data.reference}" if policy.data.reference
+                      else f"data.generator {policy.data.generator}")
+            raise DataError(
+                f"the model takes column(s) {_some(unknown)} that the reference data "
+                f"does not have ({source})"
+                + (f"; the reference data has {_some(unused)} instead" if unused else "")
+                + ": log the model with the reference data's column names")
         features = wanted
     train_rows, holdout = split_reference(project, reference)
     # a classifier without `classes_` (a pyfunc): its classes are the target's, in the

@@ -128,6 +128,14 @@ def promote(project: Project, version: int | None = None, reason: str = "manual 
 
 def _latest_passed(state: RegistryState) -> int:
     passed = [v.version for v in state.versions if v.state == State.CANDIDATE and v.passed_gate]
+    if not passed and state.rollout is not None:
+        # under `tether up` the controller starts the canary of a passed candidate itself
+        number = state.rollout.version
+        raise VersionNotFound(
+            f"no candidate is waiting: version {number} is rolling out "
+            f"({state.rollout.describe()}) and becomes champion when the rollout passes; "
+            f"`tether promote --version {number}` promotes it now, `tether abort --reason "
+            "...` stops it")
     if not passed:
         raise VersionNotFound("no candidate has passed its gate; run `tether gate`, or pass "
                               "--version N to promote a version by hand")

@@ -52,6 +52,19 @@ def test_drift_json_exit_codes_and_html(files: Path) -> None:
     assert "<script" not in page and "https://" not in page
 
 
+def test_drift_on_an_80_column_terminal_shows_every_column_name_whole(
+        files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = run("drift", "--reference", str(files / "ref.csv"),
+                       "--current", str(files / "shifted.csv"), "--target", "default")
+    assert code == 1
+    assert "…" not in out, out
+    cells = "".join(line.split("│")[1].strip() for line in out.splitlines()
+                    if line.count("│") == 8)
+    for name in [*NUMERIC, "home_ownership", "purpose"]:
+        assert name in cells, out
+
+
 def test_drift_leaves_out_excluded_columns_and_the_target(files: Path) -> None:
     reference = generate(3000, seed=1).assign(row_id=np.arange(3000))
     current = generate(800, seed=2).assign(row_id=np.arange(10_000, 10_800))
@@ -155,6 +168,24 @@ def test_backtest_reports_chunks_estimates_drift_and_alarm_rows(files: Path) -> 
     errors = [a for a in result["alarms"] if a["stream"] == "error"]
     assert errors and 3000 <= errors[0]["row"] < 4000 and errors[0]["chunk"] == 3
     assert (files / "bt.html").read_text().count("data:image/png") == 1
+
+
+def test_backtest_as_text_names_the_metric_and_counts_alarms_in_words(
+        files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    train = generate(4000, seed=5)
+    model = LogisticRegression(max_iter=2000).fit(train[NUMERIC], train["default"])
+    scored(generate(2000, seed=6), model).to_csv(files / "reference.csv", index=False)
+    scored(generate(2000, seed=8, concept=1.0, shift=0.4), model).to_csv(
+        files / "history.csv", index=False)
+    code, out, _ = run("backtest", "--reference", str(files / "reference.csv"),
+                       "--analysis", str(files / "history.csv"), "--target", "default",
+                       "--proba", "proba", "--pred", "pred")
+    assert code == 0, out
+    assert "realized accuracy" in out and "estimated accuracy" in out
+    summary = out.strip().splitlines()[-1]
+    assert summary.startswith("2 chunk(s), 2 drifted; alarms: error "), summary
+    assert "{" not in summary and ", estimate " in summary
 
 
 def test_backtest_bad_input(files: Path) -> None:

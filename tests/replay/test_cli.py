@@ -79,3 +79,22 @@ def test_decision_reasons_are_wrapped_whole_never_cut() -> None:
         assert " ".join(cell for cell in cells if cell) .endswith(reason), text
         for number in re.findall(r"\d+\.\d+", reason):
             assert number in text.replace("\n", " "), (number, text)
+
+
+def test_each_comparison_line_says_which_baseline_the_policy_beat_or_lost_to() -> None:
+    from tether.cli.replay import comparisons
+
+    def policy(name: str, mean: float | None) -> dict[str, object]:
+        return {"name": name, "mean_metric": mean, "retrains": 2, "promotions": 1,
+                "labels_used": 1500}
+
+    document = {"metric": {"name": "log_loss", "bigger_is_better": False},
+                "policies": [policy("policy", 0.40), policy("static", 0.45),
+                             policy("periodic:1y", 0.38), policy("periodic:30d", 0.40),
+                             policy("periodic:1w", None)]}
+    assert [line.split("; ")[0] for line in comparisons(document)] == [
+        "policy vs static: mean log_loss 0.4000 vs 0.4500 (-0.0500, better than static)",
+        "policy vs periodic:1y: mean log_loss 0.4000 vs 0.3800 (+0.0200, worse than "
+        "periodic:1y)",
+        "policy vs periodic:30d: mean log_loss 0.4000 vs 0.4000 (+0.0000, the same as "
+        "periodic:30d)"]

@@ -81,6 +81,15 @@ class Group(TyperGroup):
     document on stdout under `--json`); takes `--debug` after the subcommand too; shows
     flags without a type."""
 
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and command.short_help is None and command.help:
+            # Typer's rich listing keeps a docstring's line breaks, which left one or two
+            # words on a line of their own in `tether --help`
+            first = command.help.split("\n\n")[0].partition("\f")[0]
+            command.short_help = " ".join(first.split())
+        return command
+
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         args = _root_flags_first(args)
         ctx.meta[ARGS] = list(args)

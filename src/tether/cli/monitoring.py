@@ -77,7 +77,8 @@ def _progress() -> Progress:
 def _drift_table(report: DriftReport) -> Table:
     table = Table()
     for column in ("column", "kind", "method", "score", "p (adj.)", "threshold", "verdict"):
-        table.add_column(column)
+        # a name cut to "employment…" would not say which column drifted: fold it instead
+        table.add_column(column, overflow="fold")
     for f in report.features:
         verdict = ("[dim]" + escape(f.reason or "no verdict") + "[/dim]" if f.drifted is None
                    else "[red]drift[/red]" if f.drifted else "[green]ok[/green]")
@@ -267,9 +268,10 @@ def _model_predictor(ctx: typer.Context, uri: str) -> tuple[Predictor, list[Any]
 
 def _backtest_view(result: dict[str, Any]) -> None:
     table = Table()
-    for column in ("chunk", "rows", "labels", "realized", "estimated", "drifted", "alarms"):
-        table.add_column(column)
     metric = "rmse" if result["task"] == "regression" else "accuracy"
+    for column in ("chunk", "rows", "labels", f"realized {metric}", f"estimated {metric}",
+                   "drifted", "alarms"):
+        table.add_column(column)
     for c in result["chunks"]:
         alarms = ", ".join(f"{a['stream']}@{a['row']}" for a in c["alarms"])
         share = c["drift"]["share_drifted"]
@@ -280,8 +282,9 @@ def _backtest_view(result: dict[str, Any]) -> None:
                       f"[red]{alarms}[/red]" if alarms else "")
     console.print(table)
     summary = result["summary"]
+    alarms = ", ".join(f"{stream} {count}" for stream, count in summary["alarms"].items())
     console.print(f"{summary['chunks']} chunk(s), {summary['drifted_chunks']} drifted; "
-                  f"alarms: {summary['alarms'] or 'no detector (needs target or proba)'}")
+                  f"alarms: {alarms or 'no detector (needs target or proba)'}")
 
 
 def backtest_command(

@@ -184,7 +184,8 @@ def comparisons(document: dict[str, Any]) -> list[str]:
         verdict = ("better than" if (delta > 0) == bigger else "worse than") if delta else \
             "the same as"
         lines.append(f"policy vs {other['name']}: mean {name} {own['mean_metric']:.4f} vs "
-                     f"{other['mean_metric']:.4f} ({delta:+.4f}, {verdict}); retrains "
+                     f"{other['mean_metric']:.4f} ({delta:+.4f}, {verdict} {other['name']}); "
+                     "retrains "
                      f"{own['retrains']} vs {other['retrains']}, promotions "
                      f"{own['promotions']} vs {other['promotions']}, labels used "
                      f"{own['labels_used']:,} vs {other['labels_used']:,}")

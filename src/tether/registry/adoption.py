@@ -20,6 +20,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.utils.logging_utils import MLFLOW_LOGGING_STREAM
 
 from tether.errors import ConfigError
 from tether.registry.client import process_uris
@@ -78,9 +79,17 @@ def take_version(client: MlflowClient, model_name: str, source: Source,
                 tags={**tags, REASON_TAG: f"adopted from {source.uri}"},
                 description=f"adopted from {source.uri} (version {version.version})")
         return int(created.version), True
-    with process_uris(*uris):  # runs:/ resolves through MLflow's process-wide URIs
-        created = mlflow.register_model(source.uri, model_name,
-                                        tags={**tags, REASON_TAG: f"adopted from {source.uri}"})
+    stream = MLFLOW_LOGGING_STREAM
+    was_enabled = stream.enabled
+    # register_model prints "Registered model ... already exists" straight to stderr,
+    # past the log levels, on every adopt of a run: tether says what it registered
+    stream.enabled = False
+    try:
+        with process_uris(*uris):  # runs:/ resolves through MLflow's process-wide URIs
+            created = mlflow.register_model(
+                source.uri, model_name, tags={**tags, REASON_TAG: f"adopted from {source.uri}"})
+    finally:
+        stream.enabled = was_enabled
     return int(created.version), True
 
 
