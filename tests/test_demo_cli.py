@@ -4,8 +4,10 @@ the timeline and report so far, an error line and a non-zero exit."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from tether.cli import app
@@ -34,3 +36,19 @@ def test_a_demo_out_of_time_under_json_says_so_in_the_document(tmp_path: Path) -
                                                             "promoted"]
     assert document["report"] is None and "training v1" not in result.stderr
 
+
+
+def test_the_closing_hint_runs_tether_as_this_shell_can(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make demo` runs the virtualenv's tether; the shell's PATH may not have it."""
+    from tether.cli.demo import _tether_command
+
+    program = tmp_path / "venv" / "bin" / "tether"
+    program.parent.mkdir(parents=True)
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    monkeypatch.setattr(sys, "argv", [str(program), "demo"])
+    monkeypatch.setenv("PATH", str(tmp_path / "elsewhere"))
+    assert _tether_command() == str(program)
+    monkeypatch.setenv("PATH", str(program.parent))
+    assert _tether_command() == "tether"

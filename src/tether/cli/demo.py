@@ -83,7 +83,8 @@ def demo(
             f"labels, {result.failed_requests} failed requests)")))
         if result.report is not None:
             console.print(f"report: {result.report}")
-        console.print(f"the registry: tether --config {directory / 'tether.yaml'} status")
+        console.print(f"the registry: {_tether_command()} --config "
+                      f"{directory / 'tether.yaml'} status")
 
     emit({"seconds": result.seconds, "rows": result.rows, "labels": result.labels,
           "failed_requests": result.failed_requests,
@@ -120,3 +121,17 @@ def _display(started: float, quiet: bool) -> Iterator[Callable[[str, dict[str, A
 
 def register(app: typer.Typer) -> None:
     app.command()(demo)
+
+
+def _tether_command() -> str:
+    """How to run `tether` again from this shell: its name when it is on the PATH (as
+    this very program), else the path of this program (`make demo` runs it from the
+    virtualenv, which the shell may not have activated)."""
+    import shutil
+    import sys
+
+    running = Path(sys.argv[0])
+    found = shutil.which("tether")
+    if running.name != "tether" or (found and Path(found).resolve() == running.resolve()):
+        return "tether"
+    return str(running)
