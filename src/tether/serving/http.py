@@ -227,8 +227,10 @@ class BodyLimit:
                 return error_document(413, "PayloadTooLarge", f"body of {int(value)} bytes "
                                       f"exceeds the limit of {self.limit} bytes "
                                       f"({self.setting})")
+            if name != b"content-encoding":
+                continue
             coding = value.decode("latin-1").strip().lower()
-            if name == b"content-encoding" and coding not in ("", "identity"):
+            if coding not in ("", "identity"):
                 return error_document(415, "UnsupportedMediaType", f"Content-Encoding "
                                       f"{coding!r} is not supported: send the body "
                                       "uncompressed, without a Content-Encoding header")
