@@ -330,3 +330,28 @@ def test_backtest_of_yes_no_labels_matches_the_same_labels_as_0_1(files: Path) -
     code, _, err = run("backtest", "--reference", str(files / "three.csv"),
                        "--analysis", str(files / "three.csv"), "--target", "default")
     assert code == 2 and "3 distinct values" in err
+
+
+def test_backtest_takes_the_projects_model_by_version_or_alias_and_no_other(
+        project: Project, project_dir: Path, trained_template: Path, files: Path) -> None:
+    use_trained(project_dir, trained_template)
+    project.registry.promote(1, "test")
+    generate(600, seed=11).to_csv(files / "reference.csv", index=False)
+    generate(600, seed=12).to_csv(files / "history.csv", index=False)
+    common = ["--config", str(project.config.path), "backtest", "--reference",
+              str(files / "reference.csv"), "--analysis", str(files / "history.csv"),
+              "--target", "default", "--chunk-size", "300", "--json"]
+    answers = {}
+    for uri in ("models:/loan-default/1", "models:/loan-default@champion"):
+        code, out, err = run(*common, "--model", uri)
+        assert code == 0, err
+        answers[uri] = json.loads(out)["chunks"]
+    assert answers["models:/loan-default/1"] == answers["models:/loan-default@champion"]
+    assert answers["models:/loan-default/1"][0]["realized"]["accuracy"] > 0.6
+    code, _, err = run(*common, "--model", "models:/other-model/1")
+    assert code == 2 and "holds model 'loan-default', not 'other-model'" in err
+    code, _, err = run(*common, "--model", "models:/loan-default@staging")
+    assert code == 2 and "no version of 'loan-default' has alias 'staging'" in err
+    assert "its aliases: champion" in err
+    code, _, err = run(*common, "--model", "models:/loan-default")
+    assert code == 2 and "expected models:/NAME/VERSION or models:/NAME@ALIAS" in err

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from tether.monitoring.backtest import Predictor
     from tether.monitoring.drift import DriftReport
     from tether.monitoring.monitor import Snapshot
+    from tether.project import Project
     from tether.tables import Columns
 
 __all__ = ["register"]
@@ -238,17 +239,13 @@ def _model_predictor(ctx: typer.Context, uri: str) -> tuple[Predictor, list[Any]
 
     if uri.startswith("models:/"):
         try:
-            number = int(uri.rstrip("/").rsplit("/", 1)[1])
-        except ValueError as exc:
-            raise DataError(f"--model {uri!r}: expected models:/NAME/VERSION") from exc
-        try:
             project = project_of(ctx)
         except ConfigError as exc:
             raise ConfigError(f"--model {uri}: a models:/ URI is read from the project's "
                               f"registry, and there is no project here ({exc}); run it in "
                               "the project's folder, pass --config PATH, or give --model a "
                               "local MLflow model folder") from exc
-        loaded = project.registry.load_model(number)
+        loaded = project.registry.load_model(_registered_version(project, uri))
     else:
         if not Path(uri).is_dir():
             raise DataError(f"--model {uri!r}: not a folder with an MLflow model")
@@ -264,6 +261,33 @@ def _model_predictor(ctx: typer.Context, uri: str) -> tuple[Predictor, list[Any]
     from tether.classes import model_classes
 
     return predict, model_classes(loaded)
+
+
+def _registered_version(project: Project, uri: str) -> int:
+    """The number of the project's model version `models:/NAME/VERSION` or
+    `models:/NAME@ALIAS` names; DataError for another model, an unknown alias, or
+    another form."""
+    from tether.registry.adoption import parse_uri
+
+    forms = "models:/NAME/VERSION or models:/NAME@ALIAS"
+    try:
+        source = parse_uri(uri)
+    except ConfigError:
+        source = None
+    if source is None or source.name is None:
+        raise DataError(f"--model {uri!r}: expected {forms}, or a local MLflow model folder")
+    if source.name != project.model_name:
+        raise DataError(f"--model {uri!r}: this project's registry holds model "
+                        f"{project.model_name!r}, not {source.name!r}")
+    if source.version is not None:
+        return source.version
+    state = project.registry.state()
+    named = [v.version for v in state.versions if source.alias in v.aliases]
+    if not named:
+        held = sorted({a for v in state.versions for a in v.aliases})
+        raise DataError(f"--model {uri!r}: no version of {project.model_name!r} has alias "
+                        f"{source.alias!r}; its aliases: {', '.join(held) or 'none'}")
+    return named[0]
 
 
 def _backtest_view(result: dict[str, Any]) -> None:
@@ -296,8 +320,9 @@ def backtest_command(
     proba: str | None = typer.Option(None, "--proba", help="Positive-class probability column."),
     pred: str | None = typer.Option(None, "--pred", help="Prediction column."),
     model: str | None = typer.Option(None, "--model",
-                                     help="MLflow model folder or models:/NAME/VERSION, to "
-                                          "predict when --proba/--pred are absent."),
+                                     help="MLflow model folder, models:/NAME/VERSION or "
+                                          "models:/NAME@ALIAS, to predict when "
+                                          "--proba/--pred are absent."),
     alpha: float = typer.Option(0.05, "--alpha", min=1e-9, max=0.5),
     share: float = typer.Option(0.5, "--share", min=0.0, max=1.0),
     html_out: Path | None = typer.Option(None, "--html", help="Write an HTML report here."),
